@@ -1,0 +1,133 @@
+//! The command line: global options, the subcommand table, and the context every subcommand
+//! resolves (workspace, inventory, keys). One file per subcommand, each with `Args` and `run`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+pub mod apply;
+pub mod completions;
+pub mod demo;
+pub mod discover;
+pub mod export;
+pub mod hostkeys;
+pub mod identity;
+pub mod import;
+pub mod init;
+pub mod inventory;
+pub mod lab;
+pub mod log;
+pub mod offboard;
+pub mod plan;
+pub mod recover;
+pub mod scan;
+pub mod vault;
+pub mod verify;
+
+/// What a command reports through its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: findings, mismatches, or some targets failed.
+    #[allow(dead_code)] // until the first command reports findings
+    Findings,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyreeve",
+    version,
+    about = "Inventory, rotate, store and hand over the admin credentials of an MSP's clients"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// The workspace directory (default: KEYREEVE_WORKSPACE, else the current directory or a parent holding keyreeve.toml).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// The age identity file (default: KEYREEVE_IDENTITY, else the one under your config directory).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: inventory template, policies, vaults and state folders.
+    Init(init::Args),
+    /// Manage age identities.
+    #[command(subcommand)]
+    Identity(identity::Command),
+    /// Read and change the vault.
+    #[command(subcommand)]
+    Vault(vault::Command),
+    /// Show or verify the audit log.
+    Log(log::Args),
+    /// Validate or list the inventory.
+    #[command(subcommand)]
+    Inventory(inventory::Command),
+    /// Connect to targets and list their accounts.
+    Discover(discover::Args),
+    /// Find SSH services in a network range and guess their dialect.
+    Scan(scan::Args),
+    /// Manage known SSH host keys.
+    #[command(subcommand)]
+    Hostkeys(hostkeys::Command),
+    /// Run the built-in lab of emulated network devices.
+    #[command(subcommand)]
+    Lab(lab::Command),
+    /// Plan a rotation for review.
+    Plan(plan::Args),
+    /// Apply a reviewed rotation plan.
+    Apply(apply::Args),
+    /// Settle rotations left by an interrupted apply.
+    Recover(recover::Args),
+    /// Log in with every stored password and report mismatches.
+    Verify(verify::Args),
+    /// Run the whole job on the built-in lab, with commentary.
+    Demo(demo::Args),
+    /// Export one client's credentials as an encrypted handover file.
+    Export(export::Args),
+    /// Import a native handover file into this workspace.
+    Import(import::Args),
+    /// Print the plan that closes the provider's access to a client.
+    Offboard(offboard::Args),
+    /// Print shell completions, or the man page (`man`).
+    Completions(completions::Args),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let g = cli.global;
+    match cli.command {
+        Command::Init(a) => init::run(&g, a),
+        Command::Identity(c) => identity::run(&g, c),
+        Command::Vault(c) => vault::run(&g, c),
+        Command::Log(a) => log::run(&g, a),
+        Command::Inventory(c) => inventory::run(&g, c),
+        Command::Discover(a) => discover::run(&g, a),
+        Command::Scan(a) => scan::run(&g, a),
+        Command::Hostkeys(c) => hostkeys::run(&g, c),
+        Command::Lab(c) => lab::run(&g, c),
+        Command::Plan(a) => plan::run(&g, a),
+        Command::Apply(a) => apply::run(&g, a),
+        Command::Recover(a) => recover::run(&g, a),
+        Command::Verify(a) => verify::run(&g, a),
+        Command::Demo(a) => demo::run(&g, a),
+        Command::Export(a) => export::run(&g, a),
+        Command::Import(a) => import::run(&g, a),
+        Command::Offboard(a) => offboard::run(&g, a),
+        Command::Completions(a) => completions::run(&g, a),
+    }
+}

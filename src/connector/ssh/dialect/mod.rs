@@ -1,0 +1,102 @@
+//! What a network operating system's CLI is like, one file per dialect: prompts, paging,
+//! privileged mode, how to list accounts, change a password, save, roll back, and which characters
+//! its CLI cannot take. A dialect drives a [`Shell`]: an interactive session that the SSH engine
+//! provides (and tests fake with captured output).
+
+use regex::Regex;
+
+use crate::connector::{AccountInfo, ChangeMethod, ConnectorResult, Credentials, PasswordRules, Verification};
+use crate::inventory::TargetKind;
+use crate::secret::Password;
+
+/// An interactive shell on a device, positioned at a prompt. Implemented by the SSH engine.
+///
+/// Output returned by these methods has line endings normalised to `\n`, ANSI escapes stripped,
+/// the echoed command and the trailing prompt removed, pagers answered, and every secret the shell
+/// was ever given replaced by `********`.
+pub trait Shell {
+    /// `CLIENT/TARGET`, for errors.
+    fn target(&self) -> &str;
+
+    /// Sends `line` and reads until the prompt; returns the output.
+    fn command(&mut self, line: &str) -> ConnectorResult<String>;
+
+    /// Sends `line` (which holds a secret: it is never logged or shown) and reads until the prompt.
+    fn command_secret(&mut self, line: &Password) -> ConnectorResult<String>;
+
+    /// Sends `line`, then reads until the prompt or one of `questions`; returns which question
+    /// matched (None for the prompt) and the output so far.
+    fn command_expect(&mut self, line: &str, questions: &[&Regex]) -> ConnectorResult<(Option<usize>, String)>;
+
+    /// Like [`Shell::command_expect`] for a line holding a secret (e.g. the answer to a
+    /// `New password:` question, or a command with the password in it).
+    fn secret_expect(&mut self, line: &Password, questions: &[&Regex]) -> ConnectorResult<(Option<usize>, String)>;
+
+    /// Changes the prompt pattern (e.g. after `enable` or entering configuration mode is handled by
+    /// the general pattern, but some dialects change it entirely).
+    fn set_prompt(&mut self, prompt: Regex);
+}
+
+/// What the dialect remembers between a change and its save or rollback (e.g. the old hash line).
+#[derive(Debug, Default)]
+pub struct ChangeState {
+    /// Configuration lines that restore the previous state (may hold password hashes, never
+    /// plaintext passwords).
+    pub restore_lines: Vec<String>,
+    /// A checkpoint or session name created for the change.
+    pub checkpoint: Option<String>,
+}
+
+/// One vendor's CLI.
+pub trait Dialect: Send + Sync {
+    fn kind(&self) -> TargetKind;
+
+    /// Regex for the prompt at the end of the buffer, any mode (user, privileged, config).
+    fn prompt(&self) -> Regex;
+
+    /// Regex for the pager prompt (e.g. `--More--`) and the key that answers it.
+    fn pager(&self) -> Option<(Regex, &'static str)>;
+
+    /// The username to send at SSH login (RouterOS appends `+ct511w4098h`).
+    fn login_username(&self, username: &str) -> String {
+        username.to_string()
+    }
+
+    /// After login: answer banners, disable paging, enter privileged mode with `login.enable`.
+    fn setup(&self, shell: &mut dyn Shell, login: &Credentials) -> ConnectorResult<()>;
+
+    /// Lists local accounts with their privilege; marks the administrative ones.
+    fn list_accounts(&self, shell: &mut dyn Shell) -> ConnectorResult<Vec<AccountInfo>>;
+
+    /// Characters and lengths this CLI can take for `account`'s password.
+    fn password_rules(&self, account: &str, method: ChangeMethod) -> PasswordRules;
+
+    /// The commands a change sends, secrets as `********`.
+    fn describe_change(&self, account: &str, method: ChangeMethod) -> Vec<String>;
+
+    /// Changes the password in the open session, unsaved where the OS allows it, and returns what
+    /// is needed to roll back.
+    fn change_password(
+        &self,
+        shell: &mut dyn Shell,
+        account: &str,
+        method: ChangeMethod,
+        old: &Password,
+        new: &Password,
+    ) -> ConnectorResult<ChangeState>;
+
+    /// Makes the change permanent (write memory, commit, confirm).
+    fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()>;
+
+    /// Undoes the unsaved change from the still-open session.
+    fn rollback(
+        &self,
+        shell: &mut dyn Shell,
+        state: &ChangeState,
+        account: &str,
+        old: &Password,
+    ) -> ConnectorResult<()>;
+
+    /// In a fresh session set up with the login account, tries `enable` with `candidate`.
+    fn verify_enable(&self, shell: &mut dyn Shell, candidate: &Password) -> ConnectorResult<Verification>;
+}

@@ -1,0 +1,32 @@
+//! keyreeve: inventory, rotate, store, review and hand over the admin credentials of a managed
+//! service provider's clients.
+//!
+//! Map of the crate:
+//! - [`workspace`]: where a workspace lives and how commands find it.
+//! - [`inventory`]: `keyreeve.toml`, the clients and their targets.
+//! - [`keys`]: identities and recipients (age X25519, ssh, passphrase).
+//! - [`vault`]: the age-encrypted store, one file per client.
+//! - [`audit_log`]: the hash-chained log of every reveal, change, rotation and export.
+//! - [`connector`]: the one trait every target speaks; `ssh` (session engine + dialects) and `ldap`.
+//! - [`policy`]: rotation policy and the password generator.
+//! - [`rotation`]: plan, journalled apply, recover, verify.
+//! - [`export`]: handover vaults and import.
+//! - [`lab`]: emulated network devices for tests, demo and benchmarks.
+//! - [`secret`]: the zeroizing, never-displayed password type.
+#![forbid(unsafe_code)]
+
+pub mod audit_log;
+pub mod connector;
+pub mod error;
+pub mod export;
+pub mod inventory;
+pub mod keys;
+pub mod lab;
+pub mod policy;
+pub mod rotation;
+pub mod secret;
+pub mod vault;
+pub mod workspace;
+
+pub use error::{Error, Hint, Result};
+pub use secret::Password;

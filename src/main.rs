@@ -1,0 +1,58 @@
+//! The `keyreeve` binary: parse the command line, run it, print errors with their hint, and turn
+//! the outcome into the exit code (0 success, 1 findings or partial failure, 2 usage or fatal).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let filter = match cli.global.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KEYREEVE_LOG").unwrap_or_else(|_| filter.into()))
+        .init();
+    match cli::run(cli) {
+        Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::Findings) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            if let Some(hint) = hint_of(&err) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The hint of the first error in the chain that has one.
+fn hint_of(err: &anyhow::Error) -> Option<String> {
+    use keyreeve::Hint;
+    err.chain().find_map(|e| {
+        if let Some(e) = e.downcast_ref::<keyreeve::Error>() {
+            return e.hint();
+        }
+        macro_rules! try_hint { ($($t:ty),*) => { $( if let Some(e) = e.downcast_ref::<$t>() { return e.hint(); } )* } }
+        try_hint!(
+            keyreeve::workspace::WorkspaceError,
+            keyreeve::inventory::InventoryError,
+            keyreeve::keys::KeyError,
+            keyreeve::vault::VaultError,
+            keyreeve::audit_log::AuditLogError,
+            keyreeve::connector::ConnectorError,
+            keyreeve::policy::PolicyError,
+            keyreeve::rotation::RotationError,
+            keyreeve::export::ExportError
+        );
+        None
+    })
+}
