@@ -30,7 +30,9 @@ pub fn run(_g: &Global, args: Args) -> Result<Outcome> {
     let mut out = std::io::stdout().lock();
     let shell = match args.shell {
         Target::Man => {
-            clap_mangen::Man::new(cmd).render(&mut out).context("writing the man page")?;
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .context("writing the man page")?;
             out.flush()?;
             return Ok(Outcome::Success);
         }

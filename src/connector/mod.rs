@@ -117,6 +117,8 @@ pub struct ConnectContext {
     pub workspace_root: PathBuf,
     /// Accept an unknown host key on first use and record it; a changed key is always refused.
     pub trust_on_first_use: bool,
+    /// Directory targets: which accounts count as service accounts, which groups grant remote access.
+    pub directory: crate::policy::DirectoryPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]

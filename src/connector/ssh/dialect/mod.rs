@@ -100,3 +100,11 @@ pub trait Dialect: Send + Sync {
     /// In a fresh session set up with the login account, tries `enable` with `candidate`.
     fn verify_enable(&self, shell: &mut dyn Shell, candidate: &Password) -> ConnectorResult<Verification>;
 }
+
+/// The dialect of a network-device kind; `None` for kinds that are not network devices (linux,
+/// directories).
+pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
+    // Each vendor's dialect is added here as its file lands.
+    let _ = kind;
+    None
+}
