@@ -117,7 +117,10 @@ pub fn render(input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError
             text("client", client),
             text("created_at", date_or_never(Some(input.manifest.created_at))),
             text("created_by", input.manifest.created_by.user.clone()),
-            text("created_by_key", input.manifest.created_by.key.clone().unwrap_or_default()),
+            text(
+                "created_by_key",
+                input.manifest.created_by.key.clone().unwrap_or_default(),
+            ),
         ],
         login: None,
         secure_note: Some(SecureNote { kind: 0 }),
@@ -191,12 +194,7 @@ pub fn render(input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError
         }],
         items,
     };
-    serde_json::to_vec_pretty(&export)
-        .map(Zeroizing::new)
-        .map_err(|e| ExportError::Render {
-            format: "bitwarden",
-            reason: e.to_string(),
-        })
+    super::to_json(&export, "bitwarden", 4096 + 2048 * input.document.entries.len())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use zeroize::Zeroizing;
 
 use super::manifest::date_or_never;
-use super::{ExportError, ExportInput};
+use super::{ExportError, ExportInput, SecretBuf};
 
 /// The header row.
 pub const COLUMNS: [&str; 15] = [
@@ -40,7 +40,7 @@ pub fn render(input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError
     };
     let mut out = csv::WriterBuilder::new()
         .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(Zeroizing::new(Vec::with_capacity(256 * (input.document.entries.len() + 1))));
+        .from_writer(SecretBuf::with_capacity(4096 + 1024 * input.document.entries.len()));
     out.write_record(COLUMNS).map_err(err)?;
     for (key, e) in &input.document.entries {
         let (target, _) = ExportInput::split_key(key);
@@ -59,7 +59,11 @@ pub fn render(input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError
             port.as_str(),
             &date_or_never(e.rotated_at),
             &date_or_never(e.verified_at),
-            if me.is_some_and(|me| me.revealed_since_rotation) { "yes" } else { "no" },
+            if me.is_some_and(|me| me.revealed_since_rotation) {
+                "yes"
+            } else {
+                "no"
+            },
             me.and_then(|me| me.warning.as_deref()).unwrap_or(""),
             input.client(),
             &exported_at,
@@ -67,7 +71,7 @@ pub fn render(input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError
         ])
         .map_err(err)?;
     }
-    out.into_inner().map_err(|e| ExportError::Render {
+    out.into_inner().map(|buf| buf.0).map_err(|e| ExportError::Render {
         format: "csv",
         reason: e.error().to_string(),
     })

@@ -96,12 +96,7 @@ pub fn render(input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError
         manifest: input.manifest,
         entries,
     };
-    serde_json::to_vec_pretty(&doc)
-        .map(Zeroizing::new)
-        .map_err(|e| ExportError::Render {
-            format: "json",
-            reason: e.to_string(),
-        })
+    super::to_json(&doc, "json", 4096 + 2048 * input.document.entries.len())
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 //! account with the manifest in its custom strings, earlier passwords as the entry's history, and
 //! a "keyreeve handover manifest" entry whose notes hold the whole manifest.
 
-use std::io::Write;
-
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -13,9 +11,9 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::manifest::date_or_never;
-use super::{ExportError, ExportInput};
+use super::{ExportError, ExportInput, SecretBuf};
 
-type Xml = Writer<Vec<u8>>;
+type Xml = Writer<SecretBuf>;
 
 fn uuid() -> String {
     base64::engine::general_purpose::STANDARD.encode(Uuid::new_v4().as_bytes())
@@ -126,17 +124,14 @@ pub fn render(input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError
         }
     }
     let capacity = 4096 + 2048 * input.document.entries.len();
-    let mut w = Writer::new_with_indent(Vec::with_capacity(capacity), b'\t', 1);
+    let mut w = Writer::new_with_indent(SecretBuf::with_capacity(capacity), b'\t', 1);
     write(&mut w, input).map_err(|e| ExportError::Render {
         format: "keepass-xml",
         reason: e.to_string(),
     })?;
-    let mut out = Zeroizing::new(w.into_inner());
-    out.write_all(b"\n").map_err(|e| ExportError::Render {
-        format: "keepass-xml",
-        reason: e.to_string(),
-    })?;
-    Ok(out)
+    let mut out = w.into_inner();
+    out.0.push(b'\n');
+    Ok(out.0)
 }
 
 fn write(w: &mut Xml, input: &ExportInput<'_>) -> std::io::Result<()> {
@@ -148,7 +143,11 @@ fn write(w: &mut Xml, input: &ExportInput<'_>) -> std::io::Result<()> {
         w.create_element("Meta").write_inner_content(|w| {
             leaf(w, "Generator", "keyreeve")?;
             leaf(w, "DatabaseName", &format!("keyreeve handover: {client}"))?;
-            leaf(w, "DatabaseDescription", &format!("Credentials of client {client}, exported by keyreeve"))?;
+            leaf(
+                w,
+                "DatabaseDescription",
+                &format!("Credentials of client {client}, exported by keyreeve"),
+            )?;
             Ok(())
         })?;
         w.create_element("Root").write_inner_content(|w| {
@@ -193,9 +192,7 @@ fn write_targets(w: &mut Xml, input: &ExportInput<'_>) -> std::io::Result<()> {
     }
     for (target, keys) in by_target {
         let info = input.targets.get(target);
-        let group_notes = info
-            .map(|t| format!("{} at {}", t.kind, t.uri()))
-            .unwrap_or_default();
+        let group_notes = info.map(|t| format!("{} at {}", t.kind, t.uri())).unwrap_or_default();
         w.create_element("Group").write_inner_content(|w| {
             group_head(w, target, &group_notes)?;
             for key in keys {
@@ -210,7 +207,12 @@ fn write_targets(w: &mut Xml, input: &ExportInput<'_>) -> std::io::Result<()> {
                     ("keyreeve.last_verified", date_or_never(e.verified_at)),
                     (
                         "keyreeve.revealed_since_rotation",
-                        if me.is_some_and(|m| m.revealed_since_rotation) { "yes" } else { "no" }.to_string(),
+                        if me.is_some_and(|m| m.revealed_since_rotation) {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .to_string(),
                     ),
                 ];
                 if let Some(t) = info {
@@ -311,7 +313,10 @@ mod tests {
             with_history: false,
         };
         let err = render(&input).unwrap_err().to_string();
-        assert!(err.contains("acme/dc1/svc-backup") && !err.contains("secret\u{7}"), "{err}");
+        assert!(
+            err.contains("acme/dc1/svc-backup") && !err.contains("secret\u{7}"),
+            "{err}"
+        );
         assert!(!err.contains("bell"));
     }
 }

@@ -222,6 +222,41 @@ impl ExportInput<'_> {
     }
 }
 
+/// A growing buffer for plaintext that is wiped when dropped, whatever error ends the writing.
+#[derive(Default)]
+pub(crate) struct SecretBuf(pub(crate) Zeroizing<Vec<u8>>);
+
+impl SecretBuf {
+    /// Reserve generously: every reallocation would leave a copy behind in freed memory.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        SecretBuf(Zeroizing::new(Vec::with_capacity(n)))
+    }
+}
+
+impl std::io::Write for SecretBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serialises `value` as pretty JSON into a wiped buffer.
+pub(crate) fn to_json<T: Serialize>(
+    value: &T,
+    format: &'static str,
+    size_hint: usize,
+) -> Result<Zeroizing<Vec<u8>>, ExportError> {
+    let mut buf = SecretBuf::with_capacity(size_hint);
+    serde_json::to_writer_pretty(&mut buf, value).map_err(|e| ExportError::Render {
+        format,
+        reason: e.to_string(),
+    })?;
+    Ok(buf.0)
+}
+
 /// The plaintext of the export in `format`.
 pub fn render(format: Format, input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError> {
     if input.with_history && !format.carries_history() {

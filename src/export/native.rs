@@ -39,12 +39,7 @@ pub fn render(input: &ExportInput<'_>) -> Result<Zeroizing<Vec<u8>>, ExportError
         targets: input.targets.clone(),
         vault,
     };
-    serde_json::to_vec_pretty(&export)
-        .map(Zeroizing::new)
-        .map_err(|e| ExportError::Render {
-            format: "keyreeve",
-            reason: e.to_string(),
-        })
+    super::to_json(&export, "keyreeve", 4096 + 2048 * input.document.entries.len())
 }
 
 /// Reads a decrypted native export; `path` is named in errors.
