@@ -65,6 +65,9 @@ pub enum VaultError {
     RecipientsChanged { file: PathBuf },
     #[error("{0}")]
     Refused(String),
+    /// Any other failure, described (kept from the skeleton; used by failure-injection tests).
+    #[error("{0}")]
+    Todo(String),
 }
 
 impl Hint for VaultError {
@@ -93,7 +96,7 @@ impl Hint for VaultError {
             VaultError::NoEntry(_) => Some("`keyreeve vault list` shows the stored paths".into()),
             VaultError::Pending(_) => Some("settle it first with `keyreeve recover`".into()),
             VaultError::RecipientsChanged { .. } => Some("run the command again".into()),
-            VaultError::Refused(_) => None,
+            VaultError::Refused(_) | VaultError::Todo(_) => None,
         }
     }
 }
