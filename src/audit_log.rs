@@ -187,14 +187,24 @@ pub fn os_user() -> String {
             }
         }
     }
-    std::fs::read_to_string("/proc/self/status")
+    let Some(uid) = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+    }) else {
+        return "unknown".into();
+    };
+    // The name /etc/passwd gives that uid, as `id -un` would print it.
+    std::fs::read_to_string("/etc/passwd")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|rest| rest.split_whitespace().next().map(|uid| format!("uid:{uid}")))
+        .and_then(|passwd| {
+            passwd.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)? == uid).then(|| name.to_string())
+            })
         })
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
 /// The checkpoint file beside the log.

@@ -169,6 +169,8 @@ pub struct TargetInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_dn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_key: Option<String>,
 }
 
@@ -180,6 +182,7 @@ impl TargetInfo {
             port: t.port,
             login: t.login.clone(),
             url: t.url.clone(),
+            base_dn: t.base_dn.clone(),
             host_key: t.host_key.clone(),
         }
     }
@@ -362,6 +365,7 @@ pub(crate) mod fixtures {
                 port: 22,
                 login: "admin".into(),
                 url: None,
+                base_dn: None,
                 host_key: Some("SHA256:abc".into()),
             },
         );
@@ -373,6 +377,7 @@ pub(crate) mod fixtures {
                 port: 636,
                 login: "svc-backup".into(),
                 url: Some("ldaps://dc1.acme.example:636".into()),
+                base_dn: Some("DC=acme,DC=example".into()),
                 host_key: None,
             },
         );
