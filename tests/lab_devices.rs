@@ -396,3 +396,132 @@ fn generated_lab_and_inventory() {
     }
     lab.stop();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Juniper Junos
+
+const JUNOS_OP: &str = r"admin@r1> $";
+const JUNOS_CONF: &str = r"\[edit\]\r\nadmin@r1# $";
+
+fn junos_set_password(t: &mut Term, user: &str, new: &str) {
+    t.cmd(
+        &format!("set system login user {user} authentication plain-text-password"),
+        r"New password:$",
+    );
+    t.cmd(new, r"Retype new password:$");
+    let out = t.cmd(new, JUNOS_CONF);
+    assert!(!out.contains(new), "a no-echo prompt never shows the password: {out:?}");
+}
+
+#[test]
+fn junos_modes_paging_help_and_exec() {
+    let (_lab, r1) = lab_of(TargetKind::Junos);
+    assert!(!login_works(&r1, "admin", "wrong-password"));
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    let first = t.cmd("show configuration", r"---\(more\)---$");
+    assert!(first.contains("version 22.4R3-S2.11;"), "{first}");
+    t.write("q");
+    t.expect(JUNOS_OP);
+    let out = t.cmd("set cli screen-length 0", JUNOS_OP);
+    assert!(out.contains("Screen length set to 0"), "{out}");
+    let all = t.cmd("show configuration", JUNOS_OP);
+    assert!(
+        !all.contains("---(more)---") && all.contains("class super-user;"),
+        "{all}"
+    );
+    t.write("show ?");
+    let help = t.expect(r"admin@r1> show $");
+    assert!(help.contains("Possible completions:"), "{help}");
+    t.write("\x15\r");
+    t.expect(JUNOS_OP);
+    let out = t.cmd("shw", JUNOS_OP);
+    assert!(out.contains("unknown command."), "{out}");
+
+    let set = exec(&r1, "admin", ADMIN_PW, "show configuration system login | display set");
+    assert!(
+        set.contains("set system login user netops class super-user\n")
+            && set.contains("set system login user netops authentication encrypted-password \"$6$")
+            && set.contains("set system login user monitor class read-only\n"),
+        "{set}"
+    );
+}
+
+#[test]
+fn junos_commit_confirmed_rolls_back_unless_confirmed() {
+    let (lab, r1) = lab_scaled(TargetKind::Junos, 600.0);
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    let out = t.cmd("configure", JUNOS_CONF);
+    assert!(out.contains("Entering configuration mode"), "{out}");
+
+    // Vendor limits and commit checks.
+    t.cmd(
+        "set system login user netops authentication plain-text-password",
+        r"New password:$",
+    );
+    let short = t.cmd("abc", JUNOS_CONF);
+    assert!(short.contains("minimum password length is 6"), "{short}");
+    t.cmd(
+        "set system login user ghost authentication encrypted-password \"$6$bad\"",
+        JUNOS_CONF,
+    );
+    let hash = exec(&r1, "admin", ADMIN_PW, "show configuration system login | display set");
+    let hash = Regex::new(r#"user monitor authentication encrypted-password "([^"]+)""#)
+        .unwrap()
+        .captures(&hash)
+        .unwrap()[1]
+        .to_string();
+    t.cmd(
+        &format!("set system login user newbie authentication encrypted-password \"{hash}\""),
+        JUNOS_CONF,
+    );
+    let err = t.cmd("commit", JUNOS_CONF);
+    assert!(
+        err.contains("Missing mandatory statement: 'class'") && err.contains("error: configuration check-out failed"),
+        "{err}"
+    );
+    t.cmd("delete system login user newbie", JUNOS_CONF);
+
+    // Not confirmed: rolled back by itself (1 minute at 600x = 0.1 s).
+    junos_set_password(&mut t, "netops", "Conf1rmed-not");
+    let diff = t.cmd("show | compare", JUNOS_CONF);
+    assert!(
+        diff.contains("[edit system login user netops authentication]"),
+        "{diff}"
+    );
+    assert!(!login_works(&r1, "netops", "Conf1rmed-not"), "candidate is not live");
+    let out = t.cmd("commit confirmed 1", JUNOS_CONF);
+    assert!(
+        out.contains("commit confirmed will be automatically rolled back in 1 minutes unless confirmed"),
+        "{out}"
+    );
+    assert!(out.contains("commit complete"), "{out}");
+    assert!(login_works(&r1, "netops", "Conf1rmed-not"));
+    assert!(!lab.saved_password_works("r1", "netops", &pw("Conf1rmed-not")));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!login_works(&r1, "netops", "Conf1rmed-not"), "rolled back");
+    assert!(login_works(&r1, "netops", OPS_PW));
+    t.cmd("exit", JUNOS_OP);
+
+    // Confirmed by `commit`: kept.
+    t.cmd("configure", JUNOS_CONF);
+    junos_set_password(&mut t, "netops", "Conf1rmed-yes");
+    t.cmd("commit confirmed 1", JUNOS_CONF);
+    let out = t.cmd("commit", JUNOS_CONF);
+    assert!(out.contains("commit complete"), "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(login_works(&r1, "netops", "Conf1rmed-yes"));
+    assert!(lab.saved_password_works("r1", "netops", &pw("Conf1rmed-yes")));
+
+    // rollback 1 + commit brings the previous password back.
+    let out = t.cmd("rollback 1", JUNOS_CONF);
+    assert!(out.contains("load complete"), "{out}");
+    t.cmd("commit", JUNOS_CONF);
+    assert!(login_works(&r1, "netops", OPS_PW));
+    assert!(!login_works(&r1, "netops", "Conf1rmed-yes"));
+
+    // Leaving with uncommitted changes asks first.
+    junos_set_password(&mut t, "netops", "Never-c0mmitted");
+    t.cmd("exit", r"Exit with uncommitted changes\? \[yes,no\] \(yes\) $");
+    t.cmd("yes", JUNOS_OP);
+    assert!(!login_works(&r1, "netops", "Never-c0mmitted"));
+}

@@ -69,7 +69,7 @@ impl crate::Hint for LabError {
 }
 
 /// Every kind the lab can emulate.
-pub const EMULATED_KINDS: &[TargetKind] = &[TargetKind::CiscoIos];
+pub const EMULATED_KINDS: &[TargetKind] = &[TargetKind::CiscoIos, TargetKind::Junos];
 
 /// A local account of an emulated device.
 #[derive(Debug, Clone)]
