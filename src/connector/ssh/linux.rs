@@ -190,13 +190,13 @@ fn check_change(target: &str, account: &str, command: &str, out: &ExecOutput) ->
     let said = format!("{}\n{}", out.stdout, out.stderr);
     let lower = said.to_lowercase();
     let said = super::session::last_lines(&said, 4);
-    if lower.contains("authentication token manipulation") || lower.contains("authentication failure") {
-        if command == "passwd" {
-            return Err(ConnectorError::AuthFailed {
-                target: target.to_string(),
-                user: account.to_string(),
-            });
-        }
+    if command == "passwd"
+        && (lower.contains("authentication token manipulation") || lower.contains("authentication failure"))
+    {
+        return Err(ConnectorError::AuthFailed {
+            target: target.to_string(),
+            user: account.to_string(),
+        });
     }
     if lower.contains("sudo") && (lower.contains("incorrect password") || lower.contains("not in the sudoers")) {
         return Err(ConnectorError::InsufficientAccess {

@@ -526,9 +526,12 @@ pub fn strip_echo_and_prompt(full: &str, sent: &str, ends_at_prompt: bool) -> St
         Some((f, r)) => (f, r),
         None => (body, ""),
     };
-    if !sent.is_empty() && first.trim_end().ends_with(sent) {
-        body = rest;
-    } else if sent.is_empty() && first.trim().is_empty() {
+    let echoed = if sent.is_empty() {
+        first.trim().is_empty()
+    } else {
+        first.trim_end().ends_with(sent)
+    };
+    if echoed {
         body = rest;
     }
     body.trim_end_matches(['\n', ' ']).to_string()
