@@ -149,7 +149,10 @@ fn lists_accounts_with_privilege_as_root() {
         "{:?}",
         by("kr_list").details
     );
-    assert!(!accounts.iter().any(|a| a.name == "daemon"), "system accounts are not listed");
+    assert!(
+        !accounts.iter().any(|a| a.name == "daemon"),
+        "system accounts are not listed"
+    );
 }
 
 #[test]
@@ -166,7 +169,9 @@ fn root_changes_a_password_verifies_it_and_rolls_back() {
     assert_eq!(conn.change_method("root", user), ChangeMethod::AdminReset);
 
     let mut session = conn.open(&root).unwrap();
-    session.change_password(user, ChangeMethod::AdminReset, &p0, &p1).unwrap();
+    session
+        .change_password(user, ChangeMethod::AdminReset, &p0, &p1)
+        .unwrap();
     assert_password(conn.as_ref(), &root, user, &p1, Verification::Accepted);
     assert_password(conn.as_ref(), &root, user, &p0, Verification::Rejected);
     session.save().unwrap();
@@ -174,7 +179,9 @@ fn root_changes_a_password_verifies_it_and_rolls_back() {
 
     // A second change, rolled back from the still-open session, restores the previous password.
     let mut session = conn.open(&root).unwrap();
-    session.change_password(user, ChangeMethod::AdminReset, &p1, &p2).unwrap();
+    session
+        .change_password(user, ChangeMethod::AdminReset, &p1, &p2)
+        .unwrap();
     assert_password(conn.as_ref(), &root, user, &p2, Verification::Accepted);
     session.rollback(user, &p1).unwrap();
     assert_password(conn.as_ref(), &root, user, &p1, Verification::Accepted);
@@ -194,7 +201,9 @@ fn a_user_changes_its_own_password_and_rolls_back() {
     let login = password_login(user, &p0);
 
     let mut session = conn.open(&login).unwrap();
-    session.change_password(user, ChangeMethod::SelfChange, &p0, &p1).unwrap();
+    session
+        .change_password(user, ChangeMethod::SelfChange, &p0, &p1)
+        .unwrap();
     assert_password(conn.as_ref(), &login, user, &p1, Verification::Accepted);
     assert_password(conn.as_ref(), &login, user, &p0, Verification::Rejected);
     session.rollback(user, &p0).unwrap();
@@ -228,7 +237,9 @@ fn a_sudo_user_resets_another_account_through_sudo() {
     assert_eq!(target_account.details["password"], "set");
 
     let mut session = conn.open(&login).unwrap();
-    session.change_password(user, ChangeMethod::AdminReset, &p0, &p1).unwrap();
+    session
+        .change_password(user, ChangeMethod::AdminReset, &p0, &p1)
+        .unwrap();
     assert_password(conn.as_ref(), &login, user, &p1, Verification::Accepted);
     assert_password(conn.as_ref(), &login, user, &p0, Verification::Rejected);
     session.rollback(user, &p0).unwrap();
@@ -324,8 +335,20 @@ fn a_wrong_password_is_auth_failed() {
         e => panic!("expected auth failed, got {e}"),
     }
     assert!(!err.to_string().contains(wrong.expose()));
-    assert_password(conn.as_ref(), &password_login(user, &pw), user, &wrong, Verification::Rejected);
-    assert_password(conn.as_ref(), &password_login(user, &pw), user, &pw, Verification::Accepted);
+    assert_password(
+        conn.as_ref(),
+        &password_login(user, &pw),
+        user,
+        &wrong,
+        Verification::Rejected,
+    );
+    assert_password(
+        conn.as_ref(),
+        &password_login(user, &pw),
+        user,
+        &pw,
+        Verification::Accepted,
+    );
 }
 
 #[test]
@@ -340,14 +363,21 @@ fn a_server_that_never_speaks_times_out() {
         .unwrap_err();
     let took = started.elapsed();
     match &err {
-        ConnectorError::Timeout { target, seconds, during } => {
+        ConnectorError::Timeout {
+            target,
+            seconds,
+            during,
+        } => {
             assert_eq!(target, "lab/silent");
             assert_eq!(*seconds, 2);
             assert!(during.contains("handshake"), "{during}");
         }
         e => panic!("expected a timeout, got {e}"),
     }
-    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(6), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
     assert!(!c.ctx.known_hosts.exists());
     drop(listener);
 }

@@ -86,6 +86,27 @@ fn millis(d: Duration) -> u32 {
 /// Opens TCP, runs the handshake and checks the host key; nothing secret has been sent when this
 /// returns. Returns the session and the key the server presented.
 pub fn handshake(ep: &Endpoint) -> ConnectorResult<(ssh2::Session, HostKey)> {
+    let (session, key) = unverified_handshake(ep)?;
+    HostKeyPolicy {
+        target: &ep.name,
+        pinned: ep.pinned_host_key.as_deref(),
+        known_hosts: &ep.known_hosts,
+        host_pattern: host_pattern(&ep.address, ep.port),
+        trust_on_first_use: ep.trust_on_first_use,
+    }
+    .check(&key)?;
+    Ok((session, key))
+}
+
+/// The key a server presents, read without judging it (for `keyreeve hostkeys accept` and
+/// `scan`); the session must not be used to authenticate.
+pub fn fetch_host_key(ep: &Endpoint) -> ConnectorResult<HostKey> {
+    let (session, key) = unverified_handshake(ep)?;
+    let _ = session.disconnect(None, "host key read", None);
+    Ok(key)
+}
+
+fn unverified_handshake(ep: &Endpoint) -> ConnectorResult<(ssh2::Session, HostKey)> {
     let addrs: Vec<_> = (ep.address.as_str(), ep.port)
         .to_socket_addrs()
         .map_err(|e| ConnectorError::Unreachable {
@@ -136,14 +157,6 @@ pub fn handshake(ep: &Endpoint) -> ConnectorResult<(ssh2::Session, HostKey)> {
         Some((blob, _)) => HostKey::new(blob),
         None => return Err(ep.protocol_err("the server presented no host key")),
     };
-    HostKeyPolicy {
-        target: &ep.name,
-        pinned: ep.pinned_host_key.as_deref(),
-        known_hosts: &ep.known_hosts,
-        host_pattern: host_pattern(&ep.address, ep.port),
-        trust_on_first_use: ep.trust_on_first_use,
-    }
-    .check(&key)?;
     Ok((session, key))
 }
 
