@@ -6,15 +6,19 @@
 # Usage: tests/lab/sshd.sh [start|stop]   (as root)
 set -euo pipefail
 
-LAB_DIR="${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}"
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=tests/lab/common.sh
+. "$here/common.sh"
 D="$LAB_DIR/sshd"
 PORT=2222
 USERS=(kr_list kr_root_target kr_self kr_sudo kr_sudo_target kr_rollback kr_verify kr_mismatch kr_wrong kr_discover)
 
 stop() {
-    if [[ -f "$D/sshd.pid" ]] && kill -0 "$(cat "$D/sshd.pid")" 2>/dev/null; then
-        kill "$(cat "$D/sshd.pid")"
-        for _ in $(seq 50); do kill -0 "$(cat "$D/sshd.pid")" 2>/dev/null || break; sleep 0.1; done
+    local pid
+    pid="$(cat "$D/sshd.pid" 2>/dev/null || true)"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid"
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     rm -f "$D/sshd.pid"
 }
@@ -26,15 +30,7 @@ fi
 
 [[ $(id -u) -eq 0 ]] || { echo "sshd.sh must run as root" >&2; exit 2; }
 
-need=()
-[[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
-command -v sshpass >/dev/null || need+=(sshpass)
-command -v sudo >/dev/null || need+=(sudo)
-if ((${#need[@]})); then
-    [[ -e /usr/sbin/policy-rc.d ]] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+lab_install openssh-server sshpass sudo
 
 mkdir -p "$D/authorized_keys" /run/sshd
 chmod 700 "$D"
@@ -69,13 +65,14 @@ CONF
 /usr/sbin/sshd -t -f "$D/sshd_config"
 
 if [[ -f "$D/sshd.pid" ]] && kill -0 "$(cat "$D/sshd.pid")" 2>/dev/null; then
-    kill -HUP "$(cat "$D/sshd.pid")"   # re-read the config
+    kill -HUP "$(cat "$D/sshd.pid")"   # re-read the config; sshd re-executes itself
+    sleep 0.3
 else
     /usr/sbin/sshd -D -e -f "$D/sshd_config" </dev/null >>"$D/sshd.log" 2>&1 &
-    for _ in $(seq 50); do
-        ss -Hltn "src 127.0.0.1:$PORT" | grep -q . && break
-        sleep 0.1
-    done
 fi
+for _ in $(seq 50); do
+    ss -Hltn "src 127.0.0.1:$PORT" | grep -q . && break
+    sleep 0.1
+done
 ss -Hltn "src 127.0.0.1:$PORT" | grep -q . || { echo "sshd did not start; see $D/sshd.log" >&2; exit 1; }
 echo "sshd lab ready on 127.0.0.1:$PORT ($D)"
