@@ -396,3 +396,120 @@ fn a_closed_port_is_unreachable() {
     assert!(matches!(err, ConnectorError::Unreachable { .. }), "{err}");
     assert!(err.to_string().starts_with("lab/gone: "), "{err}");
 }
+
+fn keyreeve() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("keyreeve").unwrap();
+    cmd.env_remove("KEYREEVE_WORKSPACE");
+    cmd
+}
+
+/// A workspace with one linux target on the lab sshd, without a pinned key.
+fn workspace_with_lab_target() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keyreeve.toml"),
+        "[clients.lab]\n[[clients.lab.targets]]\nname = \"host\"\nkind = \"linux\"\naddress = \"127.0.0.1\"\n\
+         port = 2222\nlogin = \"root\"\nlogin_method = \"private-key\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn scan_finds_the_lab_sshd_as_linux() {
+    lab();
+    let out = keyreeve()
+        .args([
+            "scan",
+            "127.0.0.1/32",
+            "--ports",
+            "2222",
+            "--client",
+            "lab",
+            "--timeout",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("kind = \"linux\""), "{stdout}");
+    assert!(
+        stdout.contains(&format!("host_key = \"{}\"", fingerprint())),
+        "{stdout}"
+    );
+    // The stanzas are valid inventory.
+    let inv = Inventory::parse(&stdout, Path::new("scan output")).unwrap();
+    let t = inv.target("lab", "127-0-0-1-2222").unwrap();
+    assert_eq!((t.address.as_str(), t.port), ("127.0.0.1", 2222));
+}
+
+#[test]
+fn scan_refuses_a_range_larger_than_a_slash_16() {
+    let out = keyreeve().args(["scan", "127.0.0.0/8"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most a /16"));
+}
+
+#[test]
+fn hostkeys_accept_records_the_key_only_when_it_matches() {
+    lab();
+    let ws = workspace_with_lab_target();
+    let known_hosts = ws.path().join("state/known_hosts");
+    let wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let out = keyreeve()
+        .arg("--workspace")
+        .arg(ws.path())
+        .args(["hostkeys", "accept", "lab/host", "--fingerprint", wrong])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&fingerprint()));
+    assert!(!known_hosts.exists());
+
+    // A stale key recorded for the host is replaced deliberately.
+    std::fs::create_dir_all(known_hosts.parent().unwrap()).unwrap();
+    std::fs::write(
+        &known_hosts,
+        "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIPHNwD1rHAE1cfGJgCQ3Vmw2Ri7V9pvt/br07Cvg5/2\n",
+    )
+    .unwrap();
+    let out = keyreeve()
+        .arg("--workspace")
+        .arg(ws.path())
+        .args(["hostkeys", "accept", "host", "--fingerprint", &fingerprint()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("replacing SHA256:HgXH3o1yDCYWcrQmllgrgAbX6qWVqoJJvPnUiUvUQdY"),
+        "{stdout}"
+    );
+    let entries = keyreeve::connector::ssh::hostkeys::read_known_hosts(&known_hosts).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].fingerprint(), fingerprint());
+
+    // The recorded key now lets the connector in without trust on first use.
+    let c = Ctx {
+        ctx: ConnectContext {
+            known_hosts: known_hosts.clone(),
+            workspace_root: ws.path().to_path_buf(),
+            trust_on_first_use: false,
+            directory: Default::default(),
+        },
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let conn = connector_for(&target("host", "root", "private-key", None, PORT), &c);
+    assert!(!conn.list_accounts(&root_login()).unwrap().is_empty());
+
+    let out = keyreeve()
+        .arg("--workspace")
+        .arg(ws.path())
+        .args(["hostkeys", "list", "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["status"], "recorded");
+    assert_eq!(rows[0]["known"][0], fingerprint());
+}

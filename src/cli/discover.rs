@@ -18,7 +18,8 @@ use keyreeve::{Hint, Password};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use super::inventory::{connect_context, keyring, load, select};
+use super::context::Context as Workspace;
+use super::inventory::select;
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -216,19 +217,18 @@ fn save_snapshot(dir: &std::path::Path, target: &Target, report: &TargetReport) 
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let (ws, inv) = load(g)?;
-    let targets: Vec<Target> = select(&inv, args.client.as_deref(), args.target.as_deref())?
+    let ws = Workspace::load(g)?;
+    let targets: Vec<Target> = select(&ws.inventory, args.client.as_deref(), args.target.as_deref())?
         .into_iter()
         .cloned()
         .collect();
-    let keys = keyring(g);
-    let vault = Vault::new(&ws, &inv, &keys);
+    let vault = Vault::new(&ws.workspace, &ws.inventory, &ws.keys);
     let mut docs: BTreeMap<String, Result<VaultDocument, String>> = BTreeMap::new();
     for t in &targets {
         docs.entry(t.client.clone())
             .or_insert_with(|| vault.load(&t.client).map_err(|e| e.to_string()));
     }
-    let ctx = Arc::new(connect_context(&ws, args.accept_new_host_keys));
+    let ctx = Arc::new(ws.connect_context(args.accept_new_host_keys));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -267,7 +267,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     });
     for (t, r) in targets.iter().zip(reports.iter_mut()) {
         if !r.failed() {
-            match save_snapshot(&ws.snapshots_dir(), t, r) {
+            match save_snapshot(&ws.workspace.snapshots_dir(), t, r) {
                 Ok(p) => r.snapshot = Some(p),
                 Err(e) => {
                     r.error = Some(format!(
