@@ -873,3 +873,30 @@ fn log_verify_names_the_first_changed_line_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("first bad line 4"));
 }
+
+#[test]
+fn concurrent_processes_append_one_unbroken_chain() {
+    let ws = Ws::new();
+    ws.set("acme/core-rtr1/admin", RTR_PASSWORD);
+    let children: Vec<std::process::Child> = (0..12)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("keyreeve"))
+                .arg("--workspace")
+                .arg(&ws.root)
+                .args(["vault", "get", "acme/core-rtr1/admin"])
+                .env("KEYREEVE_IDENTITY", &ws.identity)
+                .env_remove("KEYREEVE_PASSPHRASE_FILE")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let out = ws.cmd().args(["log", "verify", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // one `vault.set` and twelve `vault.get`
+    assert_eq!(v["lines"], 13);
+}
