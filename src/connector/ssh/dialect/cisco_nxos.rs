@@ -160,6 +160,7 @@ impl Dialect for CiscoNxos {
             restore_lines: hash_line.into_iter().collect(),
             checkpoint: Some(checkpoint),
             session_ended: false,
+            fresh_session: false,
         })
     }
 
@@ -302,6 +303,7 @@ mod tests {
             restore_lines: vec!["username monitor password 5 $5$QRSTUV$klmnopqrst".into()],
             checkpoint: Some("bootflash:keyreeve-1".into()),
             session_ended: false,
+            fresh_session: false,
         };
         let mut sh = FakeShell::new(
             &d,

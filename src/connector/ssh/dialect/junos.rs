@@ -221,7 +221,11 @@ impl Dialect for Junos {
         Ok(ChangeState::default())
     }
 
-    fn save(&self, shell: &mut dyn Shell, _state: &ChangeState) -> ConnectorResult<()> {
+    fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
+        if state.fresh_session {
+            // After a crash: confirm the pending `commit confirmed` from a new session.
+            common::run(shell, "configure", &ERRORS, &[])?;
+        }
         let out = common::run(shell, "commit", &ERRORS, &[])?;
         if !out.contains("commit complete") {
             return Err(common::unexpected(shell.target(), "confirming the commit", &out, &[]));

@@ -61,6 +61,10 @@ pub struct ChangeState {
     /// a rollback needs a fresh session logged in with the new password, because the old one no
     /// longer works.
     pub session_ended: bool,
+    /// `save` runs in a fresh session that made no change itself: `recover` (after a crash)
+    /// proved the new password works and needs it made permanent from wherever the device is
+    /// (e.g. Junos: enter configuration mode and confirm the pending `commit confirmed`).
+    pub fresh_session: bool,
 }
 
 /// One vendor's CLI.
