@@ -627,9 +627,32 @@ fn passphrase_and_ssh_exports_open() {
         .assert()
         .success();
     assert_eq!(b.load("acme").entries["dc1/svc-backup"].password.expose(), DC_PASSWORD);
-    // And the age crate (the same scrypt stanza stock age reads) opens it.
-    let d = age::Decryptor::new(age::armor::ArmoredReader::new(std::fs::File::open(&file).unwrap())).unwrap();
-    assert!(d.is_scrypt());
+    // Stock age opens it too: it reads a passphrase only from a terminal, so it runs under
+    // `script`'s pseudo-terminal and the passphrase goes to that terminal's input.
+    let plain = a.dir().join("pass.json");
+    let mut child = std::process::Command::new(tool("script", "bsdutils"))
+        .arg("-qec")
+        .arg(format!(
+            "timeout 120 {} -d -o {} {}",
+            tool("age", "age").display(),
+            plain.display(),
+            file.display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Held open until age is done: an end of input could reach the terminal before age reads.
+    let mut terminal_input = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    terminal_input.write_all(b"correct horse battery staple\n").unwrap();
+    terminal_input.flush().unwrap();
+    let status = child.wait().unwrap();
+    drop(terminal_input);
+    assert!(status.success(), "stock age could not open the passphrase export");
+    check_native(&std::fs::read(&plain).unwrap());
 
     // ssh-ed25519 recipient, opened by stock age with the OpenSSH private key.
     let key = a.dir().join("id_ed25519");
