@@ -256,6 +256,15 @@ fn every_format_opens_with_stock_age_and_parses() {
             _ => unreachable!(),
         }
     }
+    // The workspace's own key is not a recipient: stock age refuses it.
+    let out = std::process::Command::new(tool("age", "age"))
+        .arg("-d")
+        .arg("-i")
+        .arg(&ws.identity)
+        .arg(out_dir.join("acme.keyreeve.age"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && out.stdout.is_empty());
     // Only the five exports: no temporary file left behind.
     assert_eq!(files_in(&out_dir).len(), 5, "{:?}", files_in(&out_dir));
 }
