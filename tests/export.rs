@@ -576,6 +576,23 @@ fn native_round_trip_a_to_b_keeps_every_entry_equal() {
         "--replace must keep the password it replaces"
     );
 
+    // A client the inventory does not list: refused, with the tables to paste.
+    let out = b
+        .cmd()
+        .arg("import")
+        .arg(&file)
+        .args(["--client", "initech"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("client `initech` is not in"), "{err}");
+    assert!(
+        err.contains("[[clients.initech.targets]]") && err.contains("base_dn = \"DC=acme,DC=example\""),
+        "{err}"
+    );
+    assert!(!b.root.join("vaults/initech.age").exists());
+
     // Under another client name.
     b.cmd()
         .arg("import")

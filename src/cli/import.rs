@@ -55,11 +55,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         return Err(ExportError::BadClientName(client).into());
     }
     let Some(known) = ctx.inventory.clients.get(&client) else {
-        anyhow::bail!(
-            "client `{client}` is not in {}; add it first, for example:\n\n{}",
-            ctx.workspace.inventory_file().display(),
-            inventory_snippet(&client, export.targets.iter())
-        );
+        return Err(ExportError::ClientNotInInventory {
+            snippet: inventory_snippet(&client, export.targets.iter()),
+            client,
+            inventory: ctx.workspace.inventory_file(),
+        }
+        .into());
     };
     let missing_targets: Vec<(&String, &TargetInfo)> = export
         .targets

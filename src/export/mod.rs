@@ -66,6 +66,13 @@ pub enum ExportError {
     Conflict { client: String, paths: Vec<String> },
     #[error("`{0}` is not a valid client name")]
     BadClientName(String),
+    #[error("client `{client}` is not in {}", inventory.display())]
+    ClientNotInInventory {
+        client: String,
+        inventory: PathBuf,
+        /// `[[clients.NAME.targets]]` tables for the export's targets.
+        snippet: String,
+    },
 }
 
 impl Hint for ExportError {
@@ -102,6 +109,11 @@ impl Hint for ExportError {
                 "pass --replace to overwrite them, or --client NAME to import under another client".into()
             }
             ExportError::BadClientName(_) => "a client name holds only letters, digits, `-`, `_`, `.`".into(),
+            ExportError::ClientNotInInventory { snippet, .. } => format!(
+                "add the client to keyreeve.toml first (or import under another with --client NAME); \
+                 the targets of this export, ready to paste:\n\n{}",
+                snippet.trim_end()
+            ),
         })
     }
 }
