@@ -624,3 +624,147 @@ fn directory_rotation_end_to_end_then_verify() {
     let out = w.run(&["verify", "--client", CLIENT]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Linux (the real OpenSSH sshd of tests/lab/sshd.sh, on 127.0.0.1:2222)
+
+const SSHD_PORT: u16 = 2222;
+
+fn sshd_lab() -> (String, Password) {
+    let d = lab_dir().join("sshd");
+    let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], SSHD_PORT).into(), Duration::from_secs(2)).is_ok();
+    match (up, std::fs::read_to_string(d.join("host_key_fingerprint")), std::fs::read_to_string(d.join("root_key"))) {
+        (true, Ok(fp), Ok(key)) => (fp.trim().to_string(), Password::new(key)),
+        _ => panic!("lab missing: run tests/lab/up.sh (or tests/lab/sshd.sh) as root; nothing on 127.0.0.1:{SSHD_PORT} or no keys in {}", d.display()),
+    }
+}
+
+/// A new local user with a random password (the tests run as root, as CI does).
+fn linux_user() -> (String, Password) {
+    let name = format!("kr_r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let pw = Password::new(format!("Kr-{}-aZ9", uuid::Uuid::new_v4().simple()));
+    let st = Command::new("useradd")
+        .args(["-m", "-s", "/bin/bash", &name])
+        .status()
+        .expect("useradd (run the tests as root)");
+    assert!(st.success(), "useradd {name} failed: the tests need root");
+    let mut child = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{name}:{}\n", pw.expose()).as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    (name, pw)
+}
+
+struct Users(Vec<String>);
+impl Drop for Users {
+    fn drop(&mut self) {
+        for u in &self.0 {
+            let _ = Command::new("userdel").args(["-r", u]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+fn linux_password_works(user: &str, pw: &Password) -> bool {
+    let Ok(tcp) = std::net::TcpStream::connect(("127.0.0.1", SSHD_PORT)) else {
+        return false;
+    };
+    let Ok(mut s) = ssh2::Session::new() else { return false };
+    s.set_tcp_stream(tcp);
+    s.set_timeout(10_000);
+    s.handshake().is_ok() && s.userauth_password(user, pw.expose()).is_ok() && s.authenticated()
+}
+
+fn linux_stanza(name: &str, login: &str, key_login: bool, host_key: &str) -> String {
+    let method = if key_login {
+        "login_method = \"private-key\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "[[clients.{CLIENT}.targets]]\nname = \"{name}\"\nkind = \"linux\"\naddress = \"127.0.0.1\"\nport = {SSHD_PORT}\nlogin = \"{login}\"\n{method}host_key = \"{host_key}\"\n\n"
+    )
+}
+
+/// Root (logged in by key) resets a user's password with chpasswd, and a user changes its own
+/// with passwd, each killed at every step and recovered: the vault's password logs in over SSH.
+#[test]
+fn linux_sigkill_at_every_step_then_recover_keeps_a_working_password() {
+    let (host_key, root_key) = sshd_lab();
+    let mut users = Users(Vec::new());
+    let mut extra = linux_stanza("host1", "root", true, &host_key);
+    let mut entries = vec![("host1/root".to_string(), root_key)];
+    let mut cases = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        let (u, pw) = linux_user();
+        users.0.push(u.clone());
+        entries.push((format!("host1/{u}"), pw));
+        cases.push((*step, "host1".to_string(), u));
+        let (s, pw) = linux_user();
+        users.0.push(s.clone());
+        let target = format!("self{i}");
+        extra.push_str(&linux_stanza(&target, &s, false, &host_key));
+        entries.push((format!("{target}/{s}"), pw));
+        cases.push((*step, target, s));
+    }
+    let w = World::with(Vec::new(), &extra, &entries);
+    let plan_all = w.plan("all.json", &[]);
+    assert!(std::fs::read_to_string(&plan_all)
+        .unwrap()
+        .contains("a private key, not a password"));
+    for (step, target, user) in cases {
+        let key = format!("{target}/{user}");
+        let plan = w.plan(&format!("plan-{target}-{user}.json"), &[&key]);
+        kill_apply_at(&w, &plan, step);
+        let out = w.run(&["recover"]);
+        assert!(
+            out.status.success(),
+            "recover after a kill at {step} ({key}):\n{}",
+            text(&out)
+        );
+        assert_eq!(w.journal_records(), 0);
+        let entry = w.entry(&key);
+        assert_eq!(entry.state, EntryState::Current);
+        assert!(
+            linux_password_works(&user, &entry.password),
+            "{key} at {step}: the vault's password does not log in"
+        );
+        let old = w.initial(&key);
+        let changed_yet = STEPS.iter().position(|s| *s == step) >= STEPS.iter().position(|s| *s == "changed");
+        if changed_yet {
+            assert_ne!(entry.password, old, "{key} at {step}");
+            assert!(
+                !linux_password_works(&user, &old),
+                "{key} at {step}: the old password still logs in"
+            );
+        } else {
+            assert_eq!(entry.password, old, "{key} at {step}");
+        }
+    }
+}
+
+#[test]
+fn linux_rotation_end_to_end_then_verify() {
+    let (host_key, root_key) = sshd_lab();
+    let (u, pw) = linux_user();
+    let _users = Users(vec![u.clone()]);
+    let extra = linux_stanza("host1", "root", true, &host_key);
+    let w = World::with(
+        Vec::new(),
+        &extra,
+        &[("host1/root".to_string(), root_key), (format!("host1/{u}"), pw.clone())],
+    );
+    let plan = w.plan("plan.json", &[]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let new = w.entry(&format!("host1/{u}")).password;
+    assert_ne!(new, pw);
+    assert!(linux_password_works(&u, &new));
+    assert!(!linux_password_works(&u, &pw));
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert!(out.status.success(), "{}", text(&out));
+}
