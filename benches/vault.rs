@@ -80,7 +80,12 @@ fn process(b: &Bench, program: &Path, args: &[&str], stdin: Option<&str>) {
     let mut child = c.spawn().expect("spawn");
     if let Some(s) = stdin {
         use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(s.as_bytes())
+            .expect("stdin");
     }
     let out = child.wait_with_output().expect("wait");
     assert!(
@@ -100,7 +105,11 @@ fn main() {
     assert!(age.is_file(), "stock `age` is missing: apt-get install age");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!("machine: {cores} cores, {cpu}");
@@ -120,14 +129,20 @@ fn main() {
         let file_s = file.to_str().expect("utf-8 path").to_string();
         let key_s = b.key.to_str().expect("utf-8 path").to_string();
 
-        let age_d = median(runs, || process(&b, &age, &["-d", "-i", &key_s, "-o", "/dev/null", &file_s], None));
+        let age_d = median(runs, || {
+            process(&b, &age, &["-d", "-i", &key_s, "-o", "/dev/null", &file_s], None)
+        });
         let open_get = median(runs, || {
             let keys = KeyRing::with_identity_file(Some(b.key.clone()));
             let doc = Vault::new(&ws, &inv, &keys).load(CLIENT).expect("load");
             assert!(!doc.entries[&probe].password.is_empty());
         });
-        let open_get_cli = median(runs, || process(&b, Path::new(BIN), &["vault", "list", &probe_path, "--json"], None));
-        let get_cli = median(runs, || process(&b, Path::new(BIN), &["vault", "get", &probe_path], None));
+        let open_get_cli = median(runs, || {
+            process(&b, Path::new(BIN), &["vault", "list", &probe_path, "--json"], None)
+        });
+        let get_cli = median(runs, || {
+            process(&b, Path::new(BIN), &["vault", "get", &probe_path], None)
+        });
         let mut i = 0;
         let set = median(runs, || {
             let keys = KeyRing::with_identity_file(Some(b.key.clone()));
@@ -140,11 +155,17 @@ fn main() {
                 })
                 .expect("set");
         });
-        let set_cli = median(runs, || process(&b, Path::new(BIN), &["vault", "set", &probe_path], Some("cli-password")));
+        let set_cli = median(runs, || {
+            process(&b, Path::new(BIN), &["vault", "set", &probe_path], Some("cli-password"))
+        });
         let list = median(runs, || {
             let keys = KeyRing::with_identity_file(Some(b.key.clone()));
             let doc = Vault::new(&ws, &inv, &keys).load(CLIENT).expect("load");
-            let shown: usize = doc.entries.iter().map(|(k, e)| k.len() + e.username.len() + e.history.len()).sum();
+            let shown: usize = doc
+                .entries
+                .iter()
+                .map(|(k, e)| k.len() + e.username.len() + e.history.len())
+                .sum();
             assert!(shown > 0);
         });
         let list_cli = median(runs, || process(&b, Path::new(BIN), &["vault", "list", "--json"], None));

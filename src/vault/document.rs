@@ -116,6 +116,31 @@ impl Entry {
     }
 }
 
+/// Parses only the entry `key` of `client`'s document: the rest is scanned (its JSON must be
+/// well-formed) but not built, so revealing one password in a large vault costs little more than
+/// decrypting it. Any doubt falls back to the full parse for its precise error.
+pub(crate) fn parse_entry(plain: &[u8], client: &str, key: &str, file: &Path) -> Result<Option<Entry>, VaultError> {
+    #[derive(Deserialize)]
+    struct Lazy<'a> {
+        format: String,
+        version: u64,
+        client: String,
+        #[serde(borrow)]
+        entries: std::collections::HashMap<std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue>,
+    }
+    let lazy = match serde_json::from_slice::<Lazy>(plain) {
+        Ok(l) if l.format == FORMAT && (1..=u64::from(VERSION)).contains(&l.version) && l.client == client => l,
+        _ => return parse(plain, client, file).map(|mut doc| doc.entries.remove(key)),
+    };
+    match lazy.entries.get(key) {
+        None => Ok(None),
+        Some(raw) => match serde_json::from_str::<Entry>(raw.get()) {
+            Ok(e) => Ok(Some(e)),
+            Err(_) => parse(plain, client, file).map(|mut doc| doc.entries.remove(key)),
+        },
+    }
+}
+
 /// Parses decrypted `plain` as `client`'s document read from `file`.
 pub(crate) fn parse(plain: &[u8], client: &str, file: &Path) -> Result<VaultDocument, VaultError> {
     let doc = match serde_json::from_slice::<VaultDocument>(plain) {
@@ -187,6 +212,24 @@ mod tests {
     const GOOD: &str = r#"{"format":"keyreeve-vault","version":1,"client":"acme","updated_at":"2026-11-27T17:00:00Z",
       "entries":{"rtr1/admin":{"username":"admin","password":"s3cret-value","created":"2026-11-27T17:00:00Z",
       "rotated_at":null,"verified_at":null,"revealed_at":null}}}"#;
+
+    #[test]
+    fn one_entry_is_read_without_building_the_others() {
+        let e = parse_entry(GOOD.as_bytes(), "acme", "rtr1/admin", Path::new("f"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.password.expose(), "s3cret-value");
+        assert!(parse_entry(GOOD.as_bytes(), "acme", "rtr1/nobody", Path::new("f"))
+            .unwrap()
+            .is_none());
+        let future = GOOD.replace(r#""version":1"#, r#""version":3"#);
+        let err = parse_entry(future.as_bytes(), "acme", "rtr1/admin", Path::new("f")).unwrap_err();
+        assert!(matches!(err, VaultError::FutureVersion { .. }), "{err}");
+        let err = parse_entry(GOOD.as_bytes(), "globex", "rtr1/admin", Path::new("f")).unwrap_err();
+        assert!(matches!(err, VaultError::WrongClient { .. }), "{err}");
+        let err = parse_entry(&GOOD.as_bytes()[..40], "acme", "rtr1/admin", Path::new("f")).unwrap_err();
+        assert!(matches!(err, VaultError::Damaged { .. }), "{err}");
+    }
 
     #[test]
     fn parses_a_document_with_defaults() {
