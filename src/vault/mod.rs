@@ -242,7 +242,7 @@ impl<'a> Vault<'a> {
         let slot = reveals.entry(path.key()).or_insert(at);
         *slot = (*slot).max(at);
         let file = self.reveals_file(&path.client);
-        store::write_atomic(&file, 0o600, |w| {
+        store::write_atomic_unsynced(&file, 0o600, |w| {
             serde_json::to_writer(w, &reveals).map_err(std::io::Error::other)
         })
         .map_err(|source| VaultError::Io {
