@@ -76,21 +76,19 @@ impl Dialect for AristaEos {
     }
 
     fn setup(&self, shell: &mut dyn Shell, login: &Credentials) -> ConnectorResult<()> {
-        if !common::cisco_enable(shell, login.enable.as_ref())? {
-            let target = shell.target().to_string();
-            return Err(match login.enable {
-                Some(_) => ConnectorError::AuthFailed {
-                    target,
-                    user: "enable".into(),
-                },
-                None => ConnectorError::InsufficientAccess {
-                    target,
-                    detail: format!(
-                        "`{}` cannot enter privileged mode without an enable secret",
-                        login.username
-                    ),
-                },
-            });
+        match login.enable.as_ref() {
+            Some(enable) => {
+                if !common::cisco_enable(shell, Some(enable))? {
+                    return Err(ConnectorError::AuthFailed {
+                        target: shell.target().to_string(),
+                        user: "enable".into(),
+                    });
+                }
+            }
+            // EOS usually has no enable password: `enable` just enters privileged mode.
+            None => {
+                common::cisco_enable(shell, None)?;
+            }
         }
         common::run(shell, "terminal length 0", &ERRORS, &[]).map(drop)
     }

@@ -92,21 +92,14 @@ impl Dialect for CiscoAsa {
     }
 
     fn setup(&self, shell: &mut dyn Shell, login: &Credentials) -> ConnectorResult<()> {
-        if !common::cisco_enable(shell, login.enable.as_ref())? {
-            let target = shell.target().to_string();
-            return Err(match login.enable {
-                Some(_) => ConnectorError::AuthFailed {
-                    target,
+        // Without an enable secret the login stays where it landed (auto-enable lands in `#`).
+        if let Some(enable) = login.enable.as_ref() {
+            if !common::cisco_enable(shell, Some(enable))? {
+                return Err(ConnectorError::AuthFailed {
+                    target: shell.target().to_string(),
                     user: "enable".into(),
-                },
-                None => ConnectorError::InsufficientAccess {
-                    target,
-                    detail: format!(
-                        "`{}` cannot enter privileged mode without an enable secret",
-                        login.username
-                    ),
-                },
-            });
+                });
+            }
         }
         common::run(shell, "terminal pager 0", &ERRORS, &[]).map(drop)
     }
