@@ -118,7 +118,8 @@ impl Dialect for AristaEos {
         PasswordRules {
             min_len: 1,
             max_len: 64,
-            forbidden: "? \t".into(),
+            // How this CLI parses a password is not documented: keep to the recommended alphabet.
+            forbidden: common::outside_safe_alphabet(),
             min_classes: 0,
             no_leading_digit: false,
         }

@@ -157,8 +157,8 @@ impl Dialect for FortiOs {
         PasswordRules {
             min_len: 1,
             max_len: 128,
-            // Sent unquoted: no spaces, quotes, escapes or help.
-            forbidden: "? \t\"'\\".into(),
+            // How this CLI parses a password is not documented: keep to the recommended alphabet.
+            forbidden: common::outside_safe_alphabet(),
             min_classes: 0,
             no_leading_digit: false,
         }
