@@ -200,6 +200,24 @@ fn rollback(kind: TargetKind) {
     assert!(b.lab.saved_password_works("r1", "netops", &old));
 }
 
+/// An interrupted change (the session lost between change and save) is made permanent from a
+/// fresh session, as `keyreeve recover` settles it.
+fn save_from_a_fresh_session(kind: TargetKind) {
+    let b = Bench::start(kind);
+    let c = b.connector();
+    let old = Password::new(OPS_PW);
+    let new = password_for(&c.password_rules("netops"), "");
+    let mut session = c.open(&b.login(ADMIN_PW)).unwrap();
+    session
+        .change_password("netops", ChangeMethod::AdminReset, &old, &new)
+        .unwrap();
+    drop(session);
+    assert!(b.accepted(c.as_ref(), "netops", &new));
+    c.open(&b.login(ADMIN_PW)).unwrap().save().unwrap();
+    assert!(b.lab.saved_password_works("r1", "netops", &new), "not saved");
+    assert!(b.accepted(c.as_ref(), "netops", &new));
+}
+
 fn every_allowed_special_character(kind: TargetKind) {
     let b = Bench::start(kind);
     let c = b.connector();
@@ -350,6 +368,10 @@ macro_rules! device_tests {
             #[test]
             fn rollback() {
                 super::rollback($kind)
+            }
+            #[test]
+            fn save_from_a_fresh_session() {
+                super::save_from_a_fresh_session($kind)
             }
             #[test]
             fn every_allowed_special_character() {

@@ -58,6 +58,16 @@ fn parse_users(output: &str) -> Vec<User> {
         .collect()
 }
 
+static TIMED_SESSION: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^\s*(keyreeve-\S+)\s+pending-?commit-?timer\b"));
+
+/// keyreeve's configuration sessions waiting for their final commit.
+fn pending_timed_sessions(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|l| TIMED_SESSION.captures(l).map(|c| c[1].to_string()))
+        .collect()
+}
+
 fn abort_session(shell: &mut dyn Shell, session: &str) -> ConnectorResult<String> {
     common::run(shell, &format!("configure session {session} abort"), &ERRORS, &[])
 }
@@ -176,7 +186,16 @@ impl Dialect for AristaEos {
     }
 
     fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
-        if let Some(session) = &state.checkpoint {
+        let sessions = match &state.checkpoint {
+            Some(session) => vec![session.clone()],
+            // A fresh session settling an interrupted change: confirm keyreeve's timed sessions,
+            // or EOS reverts them when the timer runs out.
+            None => {
+                let out = common::run(shell, "show configuration sessions", &ERRORS, &[])?;
+                pending_timed_sessions(&out)
+            }
+        };
+        for session in sessions {
             common::run(shell, &format!("configure session {session} commit"), &ERRORS, &[])?;
         }
         common::run(shell, "write memory", &ERRORS, &[]).map(drop)
@@ -287,6 +306,24 @@ mod tests {
         let mut sh = FakeShell::new(&d, steps);
         let state = change(&d, &mut sh);
         d.save(&mut sh, &state).unwrap();
+        sh.finish();
+    }
+
+    #[test]
+    fn save_from_a_fresh_session_confirms_pending_timed_sessions() {
+        let d = AristaEos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(
+                    "show configuration sessions",
+                    &format!("show configuration sessions\r\nMaximum number of completed sessions: 1\r\nMaximum number of pending sessions: 5\r\n\r\n  Name            State              User    Terminal\r\n  --------------- ------------------ ------- --------\r\n  keyreeve-17-0   pendingCommitTimer admin   vty3\r\n  other           pending            alice   vty4\r\n{P}"),
+                ),
+                cmd("configure session keyreeve-17-0 commit", &format!("configure session keyreeve-17-0 commit\r\n{P}")),
+                cmd("write memory", &format!("write memory\r\nCopy completed successfully.\r\n{P}")),
+            ],
+        );
+        d.save(&mut sh, &ChangeState::default()).unwrap();
         sh.finish();
     }
 

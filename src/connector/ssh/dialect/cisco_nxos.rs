@@ -116,7 +116,7 @@ impl Dialect for CiscoNxos {
         }
         vec![
             "terminal dont-ask".into(),
-            "checkpoint file bootflash:keyreeve-<time>".into(),
+            "checkpoint keyreeve-<time>".into(),
             "configure terminal".into(),
             format!("username {account} password {REDACTED}"),
             "end".into(),
@@ -146,9 +146,9 @@ impl Dialect for CiscoNxos {
                 detail: format!("no local account `{account}` in the running configuration"),
             });
         };
-        let checkpoint = format!("bootflash:{}", common::checkpoint_name());
+        let checkpoint = common::checkpoint_name();
         common::run(shell, "terminal dont-ask", &ERRORS, &[])?;
-        common::run(shell, &format!("checkpoint file {checkpoint}"), &ERRORS, &[])?;
+        common::run(shell, &format!("checkpoint {checkpoint}"), &ERRORS, &[])?;
         common::run(shell, "configure terminal", &ERRORS, &[])?;
         let line = common::secret_line(format!("username {account} password {}", new.expose()));
         let shown = format!("username {account} password {REDACTED}");
@@ -159,7 +159,7 @@ impl Dialect for CiscoNxos {
         Ok(ChangeState {
             restore_lines: hash_line.into_iter().collect(),
             checkpoint: Some(checkpoint),
-            session_ended: false,
+            ..ChangeState::default()
         })
     }
 
@@ -167,7 +167,7 @@ impl Dialect for CiscoNxos {
         common::run(shell, "copy running-config startup-config", &ERRORS, &[])?;
         if let Some(cp) = &state.checkpoint {
             // Tidying up; the change is already saved whatever this answers.
-            let _ = shell.command(&format!("delete {cp} no-prompt"));
+            let _ = shell.command(&format!("no checkpoint {cp}"));
         }
         Ok(())
     }
@@ -180,7 +180,7 @@ impl Dialect for CiscoNxos {
         _old: &Password,
     ) -> ConnectorResult<()> {
         let by_checkpoint = match &state.checkpoint {
-            Some(cp) => common::run(shell, &format!("rollback running-config file {cp}"), &ERRORS, &[]),
+            Some(cp) => common::run(shell, &format!("rollback running-config checkpoint {cp}"), &ERRORS, &[]),
             None => Err(ConnectorError::Protocol {
                 target: shell.target().to_string(),
                 detail: "no checkpoint".into(),
@@ -199,7 +199,7 @@ impl Dialect for CiscoNxos {
             Err(e) => Err(e),
         };
         if let Some(cp) = &state.checkpoint {
-            let _ = shell.command(&format!("delete {cp} no-prompt"));
+            let _ = shell.command(&format!("no checkpoint {cp}"));
         }
         result
     }
@@ -271,18 +271,18 @@ mod tests {
     #[test]
     fn change_checkpoints_first_and_rollback_uses_the_checkpoint() {
         let d = CiscoNxos;
-        let cp = format!("bootflash:{}", common::checkpoint_name());
+        let cp = common::checkpoint_name();
         let mut steps = change_steps();
         steps.extend([
-            cmd(&format!("checkpoint file {cp}"), &format!("checkpoint file {cp}\r\r\nDone\r\n{P}")),
+            cmd(&format!("checkpoint {cp}"), &format!("checkpoint {cp}\r\r\nDone\r\n{P}")),
             cmd("configure terminal", "configure terminal\r\nEnter configuration commands, one per line. End with CNTL/Z.\r\nTEST-12345(config)# "),
             secret("username monitor password Nx0s-Pass", "username monitor password ********\r\nTEST-12345(config)# "),
             cmd("end", &format!("end\r\n{P}")),
             cmd(
-                &format!("rollback running-config file {cp}"),
-                &format!("rollback running-config file {cp}\r\nNote: Applying config parallelly may fail Rollback verification\r\nCollecting Running-Config\r\nGenerating Rollback Patch\r\nExecuting Rollback Patch\r\nGenerating Running-config for verification\r\nGenerating Patch for verification\r\nRollback completed successfully.\r\n{P}"),
+                &format!("rollback running-config checkpoint {cp}"),
+                &format!("rollback running-config checkpoint {cp}\r\nNote: Applying config parallelly may fail Rollback verification\r\nCollecting Running-Config\r\nGenerating Rollback Patch\r\nExecuting Rollback Patch\r\nGenerating Running-config for verification\r\nGenerating Patch for verification\r\nRollback completed successfully.\r\n{P}"),
             ),
-            cmd(&format!("delete {cp} no-prompt"), &format!("delete\r\n{P}")),
+            cmd(&format!("no checkpoint {cp}"), &format!("no checkpoint {cp}\r\n{P}")),
         ]);
         let mut sh = FakeShell::new(&d, steps);
         let state = change(&d, &mut sh);
@@ -300,15 +300,15 @@ mod tests {
         let d = CiscoNxos;
         let state = ChangeState {
             restore_lines: vec!["username monitor password 5 $5$QRSTUV$klmnopqrst".into()],
-            checkpoint: Some("bootflash:keyreeve-1".into()),
-            session_ended: false,
+            checkpoint: Some("keyreeve-1".into()),
+            ..ChangeState::default()
         };
         let mut sh = FakeShell::new(
             &d,
             vec![
                 cmd(
-                    "rollback running-config file bootflash:keyreeve-1",
-                    &format!("rollback\r\nRollback failed: file not found\r\n{P}"),
+                    "rollback running-config checkpoint keyreeve-1",
+                    &format!("rollback\r\nERROR: Checkpoint name keyreeve-1 does not exist\r\n{P}"),
                 ),
                 cmd("configure terminal", "configure terminal\r\nTEST-12345(config)# "),
                 secret(
@@ -316,7 +316,7 @@ mod tests {
                     "x\r\nTEST-12345(config)# ",
                 ),
                 cmd("end", &format!("end\r\n{P}")),
-                cmd("delete bootflash:keyreeve-1 no-prompt", &format!("delete\r\n{P}")),
+                cmd("no checkpoint keyreeve-1", &format!("no checkpoint\r\n{P}")),
             ],
         );
         d.rollback(&mut sh, &state, "monitor", &Password::new("o")).unwrap();
@@ -326,10 +326,10 @@ mod tests {
     #[test]
     fn a_weak_password_is_rejected_and_config_mode_left() {
         let d = CiscoNxos;
-        let cp = format!("bootflash:{}", common::checkpoint_name());
+        let cp = common::checkpoint_name();
         let mut steps = change_steps();
         steps.extend([
-            cmd(&format!("checkpoint file {cp}"), &format!("checkpoint\r\nDone\r\n{P}")),
+            cmd(&format!("checkpoint {cp}"), &format!("checkpoint\r\nDone\r\n{P}")),
             cmd("configure terminal", "configure terminal\r\nTEST-12345(config)# "),
             secret(
                 "username monitor password Nx0s-Pass",
@@ -355,7 +355,7 @@ mod tests {
     fn save_copies_and_removes_the_checkpoint() {
         let d = CiscoNxos;
         let state = ChangeState {
-            checkpoint: Some("bootflash:keyreeve-1".into()),
+            checkpoint: Some("keyreeve-1".into()),
             ..ChangeState::default()
         };
         let mut sh = FakeShell::new(
@@ -365,7 +365,7 @@ mod tests {
                     "copy running-config startup-config",
                     &format!("copy running-config startup-config\r\n[########################################] 100%\r\nCopy complete.\r\n{P}"),
                 ),
-                cmd("delete bootflash:keyreeve-1 no-prompt", &format!("delete\r\n{P}")),
+                cmd("no checkpoint keyreeve-1", &format!("no checkpoint\r\n{P}")),
             ],
         );
         d.save(&mut sh, &state).unwrap();

@@ -151,11 +151,13 @@ pub(crate) fn checkpoint_name() -> String {
     if cfg!(test) {
         return "keyreeve-test".into();
     }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("keyreeve-{secs}")
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("keyreeve-{secs}-{n}")
 }
 
 /// The enable secret as an account of the device.

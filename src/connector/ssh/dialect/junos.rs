@@ -218,10 +218,17 @@ impl Dialect for Junos {
                 common::unexpected(&target, &format!("running `{commit}`"), &out, &[]),
             );
         }
-        Ok(ChangeState::default())
+        Ok(ChangeState {
+            config_mode: true,
+            ..ChangeState::default()
+        })
     }
 
-    fn save(&self, shell: &mut dyn Shell, _state: &ChangeState) -> ConnectorResult<()> {
+    fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
+        if !state.config_mode {
+            // A fresh session confirming a commit that an interrupted session left pending.
+            common::run(shell, "configure", &ERRORS, &[])?;
+        }
         let out = common::run(shell, "commit", &ERRORS, &[])?;
         if !out.contains("commit complete") {
             return Err(common::unexpected(shell.target(), "confirming the commit", &out, &[]));
@@ -232,10 +239,13 @@ impl Dialect for Junos {
     fn rollback(
         &self,
         shell: &mut dyn Shell,
-        _state: &ChangeState,
+        state: &ChangeState,
         _account: &str,
         _old: &Password,
     ) -> ConnectorResult<()> {
+        if !state.config_mode {
+            common::run(shell, "configure", &ERRORS, &[])?;
+        }
         // If this fails too, the confirmed commit still expires and the device reverts by itself.
         common::run(shell, "rollback 1", &ERRORS, &[])?;
         let out = common::run(shell, "commit", &ERRORS, &[])?;
@@ -463,6 +473,25 @@ mod tests {
             )
             .unwrap_err();
         assert!(e.to_string().contains("changed but not committed"), "{e}");
+        sh.finish();
+    }
+
+    #[test]
+    fn save_from_a_fresh_session_confirms_the_pending_commit() {
+        let d = Junos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(
+                    "configure",
+                    &format!("configure\r\nEntering configuration mode\r\n[edit]\r\n  'commit confirmed' must be confirmed by issuing 'commit' before the rollback\r\n{CF}"),
+                ),
+                cmd("commit", &format!("commit\r\ncommit complete\r\n{CF}")),
+                cmd("rollback 0", &format!("rollback 0\r\nload complete\r\n{CF}")),
+                cmd("exit configuration-mode", &format!("exit configuration-mode\r\n{OP}")),
+            ],
+        );
+        d.save(&mut sh, &ChangeState::default()).unwrap();
         sh.finish();
     }
 

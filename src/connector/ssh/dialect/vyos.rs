@@ -174,11 +174,16 @@ impl Dialect for Vyos {
         }
         Ok(ChangeState {
             restore_lines: restore.into_iter().collect(),
+            config_mode: true,
             ..ChangeState::default()
         })
     }
 
-    fn save(&self, shell: &mut dyn Shell, _state: &ChangeState) -> ConnectorResult<()> {
+    fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
+        if !state.config_mode {
+            // A fresh session saving what an interrupted session committed.
+            common::run(shell, "configure", &ERRORS, &[])?;
+        }
         common::run(shell, "save", &ERRORS, &[])?;
         common::run(shell, "exit", &ERRORS, &[]).map(drop)
     }
@@ -195,6 +200,9 @@ impl Dialect for Vyos {
                 target: shell.target().to_string(),
                 detail: "no encrypted-password was captured before the change".into(),
             });
+        }
+        if !state.config_mode {
+            common::run(shell, "configure", &ERRORS, &[])?;
         }
         if let Err(e) = common::restore_lines(shell, &state.restore_lines, &ERRORS).and_then(|_| commit(shell, &[])) {
             discard(shell);
@@ -367,6 +375,21 @@ mod tests {
             enable: None,
         };
         d.setup(&mut sh, &login).unwrap();
+        sh.finish();
+    }
+
+    #[test]
+    fn save_from_a_fresh_session_enters_configuration_mode() {
+        let d = Vyos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd("configure", &format!("configure\r\n{CF}")),
+                cmd("save", &format!("save\r\nDone\r\n{CF}")),
+                cmd("exit", &format!("exit\r\n{OP}")),
+            ],
+        );
+        d.save(&mut sh, &ChangeState::default()).unwrap();
         sh.finish();
     }
 
