@@ -82,8 +82,8 @@ pub trait Dialect: Send + Sync {
         username.to_string()
     }
 
-    /// Questions a device may ask between authentication and its first prompt, with the exact
-    /// keys that answer them (sent as they are, no newline added): FortiOS `(Press 'a' to
+    /// Questions a device may ask between authentication and its first prompt, with the line
+    /// that answers each (sent like a command, followed by Enter): FortiOS `(Press 'a' to
     /// accept):` -> `a`, RouterOS's license `[Y/n]` -> `n`. The engine answers them while it waits
     /// for the first prompt.
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {
