@@ -143,7 +143,10 @@ impl ChangeSession for DeviceChangeSession {
     }
 
     fn save(&mut self) -> ConnectorResult<()> {
-        let empty = ChangeState::default();
+        let empty = ChangeState {
+            fresh_session: true,
+            ..ChangeState::default()
+        };
         let state = self
             .last_change
             .as_ref()

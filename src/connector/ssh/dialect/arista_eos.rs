@@ -323,7 +323,11 @@ mod tests {
                 cmd("write memory", &format!("write memory\r\nCopy completed successfully.\r\n{P}")),
             ],
         );
-        d.save(&mut sh, &ChangeState::default()).unwrap();
+        let fresh = ChangeState {
+            fresh_session: true,
+            ..ChangeState::default()
+        };
+        d.save(&mut sh, &fresh).unwrap();
         sh.finish();
     }
 

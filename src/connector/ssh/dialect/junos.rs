@@ -218,14 +218,11 @@ impl Dialect for Junos {
                 common::unexpected(&target, &format!("running `{commit}`"), &out, &[]),
             );
         }
-        Ok(ChangeState {
-            config_mode: true,
-            ..ChangeState::default()
-        })
+        Ok(ChangeState::default())
     }
 
     fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
-        if !state.config_mode {
+        if state.fresh_session {
             // A fresh session confirming a commit that an interrupted session left pending.
             common::run(shell, "configure", &ERRORS, &[])?;
         }
@@ -243,7 +240,7 @@ impl Dialect for Junos {
         _account: &str,
         _old: &Password,
     ) -> ConnectorResult<()> {
-        if !state.config_mode {
+        if state.fresh_session {
             common::run(shell, "configure", &ERRORS, &[])?;
         }
         // If this fails too, the confirmed commit still expires and the device reverts by itself.
@@ -491,7 +488,11 @@ mod tests {
                 cmd("exit configuration-mode", &format!("exit configuration-mode\r\n{OP}")),
             ],
         );
-        d.save(&mut sh, &ChangeState::default()).unwrap();
+        let fresh = ChangeState {
+            fresh_session: true,
+            ..ChangeState::default()
+        };
+        d.save(&mut sh, &fresh).unwrap();
         sh.finish();
     }
 

@@ -61,10 +61,10 @@ pub struct ChangeState {
     /// a rollback needs a fresh session logged in with the new password, because the old one no
     /// longer works.
     pub session_ended: bool,
-    /// The change left the session in configuration mode (Junos after `commit confirmed`, VyOS
-    /// after `commit`), where save and rollback carry on. False in a fresh session, where `save`
-    /// must enter configuration mode itself (settling an interrupted change).
-    pub config_mode: bool,
+    /// `save` runs in a fresh session that made no change itself: `recover` (after a crash)
+    /// proved the new password works and needs it made permanent from wherever the device is
+    /// (e.g. Junos: enter configuration mode and confirm the pending `commit confirmed`).
+    pub fresh_session: bool,
 }
 
 /// One vendor's CLI.

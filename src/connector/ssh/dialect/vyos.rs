@@ -174,13 +174,12 @@ impl Dialect for Vyos {
         }
         Ok(ChangeState {
             restore_lines: restore.into_iter().collect(),
-            config_mode: true,
             ..ChangeState::default()
         })
     }
 
     fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
-        if !state.config_mode {
+        if state.fresh_session {
             // A fresh session saving what an interrupted session committed.
             common::run(shell, "configure", &ERRORS, &[])?;
         }
@@ -201,7 +200,7 @@ impl Dialect for Vyos {
                 detail: "no encrypted-password was captured before the change".into(),
             });
         }
-        if !state.config_mode {
+        if state.fresh_session {
             common::run(shell, "configure", &ERRORS, &[])?;
         }
         if let Err(e) = common::restore_lines(shell, &state.restore_lines, &ERRORS).and_then(|_| commit(shell, &[])) {
@@ -389,7 +388,11 @@ mod tests {
                 cmd("exit", &format!("exit\r\n{OP}")),
             ],
         );
-        d.save(&mut sh, &ChangeState::default()).unwrap();
+        let fresh = ChangeState {
+            fresh_session: true,
+            ..ChangeState::default()
+        };
+        d.save(&mut sh, &fresh).unwrap();
         sh.finish();
     }
 
