@@ -383,7 +383,11 @@ impl RouterosShell {
                 "                   uptime: 12d4h1m\n                  version: 7.16 (stable)\n               build-time: 2024-09-20 13:00:27\n              free-memory: 847.3MiB\n             total-memory: 1024.0MiB\n                      cpu: QEMU\n                cpu-count: 1\n       architecture-name: x86_64\n               board-name: CHR QEMU Standard PC (i440FX + PIIX, 1996)\n                 platform: MikroTik\n"
                     .into(),
             ),
-            _ => Err(format!("bad command name {} (line 1 column {})", verb.text, verb.column)),
+            _ => {
+                let name = verb.text.trim_start_matches('/');
+                let column = verb.column + (verb.text.len() - name.len());
+                Err(format!("bad command name {name} (line 1 column {column})"))
+            }
         }
     }
 
