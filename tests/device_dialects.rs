@@ -413,3 +413,9 @@ macro_rules! device_tests {
 
 device_tests!(cisco_ios, TargetKind::CiscoIos, enable: true);
 device_tests!(junos, TargetKind::Junos, enable: false);
+device_tests!(cisco_nxos, TargetKind::CiscoNxos, enable: false);
+device_tests!(cisco_asa, TargetKind::CiscoAsa, enable: true);
+device_tests!(arista_eos, TargetKind::AristaEos, enable: true);
+device_tests!(routeros, TargetKind::Routeros, enable: false);
+device_tests!(fortios, TargetKind::Fortios, enable: false);
+device_tests!(vyos, TargetKind::Vyos, enable: false);

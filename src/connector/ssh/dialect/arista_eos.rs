@@ -26,6 +26,7 @@ static PRIVILEGE: LazyLock<Regex> = LazyLock::new(|| re(r"\bprivilege (\d+)"));
 static ROLE: LazyLock<Regex> = LazyLock::new(|| re(r"\brole (\S+)"));
 
 const LIST_USERS: &str = "show running-config section username";
+const LIST_ENABLE: &str = "show running-config section enable";
 
 struct User {
     name: String,
@@ -105,6 +106,7 @@ impl Dialect for AristaEos {
 
     fn list_accounts(&self, shell: &mut dyn Shell) -> ConnectorResult<Vec<AccountInfo>> {
         let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
+        let enable = common::run(shell, LIST_ENABLE, &ERRORS, &[])?;
         let mut accounts: Vec<AccountInfo> = Vec::new();
         for u in parse_users(&out) {
             if accounts.iter().any(|a| a.name == u.name) {
@@ -121,6 +123,12 @@ impl Dialect for AristaEos {
             }
             accounts.push(a);
         }
+        if enable
+            .lines()
+            .any(|l| l.starts_with("enable password ") || l.starts_with("enable secret "))
+        {
+            accounts.push(common::enable_account("privilege 15"));
+        }
         Ok(accounts)
     }
 
@@ -135,10 +143,14 @@ impl Dialect for AristaEos {
         }
     }
 
-    fn describe_change(&self, account: &str, _method: ChangeMethod) -> Vec<String> {
+    fn describe_change(&self, account: &str, method: ChangeMethod) -> Vec<String> {
+        let set = match method {
+            ChangeMethod::EnableSecret => format!("enable password {REDACTED}"),
+            _ => format!("username {account} secret {REDACTED}"),
+        };
         vec![
             "configure session keyreeve-<time>".into(),
-            format!("username {account} secret {REDACTED}"),
+            set,
             format!("commit timer {COMMIT_TIMER}"),
             "(after verification) configure session keyreeve-<time> commit".into(),
             "write memory".into(),
@@ -154,24 +166,26 @@ impl Dialect for AristaEos {
         new: &Password,
     ) -> ConnectorResult<ChangeState> {
         let target = shell.target().to_string();
-        if method == ChangeMethod::EnableSecret {
-            return Err(ConnectorError::Unsupported {
-                target,
-                kind: self.kind().to_string(),
-                operation: "changing the enable secret".into(),
-            });
-        }
-        let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
-        if !parse_users(&out).iter().any(|u| u.name == account) {
-            return Err(ConnectorError::Protocol {
-                target,
-                detail: format!("no local account `{account}` in the running configuration"),
-            });
-        }
+        let (line, shown) = if method == ChangeMethod::EnableSecret {
+            (
+                common::secret_line(format!("enable password {}", new.expose())),
+                format!("enable password {REDACTED}"),
+            )
+        } else {
+            let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
+            if !parse_users(&out).iter().any(|u| u.name == account) {
+                return Err(ConnectorError::Protocol {
+                    target,
+                    detail: format!("no local account `{account}` in the running configuration"),
+                });
+            }
+            (
+                common::secret_line(format!("username {account} secret {}", new.expose())),
+                format!("username {account} secret {REDACTED}"),
+            )
+        };
         let session = common::checkpoint_name();
         common::run(shell, &format!("configure session {session}"), &ERRORS, &[])?;
-        let line = common::secret_line(format!("username {account} secret {}", new.expose()));
-        let shown = format!("username {account} secret {REDACTED}");
         let applied = common::run_secret(shell, &line, &shown, &ERRORS, &[new])
             .and_then(|_| common::run(shell, &format!("commit timer {COMMIT_TIMER}"), &ERRORS, &[new]));
         if let Err(e) = applied {
@@ -241,7 +255,16 @@ mod tests {
     #[test]
     fn lists_privilege_and_role() {
         let d = AristaEos;
-        let mut sh = FakeShell::new(&d, vec![cmd(LIST_USERS, &users_reply())]);
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(LIST_USERS, &users_reply()),
+                cmd(
+                    LIST_ENABLE,
+                    &format!("{LIST_ENABLE}\r\nenable password sha512 $6$enable$hash\r\n{P}"),
+                ),
+            ],
+        );
         let accounts = d.list_accounts(&mut sh).unwrap();
         sh.finish();
         let summary: Vec<(&str, &str, bool)> = accounts
@@ -255,6 +278,7 @@ mod tests {
                 ("ops", "privilege 1 role network-operator", false),
                 ("auto", "privilege 1 role network-admin", true),
                 ("kiosk", "privilege 1", false),
+                ("enable", "privilege 15", true),
             ]
         );
         assert_eq!(

@@ -159,8 +159,9 @@ impl Dialect for CiscoIos {
         PasswordRules {
             min_len: 1,
             max_len: 25,
-            // `?` opens help as soon as it is typed; leading spaces are dropped.
-            forbidden: "? \t".into(),
+            // `?` opens help as soon as it is typed; leading spaces are dropped; `|` may start an
+            // output filter (the ASA's parser cuts the line there).
+            forbidden: "?| \t".into(),
             min_classes: 0,
             no_leading_digit: method == ChangeMethod::EnableSecret,
         }
