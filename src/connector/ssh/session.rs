@@ -149,6 +149,20 @@ fn unverified_handshake(ep: &Endpoint) -> ConnectorResult<(ssh2::Session, HostKe
     session.handshake().map_err(|e| {
         if is_timeout(&e) {
             ep.timeout_err(ep.connect_timeout, "waiting for the SSH handshake")
+        } else if let ssh2::ErrorCode::Session(
+            LIBSSH2_ERROR_BANNER_RECV
+            | LIBSSH2_ERROR_SOCKET_SEND
+            | LIBSSH2_ERROR_SOCKET_DISCONNECT
+            | LIBSSH2_ERROR_SOCKET_RECV,
+        ) = e.code()
+        {
+            ConnectorError::Unreachable {
+                target: ep.name.clone(),
+                detail: format!(
+                    "{}:{} closed the connection during the SSH handshake",
+                    ep.address, ep.port
+                ),
+            }
         } else {
             ep.protocol_err(format!("SSH handshake failed: {e}"))
         }
@@ -161,7 +175,11 @@ fn unverified_handshake(ep: &Endpoint) -> ConnectorResult<(ssh2::Session, HostKe
 }
 
 // libssh2's error codes (libssh2.h), which ssh2 passes through as `ErrorCode::Session`.
+const LIBSSH2_ERROR_BANNER_RECV: i32 = -2;
+const LIBSSH2_ERROR_SOCKET_SEND: i32 = -7;
 const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
+const LIBSSH2_ERROR_SOCKET_DISCONNECT: i32 = -13;
+const LIBSSH2_ERROR_SOCKET_RECV: i32 = -43;
 const LIBSSH2_ERROR_FILE: i32 = -16;
 const LIBSSH2_ERROR_SOCKET_TIMEOUT: i32 = -30;
 const LIBSSH2_ERROR_METHOD_NOT_SUPPORTED: i32 = -33;
@@ -464,7 +482,14 @@ impl SshShell {
             let text = clean_terminal_output(&raw);
             if let Some((pager, key)) = &self.pager {
                 if let Some(at) = matches_at_end(pager, &text) {
-                    done.push_str(&text[..at]);
+                    // The pager prompt's own line, blanks included, is not output.
+                    let before = &text[..at];
+                    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                    if before[line_start..].trim().is_empty() {
+                        done.push_str(&before[..line_start]);
+                    } else {
+                        done.push_str(before);
+                    }
                     raw.clear();
                     let key = *key;
                     self.channel
