@@ -26,9 +26,7 @@ impl Context {
         let workspace = Workspace::locate(g.workspace.as_deref(), &cwd)?;
         let inventory = Inventory::load(&workspace.inventory_file())?;
         let policy = Policy::load_dir(&workspace.policies_dir())?;
-        let keys = KeyRing {
-            identity_file: g.identity.clone(),
-        };
+        let keys = KeyRing::locate(g.identity.as_deref());
         Ok(Context {
             workspace,
             inventory,
@@ -50,7 +48,7 @@ impl Context {
 
     /// The public key of the identity in use, for the audit log.
     pub fn actor(&self) -> Option<String> {
-        None
+        self.keys.public_key()
     }
 }
 

@@ -155,6 +155,12 @@ pub enum ConnectorError {
         account: String,
         detail: String,
     },
+    #[error("{target}: account `{account}` must change its password before it can log in ({detail})")]
+    PasswordExpired {
+        target: String,
+        account: String,
+        detail: String,
+    },
     #[error("{target}: insufficient access: {detail}")]
     InsufficientAccess { target: String, detail: String },
     #[error("{target}: TLS: {detail}")]
@@ -204,6 +210,9 @@ impl Hint for ConnectorError {
                 "the target's password policy refused it; adjust the rotation policy (length, classes)".into()
             }
             ConnectorError::AccountLocked { .. } => "unlock the account on the target, then try again".into(),
+            ConnectorError::PasswordExpired { .. } => {
+                "reset its password as an administrator, or clear `must change password at next logon`".into()
+            }
             ConnectorError::InsufficientAccess { .. } => {
                 "the login account needs the right to change this password".into()
             }

@@ -1,0 +1,229 @@
+//! Effective group membership, walked breadth-first by keyreeve itself (not by the server's
+//! in-chain matching rule, which gives no path): every member of a root group through any depth of
+//! nesting, with the shortest chain of groups that makes it one. A visited set per root makes
+//! loops in nesting harmless. Objects are fetched a level at a time, in batches, through a
+//! [`Fetcher`] that knows the directory's flavour (AD or OpenLDAP).
+
+use std::collections::{HashMap, HashSet};
+
+use super::tls::Entry;
+use crate::connector::ConnectorResult;
+
+/// A directory object as the walk sees it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub dn: String,
+    /// sAMAccountName, uid or cn: what paths show.
+    pub name: String,
+    pub is_group: bool,
+    /// DNs of direct members (member, uniqueMember).
+    pub members: Vec<String>,
+    /// Values naming members by something else than a DN (posixGroup memberUid).
+    pub member_uids: Vec<String>,
+    pub entry: Entry,
+    /// The DN was listed as a member but the object could not be read.
+    pub unresolved: bool,
+}
+
+/// The key under which a DN is looked up (DNs compare case-insensitively).
+pub fn key(dn: &str) -> String {
+    dn.to_ascii_lowercase()
+}
+
+/// How a directory flavour reads objects for the walk.
+pub trait Fetcher {
+    /// Reads the objects with these DNs; DNs that do not exist are simply absent from the result.
+    fn fetch(&mut self, dns: &[String]) -> ConnectorResult<Vec<Node>>;
+    /// Members the `member` attribute does not list: AD's primary group (primaryGroupID),
+    /// posixGroup's memberUid. Returns (group DN, member) pairs.
+    fn implicit_members(&mut self, groups: &[&Node]) -> ConnectorResult<Vec<(String, Node)>>;
+}
+
+/// How one object is a member of one root group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// Index of the root group in the list given to [`walk`].
+    pub root: usize,
+    /// Names of the groups from the object's direct group up to the root (the root included).
+    pub chain: Vec<String>,
+}
+
+impl Membership {
+    /// `member of Domain Admins`, or `via app-admins -> Domain Admins`.
+    pub fn describe(&self) -> String {
+        if self.chain.len() <= 1 {
+            format!("member of {}", self.chain.join(""))
+        } else {
+            format!("via {}", self.chain.join(" -> "))
+        }
+    }
+}
+
+/// The result of a walk: every object met (members and nested groups), and how each is a member.
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub nodes: HashMap<String, Node>,
+    /// Object key -> its memberships, one (the shortest) per root.
+    pub memberships: HashMap<String, Vec<Membership>>,
+}
+
+/// Walks the members of `roots` (already fetched group nodes). `known` are nodes fetched before
+/// (they are not fetched again).
+pub fn walk(fetcher: &mut dyn Fetcher, roots: &[Node], known: HashMap<String, Node>) -> ConnectorResult<Walk> {
+    let mut nodes = known;
+    let mut memberships: HashMap<String, Vec<Membership>> = HashMap::new();
+    let mut visited: HashSet<(usize, String)> = HashSet::new();
+    // (root index, group key, chain from this group up to the root)
+    let mut frontier: Vec<(usize, String, Vec<String>)> = Vec::new();
+    for (i, root) in roots.iter().enumerate() {
+        let k = key(&root.dn);
+        nodes.entry(k.clone()).or_insert_with(|| root.clone());
+        visited.insert((i, k.clone()));
+        frontier.push((i, k, vec![root.name.clone()]));
+    }
+    let mut implicit_done: HashSet<String> = HashSet::new();
+    while !frontier.is_empty() {
+        // Fetch every member of this level not yet known, in one batch.
+        let mut wanted: Vec<String> = Vec::new();
+        let mut wanted_keys: HashSet<String> = HashSet::new();
+        for (_, g, _) in &frontier {
+            if let Some(group) = nodes.get(g) {
+                for m in &group.members {
+                    let k = key(m);
+                    if !nodes.contains_key(&k) && wanted_keys.insert(k) {
+                        wanted.push(m.clone());
+                    }
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            for n in fetcher.fetch(&wanted)? {
+                nodes.insert(key(&n.dn), n);
+            }
+            for dn in wanted {
+                nodes.entry(key(&dn)).or_insert_with(|| unresolved(&dn));
+            }
+        }
+        // Members the group objects do not list, for groups not asked about before.
+        let mut implicit: HashMap<String, Vec<String>> = HashMap::new();
+        {
+            let groups: Vec<&Node> = frontier
+                .iter()
+                .filter(|(_, g, _)| !implicit_done.contains(g))
+                .filter_map(|(_, g, _)| nodes.get(g))
+                .collect();
+            if !groups.is_empty() {
+                let found = fetcher.implicit_members(&groups)?;
+                for (_, g, _) in &frontier {
+                    implicit_done.insert(g.clone());
+                }
+                for (group_dn, member) in found {
+                    let mk = key(&member.dn);
+                    implicit.entry(key(&group_dn)).or_default().push(mk.clone());
+                    nodes.entry(mk).or_insert(member);
+                }
+            }
+        }
+        let mut next = Vec::new();
+        for (root, g, chain) in frontier {
+            let Some(group) = nodes.get(&g) else { continue };
+            let mut member_keys: Vec<String> = group.members.iter().map(|m| key(m)).collect();
+            member_keys.extend(implicit.get(&g).cloned().unwrap_or_default());
+            for mk in member_keys {
+                if !visited.insert((root, mk.clone())) {
+                    continue;
+                }
+                memberships.entry(mk.clone()).or_default().push(Membership {
+                    root,
+                    chain: chain.clone(),
+                });
+                if let Some(m) = nodes.get(&mk) {
+                    if m.is_group {
+                        let mut c = vec![m.name.clone()];
+                        c.extend(chain.iter().cloned());
+                        next.push((root, mk, c));
+                    }
+                }
+            }
+        }
+        frontier = next;
+    }
+    Ok(Walk { nodes, memberships })
+}
+
+/// A member DN that could not be read (deleted, in another partition, or hidden by ACLs).
+pub fn unresolved(dn: &str) -> Node {
+    let name = dn
+        .split_once(',')
+        .map(|(rdn, _)| rdn)
+        .unwrap_or(dn)
+        .split_once('=')
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| dn.to_string());
+    Node {
+        dn: dn.to_string(),
+        name,
+        is_group: false,
+        members: Vec::new(),
+        member_uids: Vec::new(),
+        entry: Entry::default(),
+        unresolved: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake(HashMap<String, Node>);
+
+    fn group(name: &str, members: &[&str]) -> Node {
+        Node {
+            dn: format!("CN={name},DC=x"),
+            name: name.into(),
+            is_group: true,
+            members: members.iter().map(|m| format!("CN={m},DC=x")).collect(),
+            member_uids: vec![],
+            entry: Entry::default(),
+            unresolved: false,
+        }
+    }
+    fn user(name: &str) -> Node {
+        Node {
+            is_group: false,
+            members: vec![],
+            ..group(name, &[])
+        }
+    }
+
+    impl Fetcher for Fake {
+        fn fetch(&mut self, dns: &[String]) -> ConnectorResult<Vec<Node>> {
+            Ok(dns.iter().filter_map(|d| self.0.get(&key(d)).cloned()).collect())
+        }
+        fn implicit_members(&mut self, _groups: &[&Node]) -> ConnectorResult<Vec<(String, Node)>> {
+            Ok(vec![])
+        }
+    }
+
+    #[test]
+    fn nested_loop_terminates_with_shortest_paths() {
+        let objs = [
+            group("Domain Admins", &["app-admins", "carol"]),
+            group("app-admins", &["ops", "bob"]),
+            group("ops", &["app-admins", "dave", "gone"]),
+            user("bob"),
+            user("carol"),
+            user("dave"),
+        ];
+        let mut fake = Fake(objs.iter().map(|n| (key(&n.dn), n.clone())).collect());
+        let root = fake.0[&key("CN=Domain Admins,DC=x")].clone();
+        let w = walk(&mut fake, &[root], HashMap::new()).unwrap();
+        let d = |n: &str| w.memberships[&key(&format!("CN={n},DC=x"))][0].describe();
+        assert_eq!(d("carol"), "member of Domain Admins");
+        assert_eq!(d("bob"), "via app-admins -> Domain Admins");
+        assert_eq!(d("dave"), "via ops -> app-admins -> Domain Admins");
+        assert_eq!(d("gone"), "via ops -> app-admins -> Domain Admins");
+        assert!(w.nodes[&key("CN=gone,DC=x")].unresolved);
+        assert_eq!(w.memberships[&key("CN=app-admins,DC=x")].len(), 1);
+    }
+}

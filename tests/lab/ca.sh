@@ -1,0 +1,59 @@
+#!/bin/bash
+# Shared by the directory lab scripts (sourced, not run): the lab's own certificate authority,
+# a server certificate for 127.0.0.1 signed by it, and a second, unrelated CA for the
+# "certificate from another CA is refused" tests. Everything lives under $LAB/ca and
+# $LAB/ca-other; created once, reused after.
+
+lab_ca() {
+    local lab=$1
+    local ca=$lab/ca other=$lab/ca-other
+    mkdir -p "$lab"
+    (
+        flock 9
+        if [ ! -s "$ca/server.crt" ]; then
+            mkdir -p "$ca" && chmod 700 "$ca"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=keyreeve lab CA' \
+                -keyout "$ca/ca.key" -out "$ca/ca.crt" 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' \
+                -keyout "$ca/server.key" -out "$ca/server.csr" 2>/dev/null
+            printf 'subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:dc1.lab.test\nextendedKeyUsage = serverAuth\nbasicConstraints = CA:FALSE\n' >"$ca/server.ext"
+            openssl x509 -req -in "$ca/server.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" -CAcreateserial \
+                -days 3650 -extfile "$ca/server.ext" -out "$ca/server.crt" 2>/dev/null
+            chmod 600 "$ca/ca.key" "$ca/server.key"
+            chmod 644 "$ca/ca.crt" "$ca/server.crt"
+        fi
+        if [ ! -s "$other/ca.crt" ]; then
+            mkdir -p "$other" && chmod 700 "$other"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=keyreeve lab CA' \
+                -keyout "$other/ca.key" -out "$other/ca.crt" 2>/dev/null
+            chmod 600 "$other/ca.key"
+            chmod 644 "$other/ca.crt"
+        fi
+        chmod 755 "$ca" "$other"
+    ) 9>"$lab/.ca.lock"
+}
+
+# apt-get install, once per machine, only what is missing.
+lab_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
+    (
+        flock 9
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    ) 9>/tmp/.keyreeve-lab-apt.lock
+}
+
+# Waits until something listens on 127.0.0.1:$1 (at most $2 seconds).
+lab_wait_port() {
+    local port=$1 limit=${2:-30} i
+    for ((i = 0; i < limit * 10; i++)); do
+        [ -n "$(ss -Hltn "src 127.0.0.1:$port")" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}

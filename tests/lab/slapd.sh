@@ -1,0 +1,121 @@
+#!/bin/bash
+# The test lab's OpenLDAP: a slapd instance of its own (not the system one) on 127.0.0.1, with
+# ldap://127.0.0.1:3389 (StartTLS) and ldaps://127.0.0.1:3636, certificate signed by the lab's CA
+# ($LAB/ca/ca.crt), suffix dc=lab,dc=test, rootdn cn=admin,dc=lab,dc=test, the memberof
+# overlay, and ACLs letting a user write its own userPassword (Password Modify as self).
+#
+#   tests/lab/slapd.sh          install if needed, create once, start (idempotent)
+#   tests/lab/slapd.sh stop     stop it
+#   tests/lab/slapd.sh reset    stop, throw the data away, start afresh
+#
+# State: ${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}/slapd; the rootdn password is in slapd/admin.pw
+# (mode 0600).
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "slapd.sh: run as root" >&2; exit 1; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=ca.sh
+. "$HERE/ca.sh"
+LAB=${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}
+D=$LAB/slapd
+mkdir -p "$LAB"
+
+running() { [ -s "$D/slapd.pid" ] && kill -0 "$(cat "$D/slapd.pid")" 2>/dev/null; }
+
+stop() {
+    if running; then
+        local pid
+        pid=$(cat "$D/slapd.pid")
+        kill "$pid"
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$D/slapd.pid"
+}
+
+create() {
+    rm -rf "$D.tmp"
+    mkdir -p "$D.tmp/data"
+    chmod 700 "$D.tmp"
+    (umask 077; printf 'Lab-%s-Aa9' "$(openssl rand -hex 10)" >"$D.tmp/admin.pw")
+    local hash
+    hash=$(slappasswd -T "$D.tmp/admin.pw")
+    cat >"$D.tmp/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload memberof
+pidfile $D/slapd.pid
+argsfile $D/slapd.args
+TLSCACertificateFile $LAB/ca/ca.crt
+TLSCertificateFile $LAB/ca/server.crt
+TLSCertificateKeyFile $LAB/ca/server.key
+sizelimit 5000
+
+database mdb
+suffix "dc=lab,dc=test"
+rootdn "cn=admin,dc=lab,dc=test"
+rootpw $hash
+directory $D/data
+maxsize 1073741824
+index objectClass eq
+index uid,cn,member,uniqueMember,memberUid eq
+overlay memberof
+
+access to attrs=userPassword
+    by self write
+    by anonymous auth
+    by * none
+access to *
+    by * read
+CONF
+    sed -i "s#$D/#$D.tmp/#g" "$D.tmp/slapd.conf"
+    slapadd -f "$D.tmp/slapd.conf" <<LDIF
+dn: dc=lab,dc=test
+objectClass: dcObject
+objectClass: organization
+dc: lab
+o: keyreeve lab
+
+dn: ou=people,dc=lab,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=lab,dc=test
+objectClass: organizationalUnit
+ou: groups
+LDIF
+    sed -i "s#$D.tmp/#$D/#g" "$D.tmp/slapd.conf"
+    mv "$D.tmp" "$D"
+}
+
+start() {
+    if ! dpkg-query -W -f='${Status}' slapd 2>/dev/null | grep -q 'install ok installed'; then
+        echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
+    fi
+    lab_install slapd ldap-utils openssl
+    lab_ca "$LAB"
+    (
+        flock 8
+        running && exit 0
+        [ -s "$D/slapd.conf" ] || create
+        setsid slapd -d 0 -f "$D/slapd.conf" -h 'ldap://127.0.0.1:3389/ ldaps://127.0.0.1:3636/' \
+            </dev/null >"$D/slapd.log" 2>&1 &
+        if ! lab_wait_port 3636 30; then
+            echo "slapd.sh: slapd did not start; see $D/slapd.log" >&2
+            tail -20 "$D/slapd.log" >&2
+            exit 1
+        fi
+        for _ in $(seq 50); do [ -s "$D/slapd.pid" ] && break; sleep 0.1; done
+    ) 8>"$LAB/.slapd.lock"
+    echo "slapd: ldaps://127.0.0.1:3636 base dc=lab,dc=test rootdn cn=admin,dc=lab,dc=test password file $D/admin.pw"
+}
+
+case "${1:-start}" in
+    start) start ;;
+    stop) stop ;;
+    reset) stop; rm -rf "$D"; start ;;
+    *) echo "usage: $0 [start|stop|reset]" >&2; exit 2 ;;
+esac
