@@ -67,7 +67,7 @@ fn shell(ep: &Endpoint) -> SshShell {
     let monitor = Password::new(MONITOR_PW);
     SshSession::login(ep, "monitor", Auth::Password(&monitor))
         .unwrap()
-        .into_shell(prompt(), pager())
+        .into_shell(prompt(), pager(), &[])
         .unwrap()
 }
 
@@ -209,7 +209,7 @@ fn a_device_talking_nonsense_is_reported_with_what_it_said() {
     let admin = Password::new(ADMIN_PW);
     let err = SshSession::login(&ep, "admin", Auth::Password(&admin))
         .unwrap()
-        .into_shell(prompt(), pager())
+        .into_shell(prompt(), pager(), &[])
         .err()
         .expect("no prompt ever comes");
     match err {
@@ -263,5 +263,113 @@ fn login_failures_name_what_happened() {
     let err = SshSession::login(&ep, "admin", Auth::Password(&admin)).err().unwrap();
     assert!(matches!(err, ConnectorError::Unreachable { .. }), "{err}");
     assert!(err.to_string().starts_with("lab/r1: "));
+    lab.stop();
+}
+
+/// The generic device connector (engine + the IOS dialect) as the rest of keyreeve sees it.
+fn device_connector(
+    lab: &Lab,
+) -> (
+    tempfile::TempDir,
+    Box<dyn keyreeve::connector::Connector>,
+    keyreeve::inventory::Target,
+) {
+    let text = format!("[clients.lab]\n{}", lab.inventory_toml("lab"));
+    let inv = keyreeve::inventory::Inventory::parse(&text, std::path::Path::new("lab.toml")).unwrap();
+    let target = inv.target("lab", "r1").unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = keyreeve::connector::ConnectContext {
+        known_hosts: dir.path().join("known_hosts"),
+        workspace_root: dir.path().to_path_buf(),
+        trust_on_first_use: false,
+        directory: Default::default(),
+    };
+    let conn = keyreeve::connector::for_target(&target, &ctx).unwrap();
+    (dir, conn, target)
+}
+
+fn admin_login(target: &keyreeve::inventory::Target) -> keyreeve::connector::Credentials {
+    keyreeve::connector::Credentials {
+        username: target.login.clone(),
+        method: keyreeve::inventory::LoginMethod::Password,
+        secret: Password::new(ADMIN_PW),
+        enable: Some(Password::new(ENABLE_PW)),
+    }
+}
+
+#[test]
+fn the_device_connector_lists_changes_verifies_by_fresh_login_and_rolls_back() {
+    use keyreeve::connector::ChangeMethod;
+    let (lab, _info) = start_lab();
+    let (_d, conn, target) = device_connector(&lab);
+    let login = admin_login(&target);
+
+    let accounts = conn.list_accounts(&login).unwrap();
+    let admin = |n: &str| accounts.iter().find(|a| a.name == n).map(|a| a.admin);
+    assert_eq!(admin("admin"), Some(true), "{accounts:?}");
+    assert_eq!(admin("netops"), Some(true), "{accounts:?}");
+    assert_eq!(admin("monitor"), Some(false), "{accounts:?}");
+
+    let old = Password::new("Net0ps+Secret");
+    let new = Password::new("Fr3sh-Net0ps.pw");
+    assert_eq!(conn.change_method("admin", "netops"), ChangeMethod::AdminReset);
+    let mut session = conn.open(&login).unwrap();
+    session
+        .change_password("netops", ChangeMethod::AdminReset, &old, &new)
+        .unwrap();
+    // Verification is a fresh login, not the open session.
+    assert_eq!(conn.verify(&login, "netops", &new).unwrap(), Verification::Accepted);
+    assert_eq!(conn.verify(&login, "netops", &old).unwrap(), Verification::Rejected);
+    session.rollback("netops", &old).unwrap();
+    assert!(lab.running_password_works("r1", "netops", &old));
+    assert!(!lab.running_password_works("r1", "netops", &new));
+    assert_eq!(conn.verify(&login, "netops", &old).unwrap(), Verification::Accepted);
+    drop(session);
+
+    // The enable secret is verified by a fresh login with the login account, then `enable`.
+    let enable = target.enable.clone().expect("the lab IOS has an enable secret");
+    assert_eq!(conn.change_method("admin", &enable), ChangeMethod::EnableSecret);
+    assert_eq!(
+        conn.verify(&login, &enable, &Password::new(ENABLE_PW)).unwrap(),
+        Verification::Accepted
+    );
+    assert_eq!(
+        conn.verify(&login, &enable, &Password::new("Wr0ng-enable")).unwrap(),
+        Verification::Rejected
+    );
+    lab.stop();
+}
+
+#[test]
+fn the_device_connector_refuses_a_wrong_pin_and_names_the_target() {
+    let (lab, _info) = start_lab();
+    let text = format!("[clients.lab]\n{}", lab.inventory_toml("lab"))
+        .lines()
+        .map(|l| {
+            if l.starts_with("host_key") {
+                "host_key = \"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let inv = keyreeve::inventory::Inventory::parse(&text, std::path::Path::new("lab.toml")).unwrap();
+    let target = inv.target("lab", "r1").unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = keyreeve::connector::ConnectContext {
+        known_hosts: dir.path().join("known_hosts"),
+        workspace_root: dir.path().to_path_buf(),
+        trust_on_first_use: true,
+        directory: Default::default(),
+    };
+    let conn = keyreeve::connector::for_target(&target, &ctx).unwrap();
+    let err = conn.list_accounts(&admin_login(&target)).unwrap_err();
+    assert!(matches!(err, ConnectorError::HostKeyMismatch { .. }), "{err}");
+    assert!(err.to_string().starts_with("lab/r1: host key"), "{err}");
+    assert!(
+        !dir.path().join("known_hosts").exists(),
+        "a pinned target never records a key"
+    );
     lab.stop();
 }

@@ -53,7 +53,8 @@ fn new(_g: &Global, args: NewArgs) -> Result<Outcome> {
     } else {
         None
     };
-    let public = keys::new_identity_file(&out, passphrase).with_context(|| format!("cannot create {}", out.display()))?;
+    let public =
+        keys::new_identity_file(&out, passphrase).with_context(|| format!("cannot create {}", out.display()))?;
     if args.json {
         println!(
             "{}",

@@ -87,7 +87,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let gitignore = ws.state_dir().join(".gitignore");
     if !gitignore.exists() {
         // Locks and temporaries are per machine; everything else in state/ is encrypted or public.
-        std::fs::write(&gitignore, "locks/\n.*.tmp\n").with_context(|| format!("cannot write {}", gitignore.display()))?;
+        std::fs::write(&gitignore, "locks/\n.*.tmp\n")
+            .with_context(|| format!("cannot write {}", gitignore.display()))?;
     }
     keyreeve::vault::store::write_atomic(&ws.inventory_file(), 0o644, |w| w.write_all(text.as_bytes()))
         .with_context(|| format!("cannot write {}", ws.inventory_file().display()))?;

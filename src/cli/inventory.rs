@@ -52,9 +52,7 @@ pub fn load(g: &Global) -> Result<(Workspace, Inventory)> {
 
 /// The keys this process opens vault files with.
 pub fn keyring(g: &Global) -> KeyRing {
-    KeyRing {
-        identity_file: g.identity.clone(),
-    }
+    KeyRing::locate(g.identity.as_deref())
 }
 
 /// How connectors reach targets from this workspace.

@@ -232,7 +232,11 @@ fn set(ctx: &VaultContext, args: SetArgs) -> Result<Outcome> {
                 "new entry"
             }
         };
-        ctx.audit("vault.set", &subject, json!({ "generated": args.generate, "result": what }))?;
+        ctx.audit(
+            "vault.set",
+            &subject,
+            json!({ "generated": args.generate, "result": what }),
+        )?;
         Ok(what)
     })?;
     eprintln!("stored {subject}: {what}");
@@ -275,7 +279,8 @@ fn get(ctx: &VaultContext, args: GetArgs) -> Result<Outcome> {
 }
 
 fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into())
+    t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 fn entry_json(path: &str, e: &Entry) -> serde_json::Value {
@@ -325,7 +330,14 @@ fn list(ctx: &VaultContext, args: ListArgs) -> Result<Outcome> {
         let all: Vec<_> = rows.iter().map(|(p, e)| entry_json(p, e)).collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
     } else if rows.is_empty() {
-        eprintln!("no entries{}", if prefix.is_empty() { String::new() } else { format!(" under `{prefix}`") });
+        eprintln!(
+            "no entries{}",
+            if prefix.is_empty() {
+                String::new()
+            } else {
+                format!(" under `{prefix}`")
+            }
+        );
     } else {
         let mut t = Table::new();
         t.load_preset(UTF8_BORDERS_ONLY).set_header([
@@ -380,7 +392,8 @@ fn history(ctx: &VaultContext, args: HistoryArgs) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY).set_header(["VERSION", "IN USE UNTIL", "REVEAL WITH"]);
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(["VERSION", "IN USE UNTIL", "REVEAL WITH"]);
     t.add_row(["current".to_string(), "-".into(), format!("keyreeve vault get {path}")]);
     for (i, h) in e.history.iter().enumerate().rev() {
         let back = n - i;
@@ -408,7 +421,10 @@ fn rm(ctx: &VaultContext, args: RmArgs) -> Result<Outcome> {
         ctx.audit("vault.rm", &subject, json!({}))?;
         Ok(())
     })?;
-    eprintln!("removed {subject} (the previous vault file is kept under state/backups/{})", path.client);
+    eprintln!(
+        "removed {subject} (the previous vault file is kept under state/backups/{})",
+        path.client
+    );
     Ok(Outcome::Success)
 }
 
@@ -437,7 +453,8 @@ fn recipients(ctx: &VaultContext, command: RecipientsCommand) -> Result<Outcome>
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
                 let mut t = Table::new();
-                t.load_preset(UTF8_BORDERS_ONLY).set_header(["RECIPIENT", "KIND", "FROM"]);
+                t.load_preset(UTF8_BORDERS_ONLY)
+                    .set_header(["RECIPIENT", "KIND", "FROM"]);
                 for (r, k, s) in rows {
                     t.add_row([r, k, s]);
                 }
@@ -458,12 +475,18 @@ fn kind_of(r: &str) -> String {
 
 fn change(ctx: &VaultContext, recipient: &str, client: Option<&str>, how: Change) -> Result<Outcome> {
     let recipient = recipient.trim();
-    let scope = client.map(|c| format!("client {c}")).unwrap_or_else(|| "the workspace".into());
+    let scope = client
+        .map(|c| format!("client {c}"))
+        .unwrap_or_else(|| "the workspace".into());
     let done = change_recipients(&ctx.workspace, &ctx.keys, client, recipient, how).map_err(keyreeve::Error::from)?;
     if !done.changed {
         eprintln!(
             "{recipient} {} {scope}'s recipients: nothing to do",
-            if how == Change::Add { "is already among" } else { "is not among" }
+            if how == Change::Add {
+                "is already among"
+            } else {
+                "is not among"
+            }
         );
         return Ok(Outcome::Success);
     }
@@ -473,14 +496,22 @@ fn change(ctx: &VaultContext, recipient: &str, client: Option<&str>, how: Change
         "vault.recipients.rm"
     };
     let files: Vec<_> = done.reencrypted.iter().map(|(c, _)| c.clone()).collect();
-    ctx.audit(action, client.unwrap_or("*"), json!({ "recipient": recipient, "reencrypted": files }))
-        .context("the recipients were changed, but")?;
+    ctx.audit(
+        action,
+        client.unwrap_or("*"),
+        json!({ "recipient": recipient, "reencrypted": files }),
+    )
+    .context("the recipients were changed, but")?;
     eprintln!(
         "{} {recipient} {} {scope}; re-encrypted {} vault file(s){}",
         if how == Change::Add { "added" } else { "removed" },
         if how == Change::Add { "to" } else { "from" },
         files.len(),
-        if files.is_empty() { String::new() } else { format!(": {}", files.join(", ")) }
+        if files.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", files.join(", "))
+        }
     );
     if how == Change::Remove && !done.reencrypted.is_empty() {
         let count: usize = done.reencrypted.iter().map(|(_, p)| p.len()).sum();

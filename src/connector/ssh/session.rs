@@ -308,8 +308,14 @@ impl SshSession {
         })
     }
 
-    /// Opens an interactive shell with a pty and waits for the first prompt.
-    pub fn into_shell(self, prompt: Regex, pager: Option<(Regex, &'static str)>) -> ConnectorResult<SshShell> {
+    /// Opens an interactive shell with a pty and waits for the first prompt, answering the
+    /// `login_questions` (banners to accept, license prompts) with their keys on the way.
+    pub fn into_shell(
+        self,
+        prompt: Regex,
+        pager: Option<(Regex, &'static str)>,
+        login_questions: &[(Regex, &'static str)],
+    ) -> ConnectorResult<SshShell> {
         let ep = self.endpoint.clone();
         self.session.set_timeout(millis(ep.command_timeout));
         let map = |e: ssh2::Error| {
@@ -332,8 +338,23 @@ impl SshSession {
             pager,
             transcript_tail: String::new(),
         };
-        shell.read_until(&[], "waiting for the first prompt after login")?;
-        Ok(shell)
+        let questions: Vec<&Regex> = login_questions.iter().map(|(q, _)| q).collect();
+        let during = "waiting for the first prompt after login";
+        // A device asks a handful of questions at most; more means it is not going anywhere.
+        for _ in 0..8 {
+            match shell.read_until(&questions, during)? {
+                (None, _) => return Ok(shell),
+                (Some(i), _) => {
+                    let key = login_questions[i].1;
+                    shell.write_raw(key.as_bytes(), during)?;
+                }
+            }
+        }
+        Err(ConnectorError::UnexpectedOutput {
+            target: shell.endpoint().name.clone(),
+            during: format!("{during} (the device keeps asking)"),
+            last_lines: shell.last_lines(),
+        })
     }
 
     /// Ends the session politely.
@@ -453,6 +474,15 @@ impl SshShell {
         &self.session.endpoint
     }
 
+    /// Sends keys as they are (no newline): pager and login-question answers.
+    fn write_raw(&mut self, bytes: &[u8], during: &str) -> ConnectorResult<()> {
+        let ep = self.session.endpoint.clone();
+        self.channel
+            .write_all(bytes)
+            .and_then(|_| self.channel.flush())
+            .map_err(|e| ep.protocol_err(format!("{during}: {e}")))
+    }
+
     fn send(&mut self, bytes: &[u8], during: &str) -> ConnectorResult<()> {
         let ep = self.session.endpoint.clone();
         self.session.session.set_timeout(millis(ep.command_timeout));
@@ -492,13 +522,7 @@ impl SshShell {
                     }
                     raw.clear();
                     let key = *key;
-                    self.channel
-                        .write_all(key.as_bytes())
-                        .and_then(|_| self.channel.flush())
-                        .map_err(|e| {
-                            self.endpoint()
-                                .protocol_err(format!("{during}: answering the pager: {e}"))
-                        })?;
+                    self.write_raw(key.as_bytes(), &format!("{during}: answering the pager"))?;
                     continue;
                 }
             }
