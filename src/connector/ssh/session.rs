@@ -213,7 +213,12 @@ impl SshSession {
         let (session, _key) = handshake(ep)?;
         let (result, secret) = match auth {
             Auth::Password(pw) => (session.userauth_password(username, pw.expose()), pw),
-            Auth::PrivateKey(key) => (session.userauth_pubkey_memory(username, None, key.expose(), None), key),
+            Auth::PrivateKey(key) => {
+                // libssh2 wants the PEM text to end with its newline; stores may trim it.
+                let mut text = Zeroizing::new(key.expose().trim().to_string());
+                text.push('\n');
+                (session.userauth_pubkey_memory(username, None, &text, None), key)
+            }
         };
         if let Err(e) = result {
             if is_timeout(&e) {
