@@ -82,10 +82,10 @@ pub trait Dialect: Send + Sync {
         username.to_string()
     }
 
-    /// Questions a device may ask between authentication and its first prompt, with the line
-    /// that answers each (sent like a command, followed by Enter): FortiOS `(Press 'a' to
-    /// accept):` -> `a`, RouterOS's license `[Y/n]` -> `n`. The engine answers them while it waits
-    /// for the first prompt.
+    /// Questions a device may ask between authentication and its first prompt, with the exact
+    /// keys that answer each (the engine writes them as they are, Enter included): FortiOS
+    /// `(Press 'a' to accept):` -> `a\n`, RouterOS's license `[Y/n]` -> `n\n`. The engine answers
+    /// them while it waits for the first prompt.
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {
         Vec::new()
     }
