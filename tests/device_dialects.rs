@@ -270,6 +270,29 @@ fn self_change(kind: TargetKind) {
     assert!(b.lab.saved_password_works("r1", "admin", &new));
 }
 
+/// The login account's own change undone from the change session (on FortiOS, which logs that
+/// session out, from a fresh one with the new password).
+fn self_change_rollback(kind: TargetKind) {
+    let b = Bench::start(kind);
+    let c = b.connector();
+    let old = Password::new(ADMIN_PW);
+    let new = password_for(&c.password_rules("admin"), "");
+    let mut session = c.open(&b.login(ADMIN_PW)).unwrap();
+    session
+        .change_password("admin", ChangeMethod::SelfChange, &old, &new)
+        .unwrap();
+    let with_new = Credentials {
+        secret: new.clone(),
+        ..b.login(ADMIN_PW)
+    };
+    assert_eq!(c.verify(&with_new, "admin", &new).unwrap(), Verification::Accepted);
+    session.rollback("admin", &old).unwrap();
+    drop(session);
+    assert!(b.accepted(c.as_ref(), "admin", &old), "old password not restored");
+    assert!(!b.accepted(c.as_ref(), "admin", &new), "new password still works");
+    assert!(b.lab.saved_password_works("r1", "admin", &old));
+}
+
 fn enable_secret(kind: TargetKind) {
     let b = Bench::start(kind);
     assert!(b.info.has_enable, "{kind} has no enable secret in the lab");
@@ -382,6 +405,10 @@ macro_rules! device_tests {
             #[test]
             fn self_change() {
                 super::self_change($kind)
+            }
+            #[test]
+            fn self_change_rollback() {
+                super::self_change_rollback($kind)
             }
             #[test]
             fn refused_host_key() {
