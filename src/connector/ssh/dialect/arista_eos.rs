@@ -370,6 +370,38 @@ mod tests {
     }
 
     #[test]
+    fn enable_password_changes_in_a_session_too() {
+        let d = AristaEos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(
+                    "configure session keyreeve-test",
+                    "x\r\neos-test-01(config-s-keyreeve-test)#",
+                ),
+                secret("enable password En4.ble-x", "x\r\neos-test-01(config-s-keyreeve-test)#"),
+                cmd("commit timer 00:05:00", &format!("commit timer 00:05:00\r\n{P}")),
+                cmd("configure session keyreeve-test abort", &format!("x\r\n{P}")),
+            ],
+        );
+        let state = d
+            .change_password(
+                &mut sh,
+                "enable",
+                ChangeMethod::EnableSecret,
+                &Password::new("o"),
+                &Password::new("En4.ble-x"),
+            )
+            .unwrap();
+        d.rollback(&mut sh, &state, "enable", &Password::new("o")).unwrap();
+        sh.finish();
+        assert_eq!(
+            d.describe_change("enable", ChangeMethod::EnableSecret)[1],
+            "enable password ********"
+        );
+    }
+
+    #[test]
     fn invalid_input_aborts_the_session() {
         let d = AristaEos;
         let mut sh = FakeShell::new(

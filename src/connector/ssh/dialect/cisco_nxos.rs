@@ -28,6 +28,22 @@ static ROLE: LazyLock<Regex> = LazyLock::new(|| re(r"\brole (\S+)"));
 static PASSWORD_LINE: LazyLock<Regex> = LazyLock::new(|| re(r"\bpassword \d \S+"));
 
 const LIST_USERS: &str = "show running-config | include ^username";
+const LIST_ACCOUNTS: &str = "show user-account";
+
+/// `show user-account`: `user:NAME` blocks with a `roles:R1 R2` line.
+fn parse_user_account(output: &str) -> Vec<(String, Vec<String>)> {
+    let mut users: Vec<(String, Vec<String>)> = Vec::new();
+    for line in output.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("user:") {
+            users.push((name.trim().to_string(), Vec::new()));
+        } else if let Some(roles) = line.strip_prefix("roles:") {
+            if let Some(u) = users.last_mut() {
+                u.1.extend(roles.split_whitespace().map(str::to_string));
+            }
+        }
+    }
+    users
+}
 const ADMIN_ROLES: [&str; 3] = ["network-admin", "vdc-admin", "priv-15"];
 
 /// Users with their roles, in order of first appearance; NX-OS prints one line per role.
@@ -83,10 +99,21 @@ impl Dialect for CiscoNxos {
     }
 
     fn list_accounts(&self, shell: &mut dyn Shell) -> ConnectorResult<Vec<AccountInfo>> {
-        let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
-        Ok(parse_users(&out)
+        // `show user-account` is what NX-OS itself says about roles; the running configuration
+        // only repeats them on `username` lines.
+        let out = shell.command(LIST_ACCOUNTS)?;
+        let mut users = if common::check(shell.target(), "listing accounts", &out, &ERRORS, &[]).is_ok() {
+            parse_user_account(&out)
+        } else {
+            Vec::new()
+        };
+        if users.is_empty() {
+            let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
+            users = parse_users(&out).into_iter().map(|(n, r, _)| (n, r)).collect();
+        }
+        Ok(users
             .into_iter()
-            .map(|(name, roles, _)| {
+            .map(|(name, roles)| {
                 let admin = roles.iter().any(|r| ADMIN_ROLES.contains(&r.as_str()));
                 let privilege = if roles.is_empty() {
                     "no role".to_string()
@@ -230,9 +257,41 @@ mod tests {
     }
 
     #[test]
+    fn lists_users_from_show_user_account() {
+        let d = CiscoNxos;
+        let reply = format!(
+            "{LIST_ACCOUNTS}\r\r\nuser:admin\r\n        this user account has no expiry date\r\n        roles:network-admin vdc-admin \r\n\r\n\
+             user:monitor\r\n        expires on Tue Dec 31 00:00:00 2030\r\n        roles:network-operator \r\n\r\n{P}"
+        );
+        let mut sh = FakeShell::new(&d, vec![cmd(LIST_ACCOUNTS, &reply)]);
+        let accounts = d.list_accounts(&mut sh).unwrap();
+        sh.finish();
+        let summary: Vec<(&str, &str, bool)> = accounts
+            .iter()
+            .map(|a| (a.name.as_str(), a.privilege.as_str(), a.admin))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("admin", "role network-admin, vdc-admin", true),
+                ("monitor", "role network-operator", false)
+            ]
+        );
+    }
+
+    #[test]
     fn lists_users_with_all_their_roles() {
         let d = CiscoNxos;
-        let mut sh = FakeShell::new(&d, vec![cmd(LIST_USERS, &users_reply())]);
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(
+                    LIST_ACCOUNTS,
+                    &format!("{LIST_ACCOUNTS}\r\n% Invalid command at '^' marker.\r\n{P}"),
+                ),
+                cmd(LIST_USERS, &users_reply()),
+            ],
+        );
         let accounts = d.list_accounts(&mut sh).unwrap();
         sh.finish();
         let summary: Vec<(&str, &str, bool)> = accounts
