@@ -32,6 +32,10 @@ struct Bench {
 
 impl Bench {
     fn start(kind: TargetKind) -> Bench {
+        Bench::start_with(kind, Vec::new())
+    }
+
+    fn start_with(kind: TargetKind, extra: Vec<LabAccount>) -> Bench {
         assert!(
             keyreeve::lab::EMULATED_KINDS.contains(&kind),
             "lab missing: the device lab does not emulate {kind} yet"
@@ -44,7 +48,10 @@ impl Bench {
                     LabAccount::new("admin", Password::new(ADMIN_PW), 15),
                     LabAccount::new("netops", Password::new(OPS_PW), 15),
                     LabAccount::new("monitor", Password::new(MON_PW), 1),
-                ],
+                ]
+                .into_iter()
+                .chain(extra)
+                .collect(),
                 enable_secret: Some(Password::new(ENABLE_PW)),
                 port: 0,
             }],
@@ -446,3 +453,29 @@ device_tests!(arista_eos, TargetKind::AristaEos, enable: true);
 device_tests!(routeros, TargetKind::Routeros, enable: false);
 device_tests!(fortios, TargetKind::Fortios, enable: false);
 device_tests!(vyos, TargetKind::Vyos, enable: false);
+
+/// Junos keeps root's password under `system root-authentication`, not `system login`.
+#[test]
+fn junos_root_authentication_is_listed_and_rotated() {
+    const ROOT_PW: &str = "R00t-Secret.7";
+    let b = Bench::start_with(
+        TargetKind::Junos,
+        vec![LabAccount::new("root", Password::new(ROOT_PW), 15)],
+    );
+    let c = b.connector();
+    let accounts = c.list_accounts(&b.login(ADMIN_PW)).unwrap();
+    let root: Vec<_> = accounts.iter().filter(|a| a.name == "root").collect();
+    assert_eq!(root.len(), 1, "{accounts:?}");
+    assert!(root[0].admin && root[0].privilege == "root-authentication", "{root:?}");
+    let old = Password::new(ROOT_PW);
+    let new = password_for(&c.password_rules("root"), "");
+    let mut session = c.open(&b.login(ADMIN_PW)).unwrap();
+    session
+        .change_password("root", ChangeMethod::AdminReset, &old, &new)
+        .unwrap();
+    assert!(b.lab.running_password_works("r1", "root", &new));
+    session.save().unwrap();
+    drop(session);
+    assert!(b.lab.saved_password_works("r1", "root", &new));
+    assert!(!b.lab.saved_password_works("r1", "root", &old));
+}
