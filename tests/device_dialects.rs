@@ -479,3 +479,46 @@ fn junos_root_authentication_is_listed_and_rotated() {
     assert!(b.lab.saved_password_works("r1", "root", &new));
     assert!(!b.lab.saved_password_works("r1", "root", &old));
 }
+
+/// A password the device itself refuses (beyond what keyreeve's rules know) comes back as
+/// `PasswordRejected`, names no secret, and changes nothing.
+fn the_device_judges_the_password(kind: TargetKind, refused: &str) {
+    let b = Bench::start(kind);
+    let c = b.connector();
+    let old = Password::new(OPS_PW);
+    let bad = Password::new(refused);
+    let mut session = c.open(&b.login(ADMIN_PW)).unwrap();
+    let e = session
+        .change_password("netops", ChangeMethod::AdminReset, &old, &bad)
+        .unwrap_err();
+    drop(session);
+    assert!(e.is_password_rejected(), "{kind}: {e}");
+    assert!(!e.to_string().contains(refused), "{kind}: {e}");
+    assert!(b.accepted(c.as_ref(), "netops", &old), "{kind}: old password lost");
+    assert!(b.lab.saved_password_works("r1", "netops", &old));
+}
+
+#[test]
+fn cisco_ios_refuses_more_than_25_characters() {
+    the_device_judges_the_password(TargetKind::CiscoIos, "Abcdefghij-0123456789-xyzw");
+}
+
+#[test]
+fn cisco_asa_refuses_more_than_32_characters() {
+    the_device_judges_the_password(TargetKind::CiscoAsa, "Abcdefghij-0123456789-abcdefghijkl");
+}
+
+#[test]
+fn cisco_nxos_refuses_a_weak_password() {
+    the_device_judges_the_password(TargetKind::CiscoNxos, "abcdefghij");
+}
+
+#[test]
+fn junos_refuses_fewer_than_6_characters() {
+    the_device_judges_the_password(TargetKind::Junos, "Ab1-x");
+}
+
+#[test]
+fn fortios_refuses_more_than_128_characters() {
+    the_device_judges_the_password(TargetKind::Fortios, &"Ab1-".repeat(33));
+}
