@@ -144,3 +144,51 @@ pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
         TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_network_kind_has_its_dialect_and_only_those() {
+        for kind in TargetKind::ALL {
+            match for_kind(kind) {
+                Some(d) => assert_eq!(d.kind(), kind),
+                None => assert!(matches!(
+                    kind,
+                    TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap
+                )),
+            }
+        }
+    }
+
+    #[test]
+    fn every_described_change_shows_where_the_secret_goes() {
+        for kind in TargetKind::ALL {
+            let Some(d) = for_kind(kind) else { continue };
+            for method in [
+                ChangeMethod::AdminReset,
+                ChangeMethod::SelfChange,
+                ChangeMethod::EnableSecret,
+            ] {
+                let lines = d.describe_change("netops", method);
+                assert!(!lines.is_empty(), "{kind}");
+                if method != ChangeMethod::EnableSecret || kind == TargetKind::CiscoIos {
+                    assert!(
+                        lines.iter().any(|l| l.contains(crate::secret::REDACTED)),
+                        "{kind} {method:?}: {lines:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_prompt_pattern_is_anchored_at_the_end() {
+        for kind in TargetKind::ALL {
+            let Some(d) = for_kind(kind) else { continue };
+            let p = d.prompt().as_str().to_string();
+            assert!(p.ends_with(r"\z"), "{kind}: {p}");
+        }
+    }
+}
