@@ -173,7 +173,11 @@ mod tests {
             ] {
                 let lines = d.describe_change("netops", method);
                 assert!(!lines.is_empty(), "{kind}");
-                if method != ChangeMethod::EnableSecret || kind == TargetKind::CiscoIos {
+                let has_enable = matches!(
+                    kind,
+                    TargetKind::CiscoIos | TargetKind::CiscoAsa | TargetKind::AristaEos
+                );
+                if method != ChangeMethod::EnableSecret || has_enable {
                     assert!(
                         lines.iter().any(|l| l.contains(crate::secret::REDACTED)),
                         "{kind} {method:?}: {lines:?}"
