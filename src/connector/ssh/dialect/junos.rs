@@ -497,6 +497,37 @@ mod tests {
     }
 
     #[test]
+    fn setup_leaves_the_root_shell_and_sets_the_cli_up() {
+        let d = Junos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd("cli", "cli\r\nroot@srx300> "),
+                cmd(
+                    "set cli screen-length 0",
+                    "set cli screen-length 0\r\nScreen length set to 0\r\n\r\nroot@srx300> ",
+                ),
+                cmd(
+                    "set cli screen-width 511",
+                    "set cli screen-width 511\r\nScreen width set to 511\r\n\r\nroot@srx300> ",
+                ),
+                cmd(
+                    "set cli complete-on-space off",
+                    "set cli complete-on-space off\r\nDisabling complete-on-space\r\n\r\nroot@srx300> ",
+                ),
+            ],
+        );
+        let login = Credentials {
+            username: "root".into(),
+            method: crate::inventory::LoginMethod::Password,
+            secret: Password::new("x"),
+            enable: None,
+        };
+        d.setup(&mut sh, &login).unwrap();
+        sh.finish();
+    }
+
+    #[test]
     fn prompts() {
         let p = Junos.prompt();
         for ok in [
