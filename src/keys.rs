@@ -351,8 +351,13 @@ impl KeyRing {
         if !is_age_file(ciphertext.trim_ascii_start()) {
             return Err(damaged("it is not an age file (no age header)"));
         }
-        let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(ciphertext))
-            .map_err(|e| header_error(e, file))?;
+        // Binary files skip the armor detector: it costs a tenth of the time on large files.
+        let input: Box<dyn BufRead + '_> = if ciphertext.starts_with(b"age-encryption.org/") {
+            Box::new(ciphertext)
+        } else {
+            Box::new(age::armor::ArmoredReader::new(ciphertext))
+        };
+        let decryptor = age::Decryptor::new_buffered(input).map_err(|e| header_error(e, file))?;
         let mut reader = if decryptor.is_scrypt() {
             let passphrase = self.workspace_passphrase(false)?;
             let identity = age::scrypt::Identity::new(passphrase);
