@@ -140,7 +140,11 @@ pub fn print_plan(plan: &Plan) {
         println!();
         println!("  {}  [{} at {}]", item.path, item.kind, item.address);
         println!("    why: {}", item.why);
-        println!("    how: {:?}", item.method);
+        let how = serde_json::to_value(item.method)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        println!("    how: {how}");
         for c in &item.commands {
             println!("      > {c}");
         }

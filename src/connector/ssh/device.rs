@@ -194,10 +194,18 @@ impl ChangeSession for DeviceChangeSession {
                     restore_lines: state.restore_lines.clone(),
                     checkpoint: state.checkpoint.clone(),
                     session_ended: false,
+                    fresh_session: false,
                 };
                 device.dialect.save(self.shell()?, &state)?;
             }
-            None => device.dialect.save(self.shell()?, &ChangeState::default())?,
+            // A fresh session settling an interrupted change.
+            None => {
+                let fresh = ChangeState {
+                    fresh_session: true,
+                    ..ChangeState::default()
+                };
+                device.dialect.save(self.shell()?, &fresh)?
+            }
         }
         self.changes.clear();
         self.last_change = None;
