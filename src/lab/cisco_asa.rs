@@ -154,6 +154,10 @@ impl AsaShell {
             self.enable_prompt = true;
             return Reply::none();
         }
+        if config && first == "end" {
+            self.mode = Mode::Exec;
+            return Reply::none();
+        }
         if abbrev(first, "exit", 3) || abbrev(first, "quit", 1) || abbrev(first, "logout", 4) {
             if config {
                 self.mode = Mode::Exec;

@@ -106,7 +106,7 @@ pub struct DeviceSpec {
     pub kind: TargetKind,
     /// Its local accounts; the first one is the login account keyreeve uses.
     pub accounts: Vec<LabAccount>,
-    /// Enable secret (IOS, ASA, EOS); ignored by OSes without one.
+    /// Enable secret (IOS, ASA); ignored by the other OSes.
     pub enable_secret: Option<Password>,
     /// 0: the next port after `LabConfig::base_port`, or any free port when that is 0 too.
     pub port: u16,
