@@ -901,3 +901,96 @@ fn vyos_commit_save_discard_and_commit_confirm() {
     assert!(!login_works(&r1, "netops", "Unconf1rmed"));
     assert!(login_works(&r1, "netops", "N3w-Vyos-pw"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// `keyreeve lab up`
+
+#[test]
+fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = tmp.path().join("identity.txt");
+    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
+    let ws = tmp.path().join("ws");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args([
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ])
+        .args([
+            "lab",
+            "up",
+            "--devices",
+            "3",
+            "--kinds",
+            "cisco-ios,junos,routeros",
+            "--client",
+            "lab1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("lab up ended early: {seen}");
+        }
+        seen.push_str(&line);
+        if line.starts_with("Running until") {
+            break;
+        }
+    }
+    assert!(seen.contains("Added client `lab1`"), "{seen}");
+
+    let workspace = keyreeve::workspace::Workspace::open(&ws).unwrap();
+    let inventory = keyreeve::inventory::Inventory::load(&workspace.inventory_file()).unwrap();
+    let keys = keyreeve::keys::KeyRing::locate(Some(&identity));
+    let doc = keyreeve::vault::Vault::new(&workspace, &inventory, &keys)
+        .load("lab1")
+        .unwrap();
+    let targets = &inventory.clients["lab1"].targets;
+    assert_eq!(targets.len(), 3);
+    for t in targets {
+        let entry = &doc.entries[&format!("{}/{}", t.name, t.login)];
+        let info = LabDeviceInfo {
+            name: t.name.clone(),
+            kind: t.kind,
+            address: t.address.clone(),
+            port: t.port,
+            host_key_fingerprint: t.host_key.clone().unwrap(),
+            login: t.login.clone(),
+            has_enable: t.enable.is_some(),
+        };
+        assert!(
+            login_works(&info, &t.login, entry.password.expose()),
+            "{} login",
+            t.name
+        );
+        assert!(!seen.contains(entry.password.expose()), "a password was printed");
+        if t.kind == TargetKind::CiscoIos {
+            assert!(doc.entries.contains_key(&format!("{}/enable", t.name)));
+        }
+    }
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
