@@ -994,3 +994,34 @@ fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn ios_revert_timer_rolls_back_unless_confirmed() {
+    let (_lab, r1) = lab_scaled(TargetKind::CiscoIos, 600.0);
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    t.cmd("configure terminal revert timer 1", IOS_CONF);
+    t.cmd("username netops secret Revert-me-1", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    assert!(login_works(&r1, "netops", "Revert-me-1"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(login_works(&r1, "netops", OPS_PW), "reverted after the timer");
+
+    t.cmd("configure terminal revert timer 1", IOS_CONF);
+    t.cmd("username netops secret Keep-me-1", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    t.cmd("configure confirm", IOS_EXEC);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(login_works(&r1, "netops", "Keep-me-1"));
+}
+
+#[test]
+fn fault_drop_after_change_waits_for_the_junos_commit() {
+    let (lab, r1) = lab_of(TargetKind::Junos);
+    lab.set_fault("r1", Fault::DropAfterChange).unwrap();
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    t.cmd("configure", JUNOS_CONF);
+    junos_set_password(&mut t, "netops", "Dr0pped-at-commit");
+    t.write("commit\r");
+    assert!(t.closed(Duration::from_secs(3)), "dropped right after the commit");
+    assert!(login_works(&r1, "netops", "Dr0pped-at-commit"));
+}

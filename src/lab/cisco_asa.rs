@@ -244,7 +244,6 @@ impl AsaShell {
         }
         if first == "no" && abbrev(word(1), "username", 4) {
             if ctx.fx.fault != super::Fault::IgnorePasswordChange && ctx.state.running.users.remove(word(2)).is_some() {
-                ctx.fx.password_changed = true;
             }
             return Reply::none();
         }

@@ -273,7 +273,6 @@ impl NxosShell {
                     let changed = conf != ctx.state.running;
                     if changed && ctx.fx.fault != super::Fault::IgnorePasswordChange {
                         ctx.state.running = conf;
-                        ctx.fx.password_changed = true;
                     }
                     Reply::text(
                         "Note: Applying config parallelly may fail Rollback verification\nCollecting Running-Config\n#Generating Rollback Patch\nExecuting Rollback Patch\nGenerating Running-config for verification\n#Generating Patch for verification\nVerification is Successful.\n\nRollback completed successfully.\n",
@@ -379,9 +378,7 @@ impl NxosShell {
         }
         if first == "no" && abbrev(word(1), "username", 5) {
             let name = word(2);
-            if ctx.fx.fault != super::Fault::IgnorePasswordChange && ctx.state.running.users.remove(name).is_some() {
-                ctx.fx.password_changed = true;
-            }
+            if ctx.fx.fault != super::Fault::IgnorePasswordChange && ctx.state.running.users.remove(name).is_some() {}
             return Reply::none();
         }
         if first == "hostname" || abbrev(first, "feature", 4) || first == "ip" {

@@ -669,8 +669,6 @@ pub(crate) enum Echo {
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
     pub fault: Fault,
-    /// A password was really changed (for `Fault::DropAfterChange`).
-    pub password_changed: bool,
     /// Users whose sessions must end (FortiOS logs an admin out when its password changes).
     pub logout_users: Vec<String>,
 }
@@ -684,9 +682,6 @@ impl Effects {
         }
         let changed = conf.users.get(name) != Some(&user);
         conf.users.insert(name.to_string(), user);
-        if changed {
-            self.password_changed = true;
-        }
         changed
     }
 
@@ -696,7 +691,6 @@ impl Effects {
             return;
         }
         conf.enable = Some(secret);
-        self.password_changed = true;
     }
 }
 
@@ -1097,16 +1091,18 @@ impl Conn {
         }
         let rows = chan.pty_rows;
         let Some(mut shell) = chan.shell.take() else { return };
-        let ((reply, prompt), fx) = self.ctx_run(rows, |ctx| {
+        let ((reply, prompt, changed), fx) = self.ctx_run(rows, |ctx| {
+            let before = credentials(&ctx.state.running);
             let reply = shell.line(ctx, line);
+            let changed = credentials(&ctx.state.running) != before;
             let prompt = shell.prompt(ctx);
-            (reply, prompt)
+            (reply, prompt, changed)
         });
         let pager_prompt = shell.pager_prompt();
         let Some(chan) = self.channels.get_mut(&ch) else { return };
         chan.shell = Some(shell);
 
-        let drop_now = fx.password_changed && fx.fault == Fault::DropAfterChange;
+        let drop_now = changed && fx.fault == Fault::DropAfterChange;
         if drop_now {
             chan.closing = true;
             let _ = session.disconnect(russh::Disconnect::ByApplication, "connection lost", "");
@@ -1203,14 +1199,16 @@ impl Conn {
             let st = self.device.state();
             new_shell(kind, &user, &st)
         };
-        let ((text, status), fx) = self.ctx_run(0, |ctx| {
+        let ((text, status, changed), fx) = self.ctx_run(0, |ctx| {
             if fault == Fault::Nonsense {
-                (NONSENSE.to_string(), 0)
+                (NONSENSE.to_string(), 0, false)
             } else {
-                shell.exec(ctx, command)
+                let before = credentials(&ctx.state.running);
+                let (text, status) = shell.exec(ctx, command);
+                (text, status, credentials(&ctx.state.running) != before)
             }
         });
-        if fx.password_changed && fx.fault == Fault::DropAfterChange {
+        if changed && fx.fault == Fault::DropAfterChange {
             let _ = session.disconnect(russh::Disconnect::ByApplication, "connection lost", "");
             return;
         }
@@ -1222,6 +1220,14 @@ impl Conn {
         let _ = session.eof(ch);
         let _ = session.close(ch);
     }
+}
+
+/// What logins depend on in a configuration: the accounts' secrets and the enable secret.
+fn credentials(conf: &Conf) -> (Vec<(String, config::Secret)>, Option<config::Secret>) {
+    (
+        conf.users.iter().map(|(n, u)| (n.clone(), u.secret.clone())).collect(),
+        conf.enable.clone(),
+    )
 }
 
 fn send(session: &mut Session, ch: ChannelId, pty: bool, text: &str) {

@@ -355,7 +355,6 @@ impl RouterosShell {
                     if ctx.fx.fault != super::Fault::IgnorePasswordChange {
                         ctx.state.running.users.remove(&name);
                         ctx.state.saved = ctx.state.running.clone();
-                        ctx.fx.password_changed = true;
                     }
                 }
                 Ok(String::new())
