@@ -349,7 +349,9 @@ impl EosShell {
         if first == "no" && abbrev(word(1), "username", 5) {
             let fault = ctx.fx.fault;
             let target = self.target(ctx.state);
-            if fault != super::Fault::IgnorePasswordChange && target.users.remove(word(2)).is_some() {}
+            if fault != super::Fault::IgnorePasswordChange {
+                target.users.remove(word(2));
+            }
             return Reply::none();
         }
         if abbrev(first, "enable", 2) && (abbrev(word(1), "password", 1) || abbrev(word(1), "secret", 1)) {

@@ -243,7 +243,8 @@ impl AsaShell {
             return self.username(ctx, line, &t, pl);
         }
         if first == "no" && abbrev(word(1), "username", 4) {
-            if ctx.fx.fault != super::Fault::IgnorePasswordChange && ctx.state.running.users.remove(word(2)).is_some() {
+            if ctx.fx.fault != super::Fault::IgnorePasswordChange {
+                ctx.state.running.users.remove(word(2));
             }
             return Reply::none();
         }

@@ -378,7 +378,9 @@ impl NxosShell {
         }
         if first == "no" && abbrev(word(1), "username", 5) {
             let name = word(2);
-            if ctx.fx.fault != super::Fault::IgnorePasswordChange && ctx.state.running.users.remove(name).is_some() {}
+            if ctx.fx.fault != super::Fault::IgnorePasswordChange {
+                ctx.state.running.users.remove(name);
+            }
             return Reply::none();
         }
         if first == "hostname" || abbrev(first, "feature", 4) || first == "ip" {
