@@ -1025,3 +1025,53 @@ fn fault_drop_after_change_waits_for_the_junos_commit() {
     assert!(t.closed(Duration::from_secs(3)), "dropped right after the commit");
     assert!(login_works(&r1, "netops", "Dr0pped-at-commit"));
 }
+
+#[test]
+fn read_only_accounts_cannot_change_passwords() {
+    // (kind, login prompt, command, what the device answers)
+    let cases: &[(TargetKind, &str, &str, &str)] = &[
+        (
+            TargetKind::CiscoIos,
+            r"r1>$",
+            "configure terminal",
+            "% Invalid input detected at '^' marker.",
+        ),
+        (
+            TargetKind::CiscoNxos,
+            r"r1# $",
+            "configure terminal",
+            "% Permission denied for the role",
+        ),
+        (TargetKind::Junos, r"monitor@r1> $", "configure", "unknown command."),
+        (
+            TargetKind::Routeros,
+            r"\] > $",
+            "/user set [find name=\"netops\"] password=\"x1-Y2-z3\"",
+            "not enough permissions",
+        ),
+        (
+            TargetKind::Fortios,
+            r"r1 \$ $",
+            "config system admin",
+            "Command fail. Return code -37",
+        ),
+        (
+            TargetKind::Vyos,
+            r"monitor@r1:~\$ $",
+            "configure",
+            "Invalid command: [configure]",
+        ),
+    ];
+    for (kind, prompt, command, answer) in cases {
+        let (lab, r1) = lab_of(*kind);
+        // The first RouterOS login asks about the license; take it out of the way.
+        if *kind == TargetKind::Routeros {
+            let mut t = Term::open(&r1, "admin", ADMIN_PW, r"\[Y/n\]: $");
+            t.cmd("n", r"\] > $");
+        }
+        let mut t = Term::open(&r1, "monitor", MON_PW, prompt);
+        let out = t.cmd(command, prompt);
+        assert!(out.contains(answer), "{kind}: {out}");
+        assert!(lab.running_password_works("r1", "netops", &pw(OPS_PW)), "{kind}");
+    }
+}

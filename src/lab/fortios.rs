@@ -138,12 +138,17 @@ impl FortiShell {
         Ok(())
     }
 
+    fn super_admin(&self, ctx: &Ctx) -> bool {
+        ctx.state.running.users.get(ctx.user).is_some_and(|u| u.privilege >= 15)
+    }
+
     fn top(&mut self, ctx: &mut Ctx, w: &[&str]) -> Reply {
         match w {
             ["config", "global"] => {
                 self.global = true;
                 Reply::none()
             }
+            ["config", "system", "admin"] if !self.super_admin(ctx) => Reply::text(fail(-37)),
             ["config", "system", "admin"] => {
                 self.levels.push(Level::Admins);
                 Reply::none()

@@ -327,6 +327,9 @@ impl JunosShell {
                 None => Reply::text("error: invalid value\n"),
             },
             ("set", Some("cli"), Some("complete-on-space")) => Reply::text("Disabling complete-on-space\n\n"),
+            ("configure", _, _) if ctx.state.running.users.get(ctx.user).is_some_and(|u| u.privilege < 5) => {
+                Reply::text(Self::unknown(0, prompt_len))
+            }
             ("configure", _, _) => {
                 self.candidate = Some(ctx.state.running.clone());
                 self.base = Some(ctx.state.running.clone());

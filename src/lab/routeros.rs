@@ -185,6 +185,15 @@ impl RouterosShell {
         }
     }
 
+    /// Whether the logged-in user's group may change users (`full`).
+    fn full(&self, ctx: &Ctx) -> bool {
+        ctx.state
+            .running
+            .users
+            .get(&self.user)
+            .is_some_and(|u| u.privilege >= 15)
+    }
+
     fn user_print(conf: &Conf, detail: bool) -> String {
         let mut s = String::new();
         if detail {
@@ -295,6 +304,7 @@ impl RouterosShell {
                 }
                 Ok(Self::user_print(&ctx.state.running, detail))
             }
+            (["user"], "set") if !self.full(ctx) => Err("failure: not enough permissions".into()),
             (["user"], "set") => {
                 let Some(reference) = args.first() else {
                     return Err("missing value(s) of argument(s) numbers".into());
@@ -328,6 +338,7 @@ impl RouterosShell {
                 }
                 Ok(String::new())
             }
+            (["user"], "add") if !self.full(ctx) => Err("failure: not enough permissions".into()),
             (["user"], "add") => {
                 let p = params(args)?;
                 let Some(name) = p.get("name") else {
@@ -344,6 +355,7 @@ impl RouterosShell {
                 Self::set_user(ctx, name, User { secret, privilege });
                 Ok(String::new())
             }
+            (["user"], "remove") if !self.full(ctx) => Err("failure: not enough permissions".into()),
             (["user"], "remove") => {
                 let Some(reference) = args.first() else {
                     return Err("missing value(s) of argument(s) numbers".into());

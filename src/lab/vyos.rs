@@ -171,6 +171,9 @@ impl VyosShell {
                 Err(_) => Reply::text(format!("\n  Invalid value: [{n}]\n\n")),
             },
             ["set", "terminal", "width", _] | ["terminal", "width", _] => Reply::none(),
+            ["configure"] if ctx.state.running.users.get(ctx.user).is_some_and(|u| u.privilege < 15) => {
+                Reply::text("\n  Invalid command: [configure]\n\n")
+            }
             ["configure"] => {
                 self.candidate = Some(ctx.state.running.clone());
                 self.base = Some(ctx.state.running.clone());
