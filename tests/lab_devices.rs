@@ -289,6 +289,7 @@ fn ios_password_change_is_live_and_lost_on_reload_unless_saved() {
     t.cmd("username netops secret Unsaved-1", IOS_CONF);
     t.cmd("end", IOS_EXEC);
     lab.reload("r1").unwrap();
+    assert!(t.closed(Duration::from_secs(3)), "a reload ends the open sessions");
     assert!(login_works(&r1, "netops", OPS_PW));
     assert!(!login_works(&r1, "netops", "Unsaved-1"));
 

@@ -295,7 +295,7 @@ impl EosShell {
             return Reply::none();
         }
         if abbrev(first, "reload", 3) && !in_config {
-            ctx.state.reload();
+            ctx.reload();
             return Reply::close("");
         }
         if !in_config {

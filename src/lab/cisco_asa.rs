@@ -233,7 +233,7 @@ impl AsaShell {
             return Reply::none();
         }
         if !config && abbrev(first, "reload", 3) {
-            ctx.state.reload();
+            ctx.reload();
             return Reply::close("Proceed with reload? [confirm] \n\n***\n*** --- START GRACEFUL SHUTDOWN ---\n");
         }
         if !config {

@@ -699,7 +699,7 @@ impl IosShell {
             Pending::ReloadConfirm => {
                 let a = line.trim();
                 if a.is_empty() || a.eq_ignore_ascii_case("y") {
-                    ctx.state.reload();
+                    ctx.reload();
                     Reply::close("\nConnection to host lost.\n")
                 } else {
                     Reply::none()

@@ -283,7 +283,7 @@ impl NxosShell {
         }
         if abbrev(first, "reload", 3) {
             if self.dont_ask {
-                ctx.state.reload();
+                ctx.reload();
                 return Reply::close("");
             }
             self.confirm_reload = true;
@@ -433,7 +433,7 @@ impl Shell for NxosShell {
         if self.confirm_reload {
             self.confirm_reload = false;
             if line.trim().eq_ignore_ascii_case("y") {
-                ctx.state.reload();
+                ctx.reload();
                 return Reply::close("");
             }
             return Reply::none();

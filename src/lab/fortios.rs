@@ -185,7 +185,7 @@ impl FortiShell {
                 Reply::none()
             }
             ["execute", "reboot"] => {
-                ctx.state.reload();
+                ctx.reload();
                 Reply::close("This operation will reboot the system !\nDo you want to continue? (y/n)y\n\nSystem is rebooting...\n")
             }
             ["exit"] | ["quit"] => Reply::close(""),

@@ -387,7 +387,7 @@ impl JunosShell {
             )),
             ("show", None, _) => Reply::text("error: syntax error, expecting <command>\n"),
             ("request", Some("system"), Some("reboot")) => {
-                ctx.state.reload();
+                ctx.reload();
                 Reply::close("Reboot the system ? [yes,no] (no) yes\n\nShutdown NOW!\n")
             }
             _ => {

@@ -323,6 +323,7 @@ impl Lab {
                 };
                 runtime.block_on(async move {
                     for (device, listener) in thread_devices.into_iter().zip(listeners) {
+                        let _ = device.runtime.set(tokio::runtime::Handle::current());
                         tokio::spawn(serve_device(device, listener, stop_rx.clone()));
                     }
                     let _ = ready_tx.send(Ok(()));
@@ -478,6 +479,8 @@ struct Device {
     fault: watch::Sender<Fault>,
     sessions: Mutex<Vec<OpenSession>>,
     next_session: AtomicU64,
+    /// The lab's runtime, to end sessions from outside it (`Lab::reload`).
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 struct OpenSession {
@@ -516,6 +519,7 @@ impl Device {
             fault: watch::channel(Fault::None).0,
             sessions: Mutex::new(Vec::new()),
             next_session: AtomicU64::new(1),
+            runtime: std::sync::OnceLock::new(),
         }
     }
 
@@ -547,7 +551,7 @@ impl Device {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         for s in sessions.iter().filter(|s| user.is_none_or(|u| s.user == u)) {
             let handle = s.handle.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            if let Some(rt) = self.runtime.get() {
                 rt.spawn(async move {
                     let _ = handle
                         .disconnect(russh::Disconnect::ByApplication, "logged out".into(), String::new())
@@ -671,6 +675,8 @@ pub(crate) struct Effects {
     pub fault: Fault,
     /// Users whose sessions must end (FortiOS logs an admin out when its password changes).
     pub logout_users: Vec<String>,
+    /// The device rebooted: every session ends.
+    pub reloaded: bool,
 }
 
 impl Effects {
@@ -707,6 +713,12 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Reboots the device (unsaved changes are lost; every session ends).
+    pub(crate) fn reload(&mut self) {
+        self.state.reload();
+        self.fx.reloaded = true;
+    }
+
     /// A device duration in real time.
     pub(crate) fn scaled(&self, nominal: Duration) -> Duration {
         nominal.div_f64(self.time_scale)
@@ -1108,10 +1120,11 @@ impl Conn {
             let _ = session.disconnect(russh::Disconnect::ByApplication, "connection lost", "");
             return;
         }
-        if !fx.logout_users.is_empty() {
-            for u in &fx.logout_users {
-                self.device.drop_sessions(Some(u));
-            }
+        for u in &fx.logout_users {
+            self.device.drop_sessions(Some(u));
+        }
+        if fx.reloaded {
+            self.device.drop_sessions(None);
         }
         let Some(chan) = self.channels.get_mut(&ch) else { return };
         if reply.close {

@@ -193,7 +193,7 @@ impl VyosShell {
             )),
             ["exit"] | ["logout"] => Reply::close("logout\n"),
             ["reboot", "now"] | ["reboot"] => {
-                ctx.state.reload();
+                ctx.reload();
                 Reply::close("\nThe system is going down NOW!\n")
             }
             [first, ..] => Reply::text(format!("\n  Invalid command: [{first}]\n\n")),
