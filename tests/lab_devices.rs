@@ -1076,3 +1076,34 @@ fn read_only_accounts_cannot_change_passwords() {
         assert!(lab.running_password_works("r1", "netops", &pw(OPS_PW)), "{kind}");
     }
 }
+
+#[test]
+fn two_hundred_devices_in_one_lab_all_answer() {
+    let mut cfg = LabConfig::generated(200, &[]);
+    cfg.auth_rejection_time = Duration::from_millis(10);
+    let lab = Lab::start(cfg.clone()).unwrap();
+    let devices = lab.devices();
+    let ports: std::collections::HashSet<u16> = devices.iter().map(|d| d.port).collect();
+    assert_eq!(ports.len(), 200, "one listener per device");
+    let work: Vec<(LabDeviceInfo, String)> = devices
+        .into_iter()
+        .zip(&cfg.devices)
+        .map(|(d, spec)| (d, spec.accounts[0].password.expose().to_string()))
+        .collect();
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = work
+            .chunks(50)
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter(|(d, password)| !login_works(d, &d.login, password))
+                        .map(|(d, _)| d.name.clone())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(failures.is_empty(), "{failures:?}");
+}

@@ -225,7 +225,7 @@ pub enum Fault {
     IgnorePasswordChange,
     /// Close the session right after a password change (the change is made).
     DropAfterChange,
-    /// Stop answering after the next command (characters are still echoed, nothing else).
+    /// Stop answering after the next command (no output, no echo; the connection stays open).
     Hang,
     /// Answer every command (and the login) with garbage and an unexpected prompt.
     Nonsense,
@@ -974,12 +974,6 @@ impl Conn {
         for &b in data {
             let Some(chan) = self.channels.get_mut(&ch) else { return };
             if chan.hung || chan.closing {
-                if chan.hung {
-                    // A hung device still echoes what the line discipline sees, as a stuck CLI does.
-                    if (0x20..0x7f).contains(&b) {
-                        let _ = session.data(ch, vec![b]);
-                    }
-                }
                 continue;
             }
             if chan.pager.is_some() {
