@@ -397,4 +397,8 @@ impl Shell for FortiShell {
     fn pager_prompt(&self) -> &'static str {
         "--More-- "
     }
+
+    fn pager_erase(&self) -> String {
+        "\r         \r".into()
+    }
 }

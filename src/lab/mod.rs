@@ -787,6 +787,12 @@ pub(crate) trait Shell: Send {
     fn pager_prompt(&self) -> &'static str {
         " --More-- "
     }
+    /// What erases the pager prompt once a key was pressed (default: backspaces over it, blanks,
+    /// and backspaces again, as IOS does).
+    fn pager_erase(&self) -> String {
+        let n = self.pager_prompt().chars().filter(|c| !c.is_control()).count();
+        format!("{}{}{}", "\x08".repeat(n), " ".repeat(n), "\x08".repeat(n))
+    }
     /// Ctrl-C (0x03) or Ctrl-Z (0x1a).
     fn control(&mut self, _ctx: &mut Ctx, _key: u8) -> Option<Reply> {
         None
@@ -1158,8 +1164,7 @@ impl Conn {
         let Some(chan) = self.channels.get_mut(&ch) else { return };
         let Some(mut pager) = chan.pager.take() else { return };
         let pty = chan.has_pty;
-        let width = pager.prompt.len();
-        let mut out = format!("{}{}{}", "\x08".repeat(width), " ".repeat(width), "\x08".repeat(width));
+        let mut out = chan.shell.as_ref().map(|sh| sh.pager_erase()).unwrap_or_default();
         let take = match key {
             b' ' => pager.per_page - 1,
             b'\r' | b'\n' => 1,

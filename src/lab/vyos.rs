@@ -376,4 +376,8 @@ impl Shell for VyosShell {
     fn pager_prompt(&self) -> &'static str {
         ":"
     }
+
+    fn pager_erase(&self) -> String {
+        "\r\x1b[K".into()
+    }
 }
