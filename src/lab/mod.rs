@@ -5,6 +5,24 @@
 //! runs, and speaks its OS's CLI through one file per OS. This file holds the public API (start,
 //! inspect, inject faults, stop) and the SSH core that all OSes share: line editing and echo, `?`
 //! help, paging, exec channels, and the faults.
+//!
+//! ```no_run
+//! use keyreeve::lab::{Fault, Lab, LabConfig};
+//! # fn main() -> Result<(), keyreeve::lab::LabError> {
+//! let mut config = LabConfig::generated(8, &[]); // one device of each emulated kind
+//! config.time_scale = 600.0; // a Junos `commit confirmed 1` rolls back after 0.1 s
+//! let lab = Lab::start(config.clone())?;
+//! let first = &lab.devices()[0]; // name, kind, 127.0.0.1, port, host key, login
+//! let admin = &config.devices[0].accounts[0];
+//! assert!(lab.running_password_works(&first.name, &admin.name, &admin.password));
+//! lab.set_fault(&first.name, Fault::DropAfterChange)?;
+//! let toml = lab.inventory_toml("acme"); // [[clients.acme.targets]] stanzas, host keys pinned
+//! lab.reload(&first.name)?; // a power cycle: unsaved changes are lost
+//! lab.stop();
+//! # let _ = toml;
+//! # Ok(())
+//! # }
+//! ```
 
 mod arista_eos;
 mod cisco_asa;
