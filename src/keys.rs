@@ -134,7 +134,7 @@ pub fn parse_recipient(text: &str) -> Result<(RecipientKind, Box<dyn age::Recipi
         reason: reason.to_string(),
     };
     if text.starts_with("age1") {
-        let r = age::x25519::Recipient::from_str(text).map_err(|e| bad(e))?;
+        let r = age::x25519::Recipient::from_str(text).map_err(bad)?;
         return Ok((RecipientKind::X25519, Box::new(r)));
     }
     if text.starts_with("ssh-ed25519 ") || text.starts_with("ssh-rsa ") {

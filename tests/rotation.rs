@@ -47,6 +47,11 @@ fn device(name: &str, kind: TargetKind) -> DeviceSpec {
 
 impl World {
     fn new(devices: Vec<DeviceSpec>) -> World {
+        World::with(devices, "", &[])
+    }
+
+    /// A world with lab devices plus `extra` inventory stanzas and vault entries of their own.
+    fn with(devices: Vec<DeviceSpec>, extra: &str, extra_entries: &[(String, Password)]) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let identity = root.join("identity.txt");
@@ -74,7 +79,11 @@ impl World {
         .unwrap();
         let inv_file = ws.join("keyreeve.toml");
         let mut toml = std::fs::read_to_string(&inv_file).unwrap();
-        toml.push_str(&format!("\n[clients.{CLIENT}]\n\n{}", lab.inventory_toml(CLIENT)));
+        toml.push_str(&format!(
+            "\n[clients.{CLIENT}]\n\n{}{extra}",
+            lab.inventory_toml(CLIENT)
+        ));
+        initial.extend(extra_entries.iter().cloned());
         std::fs::write(&inv_file, toml).unwrap();
         let w = World {
             _tmp: tmp,
@@ -448,4 +457,314 @@ fn an_account_changed_since_the_plan_is_skipped() {
         text(&out)
     );
     assert_eq!(w.entry("r1/netops").password, w.initial("r1/netops"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Active Directory (the Samba AD DC of tests/lab/samba.sh)
+
+fn lab_dir() -> PathBuf {
+    std::env::var_os("KEYREEVE_LAB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/keyreeve-lab"))
+}
+
+/// The Samba administrator's password; panics when the lab is not running.
+fn samba_admin() -> Password {
+    let file = lab_dir().join("samba/admin.pw");
+    let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], 636).into(), Duration::from_secs(2)).is_ok();
+    match (up, std::fs::read_to_string(&file)) {
+        (true, Ok(pw)) => Password::new(pw.trim().to_string()),
+        _ => panic!(
+            "lab missing: run tests/lab/up.sh (or tests/lab/samba.sh) as root; nothing on 127.0.0.1:636 or no {}",
+            file.display()
+        ),
+    }
+}
+
+const AD_BASE: &str = "DC=lab,DC=test";
+
+fn ldaps(bind: &str, pw: &Password) -> Result<ldap3::LdapConn, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let pem = std::fs::read(lab_dir().join("ca/ca.crt")).map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let cfg =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let settings = ldap3::LdapConnSettings::new().set_config(std::sync::Arc::new(cfg));
+    let mut c = ldap3::LdapConn::with_settings(settings, "ldaps://127.0.0.1:636").map_err(|e| e.to_string())?;
+    c.simple_bind(bind, pw.expose())
+        .map_err(|e| e.to_string())?
+        .success()
+        .map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn ad_password_works(user: &str, pw: &Password) -> bool {
+    ldaps(&format!("CN={user},CN=Users,{AD_BASE}"), pw).is_ok()
+}
+
+/// A new enabled AD user with a random name and a complex password.
+fn ad_user(admin: &Password) -> (String, Password) {
+    let name = format!("kr{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let pw = Password::new(format!("Kr-{}-aZ9", uuid::Uuid::new_v4().simple()));
+    let mut c = ldaps(&format!("CN=Administrator,CN=Users,{AD_BASE}"), admin).unwrap();
+    let quoted: Vec<u8> = format!("\"{}\"", pw.expose())
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    let dn = format!("CN={name},CN=Users,{AD_BASE}");
+    let attrs: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = vec![
+        (b"objectClass".to_vec(), [b"user".to_vec()].into()),
+        (b"sAMAccountName".to_vec(), [name.as_bytes().to_vec()].into()),
+        (b"userAccountControl".to_vec(), [b"512".to_vec()].into()),
+        (b"unicodePwd".to_vec(), [quoted].into()),
+    ];
+    c.add(&dn, attrs).unwrap().success().unwrap();
+    (name, pw)
+}
+
+/// A directory target stanza: `login` binds; the CA is the lab's.
+fn ad_stanza(name: &str, login: &str, bind_dn: Option<&str>) -> String {
+    let ca = lab_dir().join("ca/ca.crt");
+    let bind = bind_dn.map(|d| format!("bind_dn = \"{d}\"\n")).unwrap_or_default();
+    format!(
+        "[[clients.{CLIENT}.targets]]\nname = \"{name}\"\nkind = \"active-directory\"\nurl = \"ldaps://127.0.0.1:636\"\nbase_dn = \"{AD_BASE}\"\nlogin = \"{login}\"\n{bind}ca_file = \"{}\"\n\n",
+        ca.display()
+    )
+}
+
+/// Admin reset (the Administrator rotates a user) and self-change (the user rotates itself), each
+/// killed at every step and recovered: the vault's password binds, the other does not.
+#[test]
+fn directory_sigkill_at_every_step_then_recover_keeps_a_working_password() {
+    let admin = samba_admin();
+    let mut extra = ad_stanza(
+        "dc1",
+        "Administrator",
+        Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
+    );
+    let mut entries = vec![("dc1/Administrator".to_string(), admin.clone())];
+    let mut cases = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        let (reset_user, reset_pw) = ad_user(&admin);
+        entries.push((format!("dc1/{reset_user}"), reset_pw));
+        cases.push((*step, "dc1".to_string(), reset_user));
+        let (self_user, self_pw) = ad_user(&admin);
+        let target = format!("self{i}");
+        extra.push_str(&ad_stanza(&target, &self_user, None));
+        entries.push((format!("{target}/{self_user}"), self_pw));
+        cases.push((*step, target, self_user));
+    }
+    let w = World::with(Vec::new(), &extra, &entries);
+    for (step, target, user) in cases {
+        let key = format!("{target}/{user}");
+        let plan = w.plan(&format!("plan-{target}-{user}.json"), &[&key]);
+        let plan_text = std::fs::read_to_string(&plan).unwrap();
+        assert!(
+            plan_text.contains(if target == "dc1" { "admin-reset" } else { "self-change" }),
+            "{plan_text}"
+        );
+        kill_apply_at(&w, &plan, step);
+        let out = w.run(&["recover"]);
+        assert!(
+            out.status.success(),
+            "recover after a kill at {step} ({key}):\n{}",
+            text(&out)
+        );
+        assert_eq!(w.journal_records(), 0);
+        let entry = w.entry(&key);
+        assert_eq!(entry.state, EntryState::Current);
+        assert!(
+            ad_password_works(&user, &entry.password),
+            "{key} at {step}: the vault's password does not bind"
+        );
+        let old = w.initial(&key);
+        let changed_yet = STEPS.iter().position(|s| *s == step) >= STEPS.iter().position(|s| *s == "changed");
+        if changed_yet {
+            assert_ne!(entry.password, old, "{key} at {step}");
+            assert!(
+                !ad_password_works(&user, &old),
+                "{key} at {step}: the old password still binds"
+            );
+        } else {
+            assert_eq!(entry.password, old, "{key} at {step}");
+        }
+    }
+    // The administrator's own password was never touched.
+    assert!(ad_password_works("Administrator", &admin));
+}
+
+#[test]
+fn directory_rotation_end_to_end_then_verify() {
+    let admin = samba_admin();
+    let (user, pw) = ad_user(&admin);
+    let extra = ad_stanza(
+        "dc1",
+        "Administrator",
+        Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
+    );
+    let entries = vec![
+        ("dc1/Administrator".to_string(), admin.clone()),
+        (format!("dc1/{user}"), pw.clone()),
+    ];
+    let w = World::with(Vec::new(), &extra, &entries);
+    let plan = w.plan("plan.json", &[&format!("dc1/{user}")]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let new = w.entry(&format!("dc1/{user}")).password;
+    assert_ne!(new, pw);
+    assert!(ad_password_works(&user, &new));
+    assert!(!ad_password_works(&user, &pw));
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linux (the real OpenSSH sshd of tests/lab/sshd.sh, on 127.0.0.1:2222)
+
+const SSHD_PORT: u16 = 2222;
+
+fn sshd_lab() -> (String, Password) {
+    let d = lab_dir().join("sshd");
+    let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], SSHD_PORT).into(), Duration::from_secs(2)).is_ok();
+    match (up, std::fs::read_to_string(d.join("host_key_fingerprint")), std::fs::read_to_string(d.join("root_key"))) {
+        (true, Ok(fp), Ok(key)) => (fp.trim().to_string(), Password::new(key)),
+        _ => panic!("lab missing: run tests/lab/up.sh (or tests/lab/sshd.sh) as root; nothing on 127.0.0.1:{SSHD_PORT} or no keys in {}", d.display()),
+    }
+}
+
+/// A new local user with a random password (the tests run as root, as CI does).
+fn linux_user() -> (String, Password) {
+    let name = format!("kr_r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let pw = Password::new(format!("Kr-{}-aZ9", uuid::Uuid::new_v4().simple()));
+    let st = Command::new("useradd")
+        .args(["-m", "-s", "/bin/bash", &name])
+        .status()
+        .expect("useradd (run the tests as root)");
+    assert!(st.success(), "useradd {name} failed: the tests need root");
+    let mut child = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{name}:{}\n", pw.expose()).as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    (name, pw)
+}
+
+struct Users(Vec<String>);
+impl Drop for Users {
+    fn drop(&mut self) {
+        for u in &self.0 {
+            let _ = Command::new("userdel").args(["-r", u]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+fn linux_password_works(user: &str, pw: &Password) -> bool {
+    let Ok(tcp) = std::net::TcpStream::connect(("127.0.0.1", SSHD_PORT)) else {
+        return false;
+    };
+    let Ok(mut s) = ssh2::Session::new() else { return false };
+    s.set_tcp_stream(tcp);
+    s.set_timeout(10_000);
+    s.handshake().is_ok() && s.userauth_password(user, pw.expose()).is_ok() && s.authenticated()
+}
+
+fn linux_stanza(name: &str, login: &str, key_login: bool, host_key: &str) -> String {
+    let method = if key_login {
+        "login_method = \"private-key\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "[[clients.{CLIENT}.targets]]\nname = \"{name}\"\nkind = \"linux\"\naddress = \"127.0.0.1\"\nport = {SSHD_PORT}\nlogin = \"{login}\"\n{method}host_key = \"{host_key}\"\n\n"
+    )
+}
+
+/// Root (logged in by key) resets a user's password with chpasswd, and a user changes its own
+/// with passwd, each killed at every step and recovered: the vault's password logs in over SSH.
+#[test]
+fn linux_sigkill_at_every_step_then_recover_keeps_a_working_password() {
+    let (host_key, root_key) = sshd_lab();
+    let mut users = Users(Vec::new());
+    let mut extra = linux_stanza("host1", "root", true, &host_key);
+    let mut entries = vec![("host1/root".to_string(), root_key)];
+    let mut cases = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        let (u, pw) = linux_user();
+        users.0.push(u.clone());
+        entries.push((format!("host1/{u}"), pw));
+        cases.push((*step, "host1".to_string(), u));
+        let (s, pw) = linux_user();
+        users.0.push(s.clone());
+        let target = format!("self{i}");
+        extra.push_str(&linux_stanza(&target, &s, false, &host_key));
+        entries.push((format!("{target}/{s}"), pw));
+        cases.push((*step, target, s));
+    }
+    let w = World::with(Vec::new(), &extra, &entries);
+    let plan_all = w.plan("all.json", &[]);
+    assert!(std::fs::read_to_string(&plan_all)
+        .unwrap()
+        .contains("a private key, not a password"));
+    for (step, target, user) in cases {
+        let key = format!("{target}/{user}");
+        let plan = w.plan(&format!("plan-{target}-{user}.json"), &[&key]);
+        kill_apply_at(&w, &plan, step);
+        let out = w.run(&["recover"]);
+        assert!(
+            out.status.success(),
+            "recover after a kill at {step} ({key}):\n{}",
+            text(&out)
+        );
+        assert_eq!(w.journal_records(), 0);
+        let entry = w.entry(&key);
+        assert_eq!(entry.state, EntryState::Current);
+        assert!(
+            linux_password_works(&user, &entry.password),
+            "{key} at {step}: the vault's password does not log in"
+        );
+        let old = w.initial(&key);
+        let changed_yet = STEPS.iter().position(|s| *s == step) >= STEPS.iter().position(|s| *s == "changed");
+        if changed_yet {
+            assert_ne!(entry.password, old, "{key} at {step}");
+            assert!(
+                !linux_password_works(&user, &old),
+                "{key} at {step}: the old password still logs in"
+            );
+        } else {
+            assert_eq!(entry.password, old, "{key} at {step}");
+        }
+    }
+}
+
+#[test]
+fn linux_rotation_end_to_end_then_verify() {
+    let (host_key, root_key) = sshd_lab();
+    let (u, pw) = linux_user();
+    let _users = Users(vec![u.clone()]);
+    let extra = linux_stanza("host1", "root", true, &host_key);
+    let w = World::with(
+        Vec::new(),
+        &extra,
+        &[("host1/root".to_string(), root_key), (format!("host1/{u}"), pw.clone())],
+    );
+    let plan = w.plan("plan.json", &[]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let new = w.entry(&format!("host1/{u}")).password;
+    assert_ne!(new, pw);
+    assert!(linux_password_works(&u, &new));
+    assert!(!linux_password_works(&u, &pw));
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -246,6 +246,13 @@ pub fn make_plan(
                 });
                 continue;
             }
+            if account == target.login && target.login_method == crate::inventory::LoginMethod::PrivateKey {
+                skipped.push(Skipped {
+                    path,
+                    reason: "a private key, not a password: rotate keys by hand".into(),
+                });
+                continue;
+            }
             let eff = inputs.policy.effective(client, target.kind, target_name, account);
             if eff.excluded {
                 skipped.push(Skipped {

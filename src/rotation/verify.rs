@@ -64,7 +64,21 @@ impl Engine<'_> {
                                 if target.enable.as_deref() == Some(account) {
                                     creds.enable = Some(entry.password.clone());
                                 }
-                                match conn.verify(&creds, account, &entry.password) {
+                                let key_login = account == target.login
+                                    && target.login_method == crate::inventory::LoginMethod::PrivateKey;
+                                let verdict = if key_login {
+                                    // A key, not a password: a login with it is the proof.
+                                    match conn.open(&creds) {
+                                        Ok(_) => Ok(Verification::Accepted),
+                                        Err(crate::connector::ConnectorError::AuthFailed { .. }) => {
+                                            Ok(Verification::Rejected)
+                                        }
+                                        Err(e) => Err(e),
+                                    }
+                                } else {
+                                    conn.verify(&creds, account, &entry.password)
+                                };
+                                match verdict {
                                     Ok(Verification::Accepted) => Status::Works,
                                     Ok(Verification::Rejected) => Status::Mismatch,
                                     Err(e) => Status::Error(e.to_string()),
