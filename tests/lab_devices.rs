@@ -555,7 +555,9 @@ fn nxos_roles_strength_checkpoint_and_rollback() {
     let bad = t.cmd("shw users", NXOS_EXEC);
     assert!(bad.contains("% Invalid command at '^' marker."), "{bad}");
     t.cmd("terminal dont-ask", NXOS_EXEC);
-    assert!(t.cmd("checkpoint file before-rotation", NXOS_EXEC).contains("Done"));
+    assert!(t
+        .cmd("checkpoint file bootflash:before-rotation", NXOS_EXEC)
+        .contains("Done"));
 
     t.cmd("configure terminal", NXOS_CONF);
     let weak = t.cmd("username netops password short", NXOS_CONF);
@@ -570,7 +572,7 @@ fn nxos_roles_strength_checkpoint_and_rollback() {
     assert!(login_works(&r1, "netops", "N3w$Strong-pw"));
     assert!(!login_works(&r1, "netops", OPS_PW));
 
-    let out = t.cmd("rollback running-config file before-rotation", NXOS_EXEC);
+    let out = t.cmd("rollback running-config file bootflash:before-rotation", NXOS_EXEC);
     assert!(out.contains("Rollback completed successfully."), "{out}");
     assert!(login_works(&r1, "netops", OPS_PW));
     assert!(!login_works(&r1, "netops", "N3w$Strong-pw"));

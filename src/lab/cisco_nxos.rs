@@ -255,6 +255,7 @@ impl NxosShell {
         }
         if abbrev(first, "checkpoint", 5) {
             let name = if word(1) == "file" { word(2) } else { word(1) };
+            let name = name.trim_start_matches("bootflash:");
             if name.is_empty() {
                 return Reply::text("% Incomplete command at '^' marker.\n\n");
             }
@@ -270,10 +271,7 @@ impl NxosShell {
             let name = word(3).trim_start_matches("bootflash:");
             return match ctx.state.checkpoints.get(name).cloned() {
                 Some(conf) => {
-                    let changed = conf != ctx.state.running;
-                    if changed && ctx.fx.fault != super::Fault::IgnorePasswordChange {
-                        ctx.state.running = conf;
-                    }
+                    ctx.state.running = conf;
                     Reply::text(
                         "Note: Applying config parallelly may fail Rollback verification\nCollecting Running-Config\n#Generating Rollback Patch\nExecuting Rollback Patch\nGenerating Running-config for verification\n#Generating Patch for verification\nVerification is Successful.\n\nRollback completed successfully.\n",
                     )
