@@ -1109,3 +1109,22 @@ fn two_hundred_devices_in_one_lab_all_answer() {
     });
     assert!(failures.is_empty(), "{failures:?}");
 }
+
+#[test]
+fn junos_two_sessions_commit_only_their_own_changes() {
+    let (_lab, r1) = lab_of(TargetKind::Junos);
+    let mut a = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    let mut b = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    a.cmd("configure", JUNOS_CONF);
+    b.cmd("configure", JUNOS_CONF);
+    junos_set_password(&mut a, "netops", "Fr0m-session-A");
+    junos_set_password(&mut b, "monitor", "Fr0m-session-B");
+    a.cmd("commit", JUNOS_CONF);
+    b.cmd("commit", JUNOS_CONF);
+    assert!(
+        login_works(&r1, "netops", "Fr0m-session-A"),
+        "B's commit kept A's change"
+    );
+    assert!(login_works(&r1, "monitor", "Fr0m-session-B"));
+    a.cmd("exit", JUNOS_OP);
+}

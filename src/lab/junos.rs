@@ -555,9 +555,12 @@ impl JunosShell {
     }
 
     fn commit(&mut self, ctx: &mut Ctx, w: &[&str]) -> Reply {
-        let Some(candidate) = self.candidate.clone() else {
+        let Some(edited) = self.candidate.clone() else {
             return Reply::none();
         };
+        // Only this session's own changes go in: others may have committed since `configure`.
+        let base = self.base.clone().unwrap_or_else(|| ctx.state.running.clone());
+        let candidate = config::rebase(&base, &edited, &ctx.state.running);
         // Validation, as `commit check` does.
         let mut errors = Vec::new();
         for (name, u) in &candidate.users {
@@ -589,6 +592,7 @@ impl JunosShell {
                 };
                 ctx.state.running = candidate.clone();
                 self.base = Some(candidate.clone());
+                self.candidate = Some(candidate.clone());
                 ctx.state.history.insert(0, candidate);
                 ctx.state.history.truncate(MAX_ROLLBACK);
                 ctx.state.pending = Some(PendingConfirm {
@@ -607,6 +611,7 @@ impl JunosShell {
                 ctx.state.running = candidate.clone();
                 ctx.state.saved = candidate.clone();
                 self.base = Some(candidate.clone());
+                self.candidate = Some(candidate.clone());
                 if changed {
                     ctx.state.history.insert(0, candidate);
                     ctx.state.history.truncate(MAX_ROLLBACK);

@@ -319,9 +319,12 @@ impl VyosShell {
     }
 
     fn commit(&mut self, ctx: &mut Ctx, confirm_minutes: Option<u64>) -> Reply {
-        let Some(candidate) = self.candidate.clone() else {
+        let Some(edited) = self.candidate.clone() else {
             return Reply::none();
         };
+        // Only this session's own changes go in: others may have committed since `configure`.
+        let base = self.base.clone().unwrap_or_else(|| ctx.state.running.clone());
+        let candidate = config::rebase(&base, &edited, &ctx.state.running);
         if candidate == ctx.state.running {
             return Reply::text("No configuration changes to commit\n");
         }
@@ -336,7 +339,8 @@ impl VyosShell {
         ctx.state.history.insert(0, ctx.state.running.clone());
         ctx.state.history.truncate(100);
         ctx.state.running = candidate.clone();
-        self.base = Some(candidate);
+        self.base = Some(candidate.clone());
+        self.candidate = Some(candidate);
         Reply::none()
     }
 }
