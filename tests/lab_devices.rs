@@ -663,6 +663,8 @@ fn eos_sessions_commit_timer_and_abort() {
     t.cmd("show running-config", r" --More-- $");
     t.write("q");
     t.expect(EOS_EXEC);
+    let all = t.cmd("show running-config | no-more", EOS_EXEC);
+    assert!(!all.contains("--More--") && all.contains("\nend\r\n"), "{all}");
     assert!(t.cmd("terminal length 0", EOS_EXEC).contains("Pagination disabled."));
     let users = t.cmd("show running-config section username", EOS_EXEC);
     assert!(

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::cisco_ios::{apply_filters, split_pipe, tokens};
+use super::cisco_ios::{apply_filters, no_more, split_pipe, tokens};
 use super::config::{self, Conf, DeviceState, PendingConfirm, Scheme, Secret, User};
 use super::{abbrev, Ctx, DeviceSpec, Echo, Reply, Shell};
 
@@ -259,7 +259,7 @@ impl EosShell {
                 return Reply::text(invalid(1, what));
             };
             return match apply_filters(&text, &filters) {
-                Ok(t) => Reply::paged(t, self.page(ctx)),
+                Ok(t) => Reply::paged(t, if no_more(&filters) { None } else { self.page(ctx) }),
                 Err(e) => Reply::text(e),
             };
         }

@@ -79,6 +79,10 @@ pub(crate) fn split_pipe(line: &str) -> (&str, Vec<&str>) {
 pub(crate) fn apply_filters(text: &str, filters: &[&str]) -> Result<String, String> {
     let mut text = text.to_string();
     for f in filters {
+        if *f == "no-more" {
+            // NX-OS and EOS: no paging for this command (the caller checks with `no_more`).
+            continue;
+        }
         let (kw, arg) = f.split_once(' ').map(|(k, a)| (k, a.trim())).unwrap_or((f, ""));
         if arg.is_empty() {
             return Err("% Incomplete command.\n\n".into());
@@ -113,6 +117,11 @@ pub(crate) fn apply_filters(text: &str, filters: &[&str]) -> Result<String, Stri
         }
     }
     Ok(text)
+}
+
+/// Whether `| no-more` (NX-OS, EOS) asks for this output unpaged.
+pub(crate) fn no_more(filters: &[&str]) -> bool {
+    filters.contains(&"no-more")
 }
 
 /// Parses a number argument.
@@ -394,6 +403,9 @@ impl IosShell {
             } else {
                 return Reply::text(invalid_at(&prompt, t[1].0));
             };
+            if no_more(&filters) {
+                return Reply::text("% Invalid filter: no-more\n\n");
+            }
             return match apply_filters(&text, &filters) {
                 Ok(text) => Reply::paged(text, self.page(ctx)),
                 Err(e) => Reply::text(e),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::cisco_ios::{apply_filters, split_pipe, tokens};
+use super::cisco_ios::{apply_filters, no_more, split_pipe, tokens};
 use super::config::{self, Conf, DeviceState, Scheme, Secret, User};
 use super::{abbrev, Ctx, DeviceSpec, Reply, Shell};
 
@@ -233,7 +233,7 @@ impl NxosShell {
                 return Reply::text(invalid(pl, t[1].0));
             };
             return match apply_filters(&text, &filters) {
-                Ok(text) => Reply::paged(text, self.page(ctx)),
+                Ok(text) => Reply::paged(text, if no_more(&filters) { None } else { self.page(ctx) }),
                 Err(e) => Reply::text(e),
             };
         }
