@@ -438,6 +438,8 @@ fn junos_modes_paging_help_and_exec() {
     let out = t.cmd("shw", JUNOS_OP);
     assert!(out.contains("unknown command."), "{out}");
 
+    let hw = exec(&r1, "admin", ADMIN_PW, "show chassis hardware");
+    assert!(hw.starts_with("Hardware inventory:"), "{hw}");
     let set = exec(&r1, "admin", ADMIN_PW, "show configuration system login | display set");
     assert!(
         set.contains("set system login user netops class super-user\n")
@@ -752,6 +754,10 @@ fn routeros_license_help_escapes_and_persistent_set() {
     // No license question on the next login; exec works as oxidized uses it.
     let mut t2 = Term::open(&r1, "admin", ADMIN_PW, ROS);
     t2.cmd("quit", r"interrupted\r\n$");
+    let out = exec(&r1, "admin+ct", ADMIN_PW, "/system resource print");
+    assert!(out.contains("version: 7.16"), "{out}");
+    let out = exec(&r1, "admin+ct", ADMIN_PW, "/system history print without-paging");
+    assert!(out.contains("Columns: ACTION, BY, POLICY, TIME"), "{out}");
     let out = exec(&r1, "admin+ct", ADMIN_PW, "/user print detail without-paging");
     assert!(
         out.contains("name=\"admin\" group=full") && !out.contains("[admin@"),

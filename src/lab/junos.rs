@@ -381,6 +381,12 @@ impl JunosShell {
                 }
                 Reply::paged(text + "\n", self.page(ctx))
             }
+            ("show", Some("chassis"), Some("hardware")) => Reply::text(
+                "Hardware inventory:\nItem             Version  Part number  Serial number     Description\nChassis                                CV0000AF0000      SRX300\nRouting Engine   REV 0x08 650-077890   CV0000AF0000      RE-SRX300\nFPC 0                     BUILTIN      BUILTIN           FPC\n  PIC 0                                                  6xGE,2xGE SFP Base PIC\nPower Supply 0\n\n",
+            ),
+            ("show", Some("system"), Some("license")) => Reply::text(
+                "License usage: none\n\nLicenses installed: none\n\n",
+            ),
             ("show", Some("system"), Some("users")) => Reply::text(format!(
                 "USER     TTY      FROM                              LOGIN@  IDLE WHAT\n{:<8} pts/0    127.0.0.1                         9:14AM     - -cli (cli)\n\n",
                 self.user

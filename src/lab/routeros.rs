@@ -174,7 +174,19 @@ pub(crate) struct RouterosShell {
     pending: Option<Pending>,
 }
 
-const MENUS: &[&str] = &["user", "system", "identity", "ip", "address", "interface", "password"];
+const MENUS: &[&str] = &[
+    "user",
+    "system",
+    "identity",
+    "resource",
+    "package",
+    "update",
+    "history",
+    "ip",
+    "address",
+    "interface",
+    "password",
+];
 
 impl RouterosShell {
     pub(crate) fn new(user: &str, _st: &DeviceState) -> Self {
@@ -390,6 +402,14 @@ impl RouterosShell {
                 }
                 Ok(String::new())
             }
+            (["system", "package", "update"], "print") => Ok(
+                "           channel: stable\n  installed-version: 7.16\n"
+                    .into(),
+            ),
+            (["system", "history"], "print") => Ok(
+                "Flags: U - undoable, R - redoable, F - floating-undo\nColumns: ACTION, BY, POLICY, TIME\n  ACTION                          BY     POLICY  TIME               \nU user netops changed           admin  write   2026-11-26 09:14:02\n"
+                    .into(),
+            ),
             (["system", "resource"], "print") | (["system"], "resource") => Ok(
                 "                   uptime: 12d4h1m\n                  version: 7.16 (stable)\n               build-time: 2024-09-20 13:00:27\n              free-memory: 847.3MiB\n             total-memory: 1024.0MiB\n                      cpu: QEMU\n                cpu-count: 1\n       architecture-name: x86_64\n               board-name: CHR QEMU Standard PC (i440FX + PIIX, 1996)\n                 platform: MikroTik\n"
                     .into(),
