@@ -525,7 +525,7 @@ impl Shell for EosShell {
             Mode::User => format!("{host}>"),
             Mode::Exec => format!("{host}#"),
             Mode::Config => format!("{host}(config)#"),
-            Mode::Session(name) => format!("{host}(config-s-{})#", &name[..name.len().min(6)]),
+            Mode::Session(name) => format!("{host}(config-s-{})#", name.chars().take(6).collect::<String>()),
         }
     }
 

@@ -928,6 +928,10 @@ impl Drop for Conn {
     }
 }
 
+/// The longest command line a device takes; further characters are dropped, as a CLI's line
+/// buffer does.
+const MAX_LINE: usize = 4096;
+
 const NONSENSE: &str = "\n\u{7}*** SYSTEM IN DIAGNOSTIC MODE *** unit 0x7f3e: parity ok/ko ???\nmfg-diag::: ";
 
 fn crlf(text: &str, pty: bool) -> String {
@@ -1053,7 +1057,8 @@ impl Conn {
                     }
                 }
                 b'\t' => {}
-                _ if b >= 0x20 || b >= 0x80 => {
+                _ if b >= 0x20 && chan.line.len() >= MAX_LINE => {}
+                _ if b >= 0x20 => {
                     chan.line.push(b);
                     echo_byte(session, ch, echo, b);
                 }
@@ -1362,6 +1367,152 @@ mod tests {
             vec!["/user", "set", "[find", "name=a b]", "password=x\"y"]
         );
         assert_eq!(words("set password ''"), vec!["set", "password", ""]);
+    }
+
+    /// Random lines made of every OS's keywords, quotes, brackets and odd characters: no shell may
+    /// panic on them.
+    #[test]
+    fn no_shell_panics_on_random_input() {
+        const WORDS: &[&str] = &[
+            "show",
+            "running-config",
+            "run",
+            "|",
+            "include",
+            "section",
+            "no-more",
+            "configure",
+            "terminal",
+            "session",
+            "s1",
+            "commit",
+            "confirmed",
+            "timer",
+            "00:00:01",
+            "abort",
+            "rollback",
+            "1",
+            "0",
+            "99",
+            "username",
+            "netops",
+            "admin",
+            "monitor",
+            "secret",
+            "password",
+            "5",
+            "8",
+            "9",
+            "0",
+            "privilege",
+            "15",
+            "role",
+            "network-admin",
+            "enable",
+            "end",
+            "exit",
+            "quit",
+            "do",
+            "write",
+            "memory",
+            "copy",
+            "startup-config",
+            "checkpoint",
+            "file",
+            "bootflash:x",
+            "set",
+            "delete",
+            "system",
+            "login",
+            "user",
+            "authentication",
+            "plain-text-password",
+            "plaintext-password",
+            "encrypted-password",
+            "class",
+            "super-user",
+            "/user",
+            "[find",
+            "name=\"netops\"]",
+            "password=\"a\\\"b\"",
+            "/password",
+            "print",
+            "detail",
+            "config",
+            "admin",
+            "edit",
+            "\"netops\"",
+            "next",
+            "ENC",
+            "SH2",
+            "$6$x$y",
+            "$9$",
+            "'q'",
+            "\"",
+            "'",
+            "[",
+            "]",
+            "\\",
+            "é",
+            "\u{0}",
+            "..",
+            "/",
+            "display",
+            "compare",
+            "save",
+            "discard",
+            "commit-confirm",
+            "confirm",
+            "accprofile",
+            "super_admin",
+            "revert",
+            "now",
+            "reload",
+            "y",
+            "n",
+            "yes",
+        ];
+        let mut rng = rand::rng();
+        for (i, kind) in EMULATED_KINDS.iter().enumerate() {
+            let spec = DeviceSpec {
+                name: format!("fuzz{i}"),
+                kind: *kind,
+                accounts: vec![
+                    LabAccount::new("admin", random_password(), 15),
+                    LabAccount::new("netops", random_password(), 15),
+                    LabAccount::new("monitor", random_password(), 1),
+                ],
+                enable_secret: Some(random_password()),
+                port: 0,
+            };
+            let (conf, autosave) = initial_conf(&spec);
+            let mut state = DeviceState::new(conf, autosave);
+            let mut answered = 0;
+            for user in ["admin", "monitor"] {
+                let mut shell = new_shell(*kind, user, &state);
+                for _ in 0..1500 {
+                    let n = rng.random_range(0..8);
+                    let line: Vec<&str> = (0..n).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
+                    let line = line.join(if rng.random_bool(0.1) { "" } else { " " });
+                    let mut ctx = Ctx {
+                        state: &mut state,
+                        fx: Effects::default(),
+                        user,
+                        now: Instant::now(),
+                        time_scale: 1000.0,
+                        rows: 24,
+                    };
+                    if !shell.line(&mut ctx, &line).text.is_empty() {
+                        answered += 1;
+                    }
+                    let _ = shell.prompt(&ctx);
+                    let _ = shell.help(&mut ctx, &line);
+                    let _ = shell.exec(&mut ctx, &line);
+                    ctx.state.settle(Instant::now());
+                }
+            }
+            assert!(answered > 300, "{kind}: only {answered} lines got an answer");
+        }
     }
 
     #[test]
