@@ -716,7 +716,14 @@ const ROS: &str = r"\[admin@r1\] > $";
 
 #[test]
 fn routeros_license_help_escapes_and_persistent_set() {
-    let (lab, r1) = lab_of(TargetKind::Routeros);
+    let lab = Lab::start(LabConfig {
+        devices: vec![spec("r1", TargetKind::Routeros)],
+        auth_rejection_time: Duration::from_millis(50),
+        first_boot: true,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let r1 = lab.devices().remove(0);
     assert!(!login_works(&r1, "admin+ct511w4098h", "wrong-password"));
     let mut t = Term::open(
         &r1,
@@ -1075,11 +1082,6 @@ fn read_only_accounts_cannot_change_passwords() {
     ];
     for (kind, prompt, command, answer) in cases {
         let (lab, r1) = lab_of(*kind);
-        // The first RouterOS login asks about the license; take it out of the way.
-        if *kind == TargetKind::Routeros {
-            let mut t = Term::open(&r1, "admin", ADMIN_PW, r"\[Y/n\]: $");
-            t.cmd("n", r"\] > $");
-        }
         let mut t = Term::open(&r1, "monitor", MON_PW, prompt);
         let out = t.cmd(command, prompt);
         assert!(out.contains(answer), "{kind}: {out}");

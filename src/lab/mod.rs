@@ -141,6 +141,9 @@ pub struct LabConfig {
     pub base_port: u16,
     /// How long a refused login takes (real servers: about 1 s).
     pub auth_rejection_time: Duration,
+    /// Devices fresh out of the box rather than in service: the first interactive login to a
+    /// RouterOS device is asked `Do you want to see the software license? [Y/n]:`.
+    pub first_boot: bool,
 }
 
 impl Default for LabConfig {
@@ -150,6 +153,7 @@ impl Default for LabConfig {
             time_scale: 1.0,
             base_port: 0,
             auth_rejection_time: Duration::from_millis(200),
+            first_boot: false,
         }
     }
 }
@@ -312,12 +316,9 @@ impl Lab {
             let addr = listener
                 .local_addr()
                 .map_err(|source| LabError::Bind { port, source })?;
-            devices.push(Arc::new(Device::new(
-                spec,
-                addr,
-                time_scale,
-                config.auth_rejection_time,
-            )));
+            let device = Device::new(spec, addr, time_scale, config.auth_rejection_time);
+            device.state().license_shown = !config.first_boot;
+            devices.push(Arc::new(device));
             listeners.push(listener);
         }
 
