@@ -204,7 +204,9 @@ impl VyosShell {
         let owned = words(line);
         let w: Vec<&str> = owned.iter().map(String::as_str).collect();
         if let Some(minutes) = self.confirm_pending.take() {
-            if w.first().is_some_and(|a| a.eq_ignore_ascii_case("y")) {
+            if w.first()
+                .is_none_or(|a| a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes"))
+            {
                 return self.commit(ctx, Some(minutes));
             }
             return Reply::text("commit-confirm canceled\n");
