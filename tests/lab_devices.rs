@@ -650,6 +650,21 @@ fn asa_enable_pager_pbkdf2_and_write_memory() {
     assert!(out.contains("[OK]"), "{out}");
     lab.reload("r1").unwrap();
     assert!(login_works(&r1, "netops", "Kept-Asa-pass"));
+
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, ASA_USER);
+    t.cmd("enable", r"Password: $");
+    t.cmd(ENABLE_PW, ASA_EXEC);
+    t.cmd("configure terminal", ASA_CONF);
+    t.cmd("username netops password Copied-Asa-pass privilege 15", ASA_CONF);
+    t.cmd("end", ASA_EXEC);
+    t.cmd(
+        "copy running-config startup-config",
+        r"Source filename \[running-config\]\? $",
+    );
+    t.cmd("", r"Destination filename \[startup-config\]\? $");
+    let out = t.cmd("", ASA_EXEC);
+    assert!(out.contains("bytes copied"), "{out}");
+    assert!(lab.saved_password_works("r1", "netops", &pw("Copied-Asa-pass")));
 }
 
 // ---------------------------------------------------------------------------------------------
