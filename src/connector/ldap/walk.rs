@@ -81,7 +81,7 @@ pub fn walk(fetcher: &mut dyn Fetcher, roots: &[Node], known: HashMap<String, No
         visited.insert((i, k.clone()));
         frontier.push((i, k, vec![root.name.clone()]));
     }
-    let mut implicit_done: HashSet<String> = HashSet::new();
+    let mut implicit: HashMap<String, Vec<String>> = HashMap::new();
     while !frontier.is_empty() {
         // Fetch every member of this level not yet known, in one batch.
         let mut wanted: Vec<String> = Vec::new();
@@ -104,18 +104,18 @@ pub fn walk(fetcher: &mut dyn Fetcher, roots: &[Node], known: HashMap<String, No
                 nodes.entry(key(&dn)).or_insert_with(|| unresolved(&dn));
             }
         }
-        // Members the group objects do not list, for groups not asked about before.
-        let mut implicit: HashMap<String, Vec<String>> = HashMap::new();
+        // Members the group objects do not list, asked once per group and kept for every root.
         {
             let groups: Vec<&Node> = frontier
                 .iter()
-                .filter(|(_, g, _)| !implicit_done.contains(g))
+                .filter(|(_, g, _)| !implicit.contains_key(g))
                 .filter_map(|(_, g, _)| nodes.get(g))
                 .collect();
             if !groups.is_empty() {
+                let asked: Vec<String> = groups.iter().map(|n| key(&n.dn)).collect();
                 let found = fetcher.implicit_members(&groups)?;
-                for (_, g, _) in &frontier {
-                    implicit_done.insert(g.clone());
+                for g in asked {
+                    implicit.entry(g).or_default();
                 }
                 for (group_dn, member) in found {
                     let mk = key(&member.dn);
