@@ -102,7 +102,7 @@ start() {
         running && exit 0
         [ -s "$D/slapd.conf" ] || create
         setsid slapd -d 0 -f "$D/slapd.conf" -h 'ldap://127.0.0.1:3389/ ldaps://127.0.0.1:3636/' \
-            </dev/null >"$D/slapd.log" 2>&1 &
+            </dev/null >"$D/slapd.log" 2>&1 8>&- &
         if ! lab_wait_port 3636 30; then
             echo "slapd.sh: slapd did not start; see $D/slapd.log" >&2
             tail -20 "$D/slapd.log" >&2
