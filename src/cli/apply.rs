@@ -1,12 +1,157 @@
-//! `keyreeve apply`. (Skeleton: not built yet.)
+//! `keyreeve apply PLAN`: confirms, then rotates every account of a reviewed plan through the
+//! journalled engine, with a progress bar per target and a summary of rotated, failed and
+//! skipped accounts. Exit 1 if any account failed.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use anyhow::{bail, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use keyreeve::rotation::apply::{AccountResult, Engine, Observer, Outcome as Result_};
+use keyreeve::rotation::plan::Plan;
+
+use super::context::{factory, Context};
+use super::plan::print_plan;
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The plan file written by `keyreeve plan -o`.
+    pub plan: PathBuf,
+    /// Targets rotated at once (accounts of one target always go one at a time).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_g: &Global, _args: Args) -> Result<Outcome> {
-    bail!("`keyreeve apply` is not built yet")
+/// A progress bar per target on a terminal; one line per account otherwise.
+pub struct Progress {
+    multi: Option<MultiProgress>,
+    bars: Mutex<std::collections::HashMap<String, ProgressBar>>,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        let multi = std::io::stderr().is_terminal().then(MultiProgress::new);
+        Progress {
+            multi,
+            bars: Mutex::new(Default::default()),
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn target_started(&self, target: &str, accounts: usize) {
+        if let Some(m) = &self.multi {
+            let bar = m.add(ProgressBar::new(accounts as u64));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:30} [{bar:20}] {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_prefix(target.to_string());
+            if let Ok(mut b) = self.bars.lock() {
+                b.insert(target.to_string(), bar);
+            }
+        }
+    }
+    fn step(&self, target: &str, account: &str, step: &str) {
+        if let Some(bar) = self.bars.lock().ok().and_then(|b| b.get(target).cloned()) {
+            bar.set_message(format!("{account}: {step}"));
+        }
+    }
+    fn account_done(&self, target: &str, result: &AccountResult) {
+        match self.bars.lock().ok().and_then(|b| b.get(target).cloned()) {
+            Some(bar) => bar.inc(1),
+            None => eprintln!("  {}: {}", result.path, describe(&result.outcome)),
+        }
+    }
+    fn target_done(&self, target: &str) {
+        if let Some(bar) = self.bars.lock().ok().and_then(|b| b.get(target).cloned()) {
+            bar.finish_with_message("done");
+        }
+    }
+}
+
+fn describe(o: &Result_) -> String {
+    match o {
+        Result_::Rotated => "rotated".into(),
+        Result_::Failed {
+            cause,
+            needs_recover: true,
+        } => format!("FAILED (run `keyreeve recover`): {cause}"),
+        Result_::Failed { cause, .. } => format!("FAILED: {cause}"),
+        Result_::Skipped { reason } => format!("skipped: {reason}"),
+    }
+}
+
+/// Prints the summary; true if anything failed.
+pub fn print_summary(results: &[AccountResult]) -> bool {
+    let count = |f: fn(&Result_) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
+    let rotated = count(|o| matches!(o, Result_::Rotated));
+    let failed = count(|o| matches!(o, Result_::Failed { .. }));
+    let skipped = count(|o| matches!(o, Result_::Skipped { .. }));
+    println!("\nRotated {rotated}, failed {failed}, skipped {skipped}.");
+    for r in results {
+        if !matches!(r.outcome, Result_::Rotated) {
+            println!("  {}: {}", r.path, describe(&r.outcome));
+        }
+    }
+    failed > 0
+}
+
+fn confirm(plan: &Plan) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("apply needs confirmation: run it on a terminal, or pass --yes after reviewing the plan");
+    }
+    print!("Rotate {} account(s)? Type `yes` to go on: ", plan.items.len());
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let ctx = Context::load(g)?;
+    let plan = Plan::read(&args.plan)?;
+    if plan.items.is_empty() {
+        println!("The plan rotates nothing.");
+        return Ok(Outcome::Success);
+    }
+    if !args.json {
+        print_plan(&plan);
+        println!();
+    }
+    if !args.yes && !confirm(&plan)? {
+        println!("Nothing changed.");
+        return Ok(Outcome::Success);
+    }
+    let connect = ctx.connect_context(false);
+    let engine = Engine {
+        workspace: &ctx.workspace,
+        inventory: &ctx.inventory,
+        keys: &ctx.keys,
+        policy: &ctx.policy,
+        connect: &connect,
+        actor: ctx.actor(),
+    };
+    let progress = Progress::new();
+    let results = engine.apply(&plan, args.concurrency, &factory(&connect), &progress)?;
+    let any_failed = results.iter().any(|r| matches!(r.outcome, Result_::Failed { .. }));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print_summary(&results);
+    }
+    Ok(if any_failed {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    })
 }

@@ -1,12 +1,359 @@
-//! `keyreeve discover`. (Skeleton: not built yet.)
+//! `keyreeve discover`: log in to each target with the vault's credentials (through the connector
+//! trait only, so devices, Linux hosts and directories alike), list its accounts, save a snapshot
+//! per target, and show which accounts the vault knows and, with `--verify`, whether their stored
+//! passwords work. One failed target never stops the others; the exit code says if any failed or
+//! if a device has admin accounts the vault does not know.
 
-use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use keyreeve::connector::{self, AccountInfo, ConnectContext, Credentials, Verification};
+use keyreeve::inventory::Target;
+use keyreeve::vault::{Vault, VaultDocument};
+use keyreeve::{Hint, Password};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use super::context::Context as Workspace;
+use super::inventory::select;
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Only this client's targets.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Only this target (`TARGET` or `CLIENT/TARGET`).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also log in with each stored password (a fresh login per account) to see if it works.
+    #[arg(long)]
+    pub verify: bool,
+    /// Targets at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Record the host key of a target seen for the first time in the workspace's known_hosts
+    /// (a changed key is always refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
 
-pub fn run(_g: &Global, _args: Args) -> Result<Outcome> {
-    bail!("`keyreeve discover` is not built yet")
+/// Whether the vault holds an account's password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InVault {
+    Yes,
+    No,
+    /// The vault could not be read.
+    Unknown,
+}
+
+/// One account as discovery reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountReport {
+    #[serde(flatten)]
+    pub account: AccountInfo,
+    pub in_vault: InVault,
+    /// `accepted`, `rejected`, or the error; absent without `--verify` or without a stored password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+    /// A device account the vault does not know.
+    pub flagged: bool,
+}
+
+/// One target's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub target: String,
+    pub kind: String,
+    pub taken_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    pub accounts: Vec<AccountReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<PathBuf>,
+}
+
+impl TargetReport {
+    fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+    fn unknown_admins(&self) -> impl Iterator<Item = &AccountReport> {
+        self.accounts.iter().filter(|a| a.flagged && a.account.admin)
+    }
+}
+
+/// What the vault gives one target's discovery: credentials, and the stored passwords by account.
+struct VaultView {
+    /// The login credentials, or what is missing and the hint.
+    credentials: Result<Credentials, (String, String)>,
+    /// None when the vault could not be read.
+    stored: Option<BTreeMap<String, Password>>,
+}
+
+fn vault_view(target: &Target, doc: &Result<VaultDocument, String>) -> VaultView {
+    let doc = match doc {
+        Ok(d) => d,
+        Err(e) => {
+            return VaultView {
+                credentials: Err((
+                    format!("{}: cannot read the vault: {e}", target.path()),
+                    "check the identity (--identity) can open this client's vault".into(),
+                )),
+                stored: None,
+            }
+        }
+    };
+    let prefix = format!("{}/", target.name);
+    let stored: BTreeMap<String, Password> = doc
+        .entries
+        .iter()
+        .filter_map(|(k, e)| k.strip_prefix(&prefix).map(|a| (a.to_string(), e.password.clone())))
+        .collect();
+    let credentials = match stored.get(&target.login) {
+        Some(secret) => Ok(Credentials {
+            username: target.login.clone(),
+            method: target.login_method,
+            secret: secret.clone(),
+            enable: target.enable.as_ref().and_then(|e| stored.get(e).cloned()),
+        }),
+        None => Err((
+            format!(
+                "{}: the vault has no entry {} for the login account",
+                target.path(),
+                target.account_path(&target.login)
+            ),
+            format!(
+                "store it with `keyreeve vault set {}`",
+                target.account_path(&target.login)
+            ),
+        )),
+    };
+    VaultView {
+        credentials,
+        stored: Some(stored),
+    }
+}
+
+/// Discovers one target (blocking: runs on tokio's blocking pool).
+fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: bool) -> TargetReport {
+    let mut report = TargetReport {
+        target: target.path(),
+        kind: target.kind.to_string(),
+        taken_at: Utc::now(),
+        error: None,
+        hint: None,
+        accounts: Vec::new(),
+        snapshot: None,
+    };
+    let fail = |mut r: TargetReport, e: keyreeve::connector::ConnectorError| {
+        r.error = Some(e.to_string());
+        r.hint = e.hint();
+        r
+    };
+    let login = match view.credentials {
+        Ok(c) => c,
+        Err((error, hint)) => {
+            report.error = Some(error);
+            report.hint = Some(hint);
+            return report;
+        }
+    };
+    let conn = match connector::for_target(target, ctx) {
+        Ok(c) => c,
+        Err(e) => return fail(report, e),
+    };
+    let accounts = match conn.list_accounts(&login) {
+        Ok(a) => a,
+        Err(e) => return fail(report, e),
+    };
+    let device = !target.kind.is_directory();
+    for account in accounts {
+        let stored = view.stored.as_ref().map(|s| s.get(&account.name));
+        let in_vault = match stored {
+            None => InVault::Unknown,
+            Some(Some(_)) => InVault::Yes,
+            Some(None) => InVault::No,
+        };
+        let verified = match (verify, stored) {
+            (true, Some(Some(pw))) => Some(match conn.verify(&login, &account.name, pw) {
+                Ok(Verification::Accepted) => "accepted".to_string(),
+                Ok(Verification::Rejected) => "rejected".to_string(),
+                Err(e) => format!("error: {e}"),
+            }),
+            _ => None,
+        };
+        let flagged = device && in_vault == InVault::No;
+        report.accounts.push(AccountReport {
+            account,
+            in_vault,
+            verified,
+            flagged,
+        });
+    }
+    report
+}
+
+/// Writes the snapshot of one target: `state/snapshots/CLIENT/TARGET/<time>.json`.
+fn save_snapshot(dir: &std::path::Path, target: &Target, report: &TargetReport) -> Result<PathBuf> {
+    let dir = dir.join(&target.client).join(&target.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.json", report.taken_at.format("%Y%m%dT%H%M%S%.3fZ")));
+    let json = serde_json::to_vec_pretty(report)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    std::io::Write::write_all(&mut tmp, &json)?;
+    tmp.persist(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let ws = Workspace::load(g)?;
+    let targets: Vec<Target> = select(&ws.inventory, args.client.as_deref(), args.target.as_deref())?
+        .into_iter()
+        .cloned()
+        .collect();
+    let vault = Vault::new(&ws.workspace, &ws.inventory, &ws.keys);
+    let mut docs: BTreeMap<String, Result<VaultDocument, String>> = BTreeMap::new();
+    for t in &targets {
+        docs.entry(t.client.clone())
+            .or_insert_with(|| vault.load(&t.client).map_err(|e| e.to_string()));
+    }
+    let ctx = Arc::new(ws.connect_context(args.accept_new_host_keys));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let limit = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let verify = args.verify;
+    let mut reports: Vec<TargetReport> = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in &targets {
+            let view = vault_view(t, &docs[&t.client]);
+            let (t, ctx, limit) = (t.clone(), ctx.clone(), limit.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let name = t.path();
+                let kind = t.kind.to_string();
+                tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, verify))
+                    .await
+                    .unwrap_or_else(|e| TargetReport {
+                        target: name,
+                        kind,
+                        taken_at: Utc::now(),
+                        error: Some(format!("discovery crashed: {e}")),
+                        hint: None,
+                        accounts: Vec::new(),
+                        snapshot: None,
+                    })
+            }));
+        }
+        let mut out = Vec::new();
+        for task in tasks {
+            if let Ok(r) = task.await {
+                out.push(r);
+            }
+        }
+        out
+    });
+    for (t, r) in targets.iter().zip(reports.iter_mut()) {
+        if !r.failed() {
+            match save_snapshot(&ws.workspace.snapshots_dir(), t, r) {
+                Ok(p) => r.snapshot = Some(p),
+                Err(e) => {
+                    r.error = Some(format!(
+                        "{}: accounts listed but the snapshot was not saved: {e:#}",
+                        r.target
+                    ))
+                }
+            }
+        }
+    }
+
+    let failed = reports.iter().filter(|r| r.failed()).count();
+    let unknown_admins: usize = reports.iter().map(|r| r.unknown_admins().count()).sum();
+    let rejected = reports
+        .iter()
+        .flat_map(|r| &r.accounts)
+        .filter(|a| a.verified.as_deref().is_some_and(|v| v != "accepted"))
+        .count();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print_human(&reports);
+        println!(
+            "{} targets: {} ok, {failed} failed; {unknown_admins} admin accounts not in the vault{}",
+            reports.len(),
+            reports.len() - failed,
+            if verify {
+                format!("; {rejected} stored passwords not accepted")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(if failed > 0 || unknown_admins > 0 || rejected > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    })
+}
+
+fn print_human(reports: &[TargetReport]) {
+    for r in reports {
+        if let Some(e) = &r.error {
+            eprintln!("error: {e}");
+            if let Some(h) = &r.hint {
+                eprintln!("hint: {h}");
+            }
+            continue;
+        }
+        println!("{} ({})", r.target, r.kind);
+        let mut table = Table::new();
+        let verify = r.accounts.iter().any(|a| a.verified.is_some());
+        let mut header = vec!["account", "kind", "privilege", "admin", "enabled", "in vault"];
+        if verify {
+            header.push("password works");
+        }
+        header.push("");
+        table.load_preset(UTF8_BORDERS_ONLY).set_header(header);
+        for a in &r.accounts {
+            let kind = serde_json::to_value(a.account.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let mut row = vec![
+                a.account.name.clone(),
+                kind,
+                a.account.privilege.clone(),
+                if a.account.admin { "yes" } else { "no" }.to_string(),
+                if a.account.enabled { "yes" } else { "no" }.to_string(),
+                match a.in_vault {
+                    InVault::Yes => "yes",
+                    InVault::No => "no",
+                    InVault::Unknown => "unknown",
+                }
+                .to_string(),
+            ];
+            if verify {
+                row.push(a.verified.clone().unwrap_or_else(|| "-".into()));
+            }
+            row.push(match (a.flagged, a.account.admin) {
+                (true, true) => "UNKNOWN ADMIN".into(),
+                (true, false) => "not in vault".into(),
+                _ => String::new(),
+            });
+            table.add_row(row);
+        }
+        println!("{table}");
+    }
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod apply;
 pub mod completions;
+pub mod context;
 pub mod demo;
 pub mod discover;
 pub mod export;

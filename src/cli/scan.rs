@@ -1,12 +1,296 @@
-//! `keyreeve scan`. (Skeleton: not built yet.)
+//! `keyreeve scan CIDR`: find SSH services in a network range, read their banners and host keys,
+//! guess each one's dialect and print inventory stanzas to paste into keyreeve.toml. It sends no
+//! credentials; concurrency and a timeout bound it, and ranges larger than a /16 are refused.
 
-use anyhow::{bail, Result};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ipnet::IpNet;
+use keyreeve::connector::ssh::session::{fetch_host_key, Endpoint};
+use keyreeve::inventory::TargetKind;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Semaphore;
 
 use super::{Global, Outcome};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+/// More addresses than this (a /16) are refused: a scan is for one site, not the internet.
+const MAX_ADDRESSES: u128 = 65_536;
 
-pub fn run(_g: &Global, _args: Args) -> Result<Outcome> {
-    bail!("`keyreeve scan` is not built yet")
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The range to scan, e.g. `10.0.20.0/24` or one address.
+    pub cidr: String,
+    /// Ports to try, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "22")]
+    pub ports: Vec<u16>,
+    /// Connections at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Seconds to wait for a connection and its banner.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+    /// The client name to put in the stanzas.
+    #[arg(long, default_value = "CLIENT")]
+    pub client: String,
+    /// Do not read host keys (banners only).
+    #[arg(long)]
+    pub no_host_keys: bool,
+}
+
+/// One SSH service found.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub addr: SocketAddr,
+    pub banner: String,
+    pub guess: Guess,
+    pub fingerprint: Option<String>,
+}
+
+/// What a banner says about the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guess {
+    pub kind: Option<TargetKind>,
+    /// Why, and what else it might be.
+    pub note: &'static str,
+}
+
+/// Guesses the dialect from an SSH identification string.
+pub fn guess_dialect(banner: &str) -> Guess {
+    let b = banner.to_ascii_lowercase();
+    let software = b
+        .strip_prefix("ssh-2.0-")
+        .or_else(|| b.strip_prefix("ssh-1.99-"))
+        .unwrap_or(&b);
+    let (kind, note) = if software.starts_with("cisco") {
+        (
+            Some(TargetKind::CiscoIos),
+            "Cisco SSH server: IOS/IOS-XE, or an ASA (cisco-asa)",
+        )
+    } else if software.starts_with("rosssh") {
+        (Some(TargetKind::Routeros), "MikroTik RouterOS")
+    } else if software.starts_with("fortissh") {
+        (Some(TargetKind::Fortios), "FortiGate FortiOS")
+    } else if software.starts_with("openssh") {
+        if ["debian", "ubuntu", "raspbian", "el7", "el8", "el9", "freebsd"]
+            .iter()
+            .any(|d| software.contains(d))
+        {
+            (Some(TargetKind::Linux), "OpenSSH with a distribution suffix")
+        } else {
+            (
+                Some(TargetKind::Linux),
+                "plain OpenSSH: Linux, or cisco-nxos, junos, arista-eos, vyos: check the device",
+            )
+        }
+    } else if software.starts_with("dropbear") {
+        (Some(TargetKind::Linux), "dropbear: an embedded Linux")
+    } else {
+        (None, "unknown SSH server: no dialect guessed")
+    };
+    Guess { kind, note }
+}
+
+/// Parses the range and refuses one larger than a /16.
+pub fn addresses(cidr: &str) -> Result<Vec<IpAddr>> {
+    let net: IpNet = match cidr.parse() {
+        Ok(n) => n,
+        Err(_) => {
+            let ip: IpAddr = cidr
+                .parse()
+                .with_context(|| format!("`{cidr}` is neither an address nor a CIDR range"))?;
+            IpNet::from(ip)
+        }
+    };
+    let host_bits = u32::from(net.max_prefix_len() - net.prefix_len());
+    if host_bits >= 128 || 1u128 << host_bits > MAX_ADDRESSES {
+        bail!("{net} holds more than {MAX_ADDRESSES} addresses; scan at most a /16 (IPv4) or /112 (IPv6) at once");
+    }
+    Ok(match net {
+        // A /31 or /32 has no network or broadcast address to skip.
+        IpNet::V4(n) if n.prefix_len() >= 31 => n.hosts().map(IpAddr::V4).collect(),
+        n => n.hosts().collect(),
+    })
+}
+
+async fn read_banner(addr: SocketAddr, timeout: Duration) -> Option<String> {
+    let work = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut buf = Vec::with_capacity(256);
+        let mut byte = [0u8; 256];
+        // Servers may send lines before the identification string (RFC 4253 4.2).
+        loop {
+            let n = stream.read(&mut byte).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&byte[..n]);
+            let text = String::from_utf8_lossy(&buf);
+            if let Some(line) = text.lines().find(|l| l.starts_with("SSH-")) {
+                if text.contains('\n') {
+                    return Some(line.trim().to_string());
+                }
+            }
+            if buf.len() > 8192 {
+                break;
+            }
+        }
+        None
+    };
+    tokio::time::timeout(timeout, work).await.ok().flatten()
+}
+
+/// Scans every address and port; returns the SSH services found, in address order.
+pub async fn scan(
+    addrs: Vec<IpAddr>,
+    ports: &[u16],
+    concurrency: usize,
+    timeout: Duration,
+    host_keys: bool,
+) -> Vec<Found> {
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = Vec::new();
+    for ip in addrs {
+        for &port in ports {
+            let limit = limit.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await.ok()?;
+                let addr = SocketAddr::new(ip, port);
+                let banner = read_banner(addr, timeout).await?;
+                let fingerprint = if host_keys {
+                    let endpoint = Endpoint {
+                        name: addr.to_string(),
+                        address: ip.to_string(),
+                        port,
+                        connect_timeout: timeout,
+                        command_timeout: timeout,
+                        pinned_host_key: None,
+                        known_hosts: std::path::PathBuf::new(),
+                        trust_on_first_use: false,
+                    };
+                    tokio::task::spawn_blocking(move || fetch_host_key(&endpoint).ok().map(|k| k.fingerprint()))
+                        .await
+                        .ok()
+                        .flatten()
+                } else {
+                    None
+                };
+                Some(Found {
+                    addr,
+                    guess: guess_dialect(&banner),
+                    banner,
+                    fingerprint,
+                })
+            }));
+        }
+    }
+    let mut found = Vec::new();
+    for t in tasks {
+        if let Ok(Some(f)) = t.await {
+            found.push(f);
+        }
+    }
+    found
+}
+
+/// An inventory stanza for one service.
+pub fn stanza(client: &str, f: &Found) -> String {
+    let ip = f.addr.ip().to_string();
+    let name = format!("{}-{}", ip.replace([':', '.'], "-"), f.addr.port());
+    let mut s = format!("# {}  {}  ({})\n", f.addr, f.banner, f.guess.note);
+    let comment = if f.guess.kind.is_none() { "# " } else { "" };
+    s.push_str(&format!("{comment}[[clients.{client}.targets]]\n"));
+    s.push_str(&format!("{comment}name = \"{name}\"\n"));
+    s.push_str(&format!(
+        "{comment}kind = \"{}\"\n",
+        f.guess.kind.map(|k| k.as_str()).unwrap_or("?")
+    ));
+    s.push_str(&format!("{comment}address = \"{ip}\"\n"));
+    if f.addr.port() != 22 {
+        s.push_str(&format!("{comment}port = {}\n", f.addr.port()));
+    }
+    s.push_str(&format!("{comment}login = \"admin\"\n"));
+    if let Some(fp) = &f.fingerprint {
+        s.push_str("# host key as seen by this scan: compare it with the device's console before trusting it\n");
+        s.push_str(&format!("{comment}host_key = \"{fp}\"\n"));
+    }
+    s
+}
+
+pub fn run(_g: &Global, args: Args) -> Result<Outcome> {
+    if !keyreeve::inventory::is_valid_name(&args.client) {
+        bail!("`{}` is not a valid client name", args.client);
+    }
+    if args.ports.is_empty() {
+        bail!("--ports names no port");
+    }
+    let addrs = addresses(&args.cidr)?;
+    let count = addrs.len() * args.ports.len();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let found = rt.block_on(scan(addrs, &args.ports, args.concurrency, timeout, !args.no_host_keys));
+    for f in &found {
+        println!("{}", stanza(&args.client, f));
+    }
+    eprintln!(
+        "scanned {count} address:port pairs in {}: {} SSH services",
+        args.cidr,
+        found.len()
+    );
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guesses_dialects_from_banners() {
+        let kind = |b: &str| guess_dialect(b).kind;
+        assert_eq!(kind("SSH-2.0-Cisco-1.25"), Some(TargetKind::CiscoIos));
+        assert_eq!(kind("SSH-2.0-ROSSSH"), Some(TargetKind::Routeros));
+        assert_eq!(kind("SSH-2.0-FortiSSH_7.4"), Some(TargetKind::Fortios));
+        assert_eq!(kind("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"), Some(TargetKind::Linux));
+        assert_eq!(kind("SSH-2.0-OpenSSH_7.5"), Some(TargetKind::Linux));
+        assert!(guess_dialect("SSH-2.0-OpenSSH_7.5").note.contains("junos"));
+        assert_eq!(kind("SSH-2.0-HUAWEI-1.5"), None);
+    }
+
+    #[test]
+    fn refuses_ranges_larger_than_a_slash_16() {
+        assert_eq!(addresses("127.0.0.1/32").unwrap().len(), 1);
+        assert_eq!(addresses("127.0.0.1").unwrap().len(), 1);
+        assert_eq!(addresses("127.0.0.0/30").unwrap().len(), 2);
+        assert_eq!(addresses("127.0.0.0/16").unwrap().len(), 65_534);
+        assert!(addresses("127.0.0.0/15").is_err());
+        assert!(addresses("::/0").is_err());
+        assert!(addresses("nonsense").is_err());
+    }
+
+    #[test]
+    fn stanza_comments_out_unknown_kinds() {
+        let f = Found {
+            addr: "127.0.0.1:2222".parse().unwrap(),
+            banner: "SSH-2.0-HUAWEI-1.5".into(),
+            guess: guess_dialect("SSH-2.0-HUAWEI-1.5"),
+            fingerprint: None,
+        };
+        let s = stanza("acme", &f);
+        assert!(s.contains("# [[clients.acme.targets]]"), "{s}");
+        let f = Found {
+            banner: "SSH-2.0-ROSSSH".into(),
+            guess: guess_dialect("SSH-2.0-ROSSSH"),
+            fingerprint: Some("SHA256:abc".into()),
+            ..f
+        };
+        let s = stanza("acme", &f);
+        let parsed = keyreeve::inventory::Inventory::parse(&s, std::path::Path::new("scan")).unwrap();
+        let t = parsed.target("acme", "127-0-0-1-2222").unwrap();
+        assert_eq!((t.kind, t.port), (TargetKind::Routeros, 2222));
+        assert_eq!(t.host_key.as_deref(), Some("SHA256:abc"));
+    }
 }

@@ -185,6 +185,9 @@ pub struct Inventory {
     pub recipients: Vec<String>,
     /// Every vault file is encrypted to a passphrase instead of recipients.
     pub passphrase: bool,
+    /// Vault files are written ASCII-armored (`-----BEGIN AGE ENCRYPTED FILE-----`) instead of binary.
+    #[serde(default)]
+    pub armor: bool,
     pub clients: BTreeMap<String, Client>,
 }
 

@@ -25,6 +25,8 @@ struct RawWorkspace {
     recipients: Vec<String>,
     #[serde(default)]
     passphrase: bool,
+    #[serde(default)]
+    armor: bool,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +201,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
     Ok(Inventory {
         recipients: raw.workspace.recipients,
         passphrase: raw.workspace.passphrase,
+        armor: raw.workspace.armor,
         clients,
     })
 }

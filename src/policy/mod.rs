@@ -1,14 +1,48 @@
 //! Rotation policy: how old a password may get, how new ones are made (length, character classes,
-//! intersected with what the target can take), what is excluded, when rotation may run, and in
-//! which order. Read from `policies/*.toml`, validated with file-and-line errors.
-//!
-//! (Skeleton: the bodies are filled in by the rotation work.)
+//! later intersected with what the target can take), what is excluded, when rotation may run, and
+//! in which order. Read from `policies/*.toml` in name order, validated into [`Policy`]; every
+//! error names the file and line. Checks only ever see the validated form.
 
-pub mod generate;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
 
 use crate::error::Hint;
+use crate::inventory::TargetKind;
+
+pub mod generate;
+pub mod window;
+
+pub use generate::{generate, Composition};
+pub use window::Window;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+impl Hint for PolicyError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            PolicyError::Read { .. } => {
+                "policies/ is created by `keyreeve init`; check it exists and is readable".into()
+            }
+            PolicyError::Invalid { .. } => "fix the line shown; policies/default.toml documents every setting".into(),
+        })
+    }
+}
 
 /// What the policy says about directories: which accounts count as service accounts and which
 /// groups grant remote (VPN / RRAS) access, beyond the well-known ones.
@@ -33,14 +67,413 @@ impl Default for DirectoryPolicy {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error("{0}")]
-    Todo(String),
+/// One `[defaults]` or `[[rules]]` table as written. Kept flat (no serde flatten) so that unknown
+/// keys are reported at their own line.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSection {
+    client: Option<String>,
+    kind: Option<Spanned<String>>,
+    target: Option<String>,
+    account: Option<String>,
+    /// `[defaults]`: a list of CLIENT/TARGET/ACCOUNT patterns; a rule: `true` to exclude.
+    exclude: Option<Spanned<toml::Value>>,
+    max_age_days: Option<u32>,
+    revealed_is_due: Option<bool>,
+    length: Option<usize>,
+    lower: Option<bool>,
+    upper: Option<bool>,
+    digits: Option<bool>,
+    symbols: Option<String>,
+    windows: Option<Vec<Spanned<String>>>,
+    priority: Option<i32>,
 }
 
-impl Hint for PolicyError {
-    fn hint(&self) -> Option<String> {
-        None
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyFile {
+    defaults: Option<Spanned<RawSection>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawSection>>,
+    directory: Option<DirectoryPolicy>,
+}
+
+/// The settings that apply to one account after every matching rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Effective {
+    pub max_age_days: u32,
+    pub revealed_is_due: bool,
+    #[serde(skip)]
+    pub composition: Composition,
+    pub windows: Vec<Window>,
+    pub excluded: bool,
+    pub priority: i32,
+    /// `file:line` of every rule that matched, for the plan's "why".
+    pub decided_by: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    client: Option<String>,
+    kind: Option<TargetKind>,
+    target: Option<String>,
+    account: Option<String>,
+    exclude: Option<bool>,
+    settings: Settings,
+    origin: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    max_age_days: Option<u32>,
+    revealed_is_due: Option<bool>,
+    length: Option<usize>,
+    lower: Option<bool>,
+    upper: Option<bool>,
+    digits: Option<bool>,
+    symbols: Option<String>,
+    windows: Option<Vec<Window>>,
+    priority: Option<i32>,
+}
+
+/// The validated policy of a workspace.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    base: Effective,
+    exclude: Vec<String>,
+    rules: Vec<Rule>,
+    pub directory: DirectoryPolicy,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            base: Effective {
+                max_age_days: 90,
+                revealed_is_due: true,
+                composition: Composition::default(),
+                windows: Vec::new(),
+                excluded: false,
+                priority: 100,
+                decided_by: Vec::new(),
+            },
+            exclude: Vec::new(),
+            rules: Vec::new(),
+            directory: DirectoryPolicy::default(),
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+/// `*` matches any run of characters, `?` one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Matches `CLIENT/TARGET/ACCOUNT` against a pattern whose `*` stays within one segment.
+fn path_match(pattern: &str, path: &str) -> bool {
+    let ps: Vec<&str> = pattern.split('/').collect();
+    let xs: Vec<&str> = path.split('/').collect();
+    ps.len() == xs.len() && ps.iter().zip(&xs).all(|(p, x)| glob_match(p, x))
+}
+
+impl Policy {
+    /// Reads every `*.toml` in `dir` in name order. A missing directory gives the built-in defaults.
+    pub fn load_dir(dir: &Path) -> Result<Policy, PolicyError> {
+        let mut policy = Policy::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(policy),
+            Err(source) => {
+                return Err(PolicyError::Read {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        let mut defaults_seen: Option<PathBuf> = None;
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|source| PolicyError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            policy.add_file(&text, &file, &mut defaults_seen)?;
+        }
+        Ok(policy)
+    }
+
+    /// Validates one policy file's text into this policy; `path` names it in errors.
+    pub fn add_text(&mut self, text: &str, path: &Path) -> Result<(), PolicyError> {
+        self.add_file(text, path, &mut None)
+    }
+
+    fn add_file(&mut self, text: &str, path: &Path, defaults_seen: &mut Option<PathBuf>) -> Result<(), PolicyError> {
+        let invalid = |offset: usize, message: String| PolicyError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, offset),
+            message,
+        };
+        let raw: RawPolicyFile = toml::from_str(text)
+            .map_err(|e| invalid(e.span().map(|s| s.start).unwrap_or(0), e.message().to_string()))?;
+        if let Some(d) = raw.defaults {
+            let at = d.span().start;
+            if let Some(first) = defaults_seen {
+                return Err(invalid(at, format!("[defaults] is already set in {}", first.display())));
+            }
+            *defaults_seen = Some(path.to_path_buf());
+            let d = d.into_inner();
+            if d.client.is_some() || d.kind.is_some() || d.target.is_some() || d.account.is_some() {
+                return Err(invalid(
+                    at,
+                    "[defaults] applies to every account: client, kind, target and account belong in [[rules]]".into(),
+                ));
+            }
+            let exclude = d.exclude.clone();
+            let settings = validate_settings(d, text, path, at)?;
+            apply(&mut self.base, &settings, None);
+            if let Some(ex) = exclude {
+                let ex_at = ex.span().start;
+                let ex: Vec<String> = ex.into_inner().try_into().map_err(|_| {
+                    invalid(
+                        ex_at,
+                        "exclude in [defaults] is a list of CLIENT/TARGET/ACCOUNT patterns".into(),
+                    )
+                })?;
+                for pattern in &ex {
+                    if pattern.split('/').count() != 3 {
+                        return Err(invalid(
+                            at,
+                            format!("exclude pattern `{pattern}` must be CLIENT/TARGET/ACCOUNT (with `*` globs)"),
+                        ));
+                    }
+                }
+                self.exclude = ex;
+            }
+        }
+        for r in raw.rules {
+            let at = r.span().start;
+            let r = r.into_inner();
+            let kind = match r.kind.clone() {
+                Some(k) => Some(
+                    TargetKind::parse(k.get_ref())
+                        .ok_or_else(|| invalid(k.span().start, format!("unknown target kind `{}`", k.get_ref())))?,
+                ),
+                None => None,
+            };
+            if r.client.is_none() && kind.is_none() && r.target.is_none() && r.account.is_none() {
+                return Err(invalid(
+                    at,
+                    "a rule needs at least one of client, kind, target, account (use [defaults] for all)".into(),
+                ));
+            }
+            let exclude = match r.exclude.clone() {
+                Some(v) => Some(
+                    v.get_ref()
+                        .as_bool()
+                        .ok_or_else(|| invalid(v.span().start, "exclude in a rule is `true` or `false`".into()))?,
+                ),
+                None => None,
+            };
+            let (client, target, account) = (r.client.clone(), r.target.clone(), r.account.clone());
+            let settings = validate_settings(r, text, path, at)?;
+            self.rules.push(Rule {
+                client,
+                kind,
+                target,
+                account,
+                exclude,
+                settings,
+                origin: format!("{}:{}", path.display(), line_of(text, at)),
+            });
+        }
+        if let Some(d) = raw.directory {
+            self.directory = d;
+        }
+        Ok(())
+    }
+
+    /// The settings for one account.
+    pub fn effective(&self, client: &str, kind: TargetKind, target: &str, account: &str) -> Effective {
+        let mut eff = self.base.clone();
+        let path = format!("{client}/{target}/{account}");
+        if self.exclude.iter().any(|p| path_match(p, &path)) {
+            eff.excluded = true;
+            eff.decided_by.push("[defaults] exclude".into());
+        }
+        for rule in &self.rules {
+            let matches = rule.client.as_deref().is_none_or(|c| glob_match(c, client))
+                && rule.kind.is_none_or(|k| k == kind)
+                && rule.target.as_deref().is_none_or(|t| glob_match(t, target))
+                && rule.account.as_deref().is_none_or(|a| glob_match(a, account));
+            if matches {
+                apply(&mut eff, &rule.settings, rule.exclude);
+                eff.decided_by.push(rule.origin.clone());
+            }
+        }
+        eff
+    }
+}
+
+fn validate_settings(raw: RawSection, text: &str, path: &Path, at: usize) -> Result<Settings, PolicyError> {
+    let invalid = |offset: usize, message: String| PolicyError::Invalid {
+        path: path.to_path_buf(),
+        line: line_of(text, offset),
+        message,
+    };
+    if let Some(len) = raw.length {
+        if !(8..=256).contains(&len) {
+            return Err(invalid(at, format!("length {len} is out of range 8..=256")));
+        }
+    }
+    if raw.max_age_days == Some(0) {
+        return Err(invalid(at, "max_age_days must be at least 1".into()));
+    }
+    if let Some(sym) = &raw.symbols {
+        if let Some(c) = sym.chars().find(|c| !c.is_ascii_graphic() || c.is_ascii_alphanumeric()) {
+            return Err(invalid(
+                at,
+                format!("symbols may hold only printable ASCII punctuation, not {c:?}"),
+            ));
+        }
+    }
+    let windows = match raw.windows {
+        Some(ws) => Some(
+            ws.into_iter()
+                .map(|w| Window::parse(w.get_ref()).map_err(|m| invalid(w.span().start, m)))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    Ok(Settings {
+        max_age_days: raw.max_age_days,
+        revealed_is_due: raw.revealed_is_due,
+        length: raw.length,
+        lower: raw.lower,
+        upper: raw.upper,
+        digits: raw.digits,
+        symbols: raw.symbols,
+        windows,
+        priority: raw.priority,
+    })
+}
+
+fn apply(eff: &mut Effective, s: &Settings, exclude: Option<bool>) {
+    if let Some(v) = s.max_age_days {
+        eff.max_age_days = v;
+    }
+    if let Some(v) = s.revealed_is_due {
+        eff.revealed_is_due = v;
+    }
+    if let Some(v) = s.length {
+        eff.composition.length = v;
+    }
+    if let Some(v) = s.lower {
+        eff.composition.lower = v;
+    }
+    if let Some(v) = s.upper {
+        eff.composition.upper = v;
+    }
+    if let Some(v) = s.digits {
+        eff.composition.digits = v;
+    }
+    if let Some(v) = &s.symbols {
+        eff.composition.symbols = v.clone();
+    }
+    if let Some(v) = &s.windows {
+        eff.windows = v.clone();
+    }
+    if let Some(v) = s.priority {
+        eff.priority = v;
+    }
+    if let Some(v) = exclude {
+        eff.excluded = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_policy_is_valid() {
+        let mut p = Policy::default();
+        p.add_text(
+            include_str!("../../policies/default.toml"),
+            Path::new("policies/default.toml"),
+        )
+        .unwrap();
+        let e = p.effective("acme", TargetKind::CiscoIos, "rtr1", "admin");
+        assert_eq!((e.max_age_days, e.composition.length, e.excluded), (90, 24, false));
+    }
+
+    #[test]
+    fn later_rules_override_and_exclude() {
+        let mut p = Policy::default();
+        p.add_text(
+            "[defaults]\nmax_age_days = 30\nexclude = [\"*/*/breakglass\"]\n\n[[rules]]\nkind = \"active-directory\"\nlength = 32\n\n[[rules]]\nclient = \"acme\"\naccount = \"svc-*\"\nexclude = true\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        let ad = p.effective("beta", TargetKind::ActiveDirectory, "dc1", "bob");
+        assert_eq!((ad.composition.length, ad.max_age_days, ad.excluded), (32, 30, false));
+        assert_eq!(ad.decided_by, vec!["p.toml:5".to_string()]);
+        assert!(p.effective("acme", TargetKind::Linux, "h", "svc-backup").excluded);
+        assert!(!p.effective("beta", TargetKind::Linux, "h", "svc-backup").excluded);
+        assert!(p.effective("beta", TargetKind::Linux, "h", "breakglass").excluded);
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let mut p = Policy::default();
+        let err = p
+            .add_text(
+                "[defaults]\nlength = 24\n\n[[rules]]\nkind = \"cisco-iox\"\n",
+                Path::new("x.toml"),
+            )
+            .unwrap_err();
+        assert!(err.to_string().starts_with("x.toml:5:"), "{err}");
+        let err = p
+            .add_text("[defaults]\nlenght = 24\n", Path::new("y.toml"))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("y.toml:2:"), "{err}");
+        let err = p
+            .add_text("[defaults]\nwindows = [\"Fun 22:00-23:00\"]\n", Path::new("z.toml"))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("z.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("svc-*", "svc-backup"));
+        assert!(!glob_match("svc-*", "bob"));
+        assert!(glob_match("a?c*", "abcdef"));
+        assert!(path_match("*/*/admin", "acme/rtr1/admin"));
+        assert!(!path_match("*/admin", "acme/rtr1/admin"));
     }
 }

@@ -1,18 +1,22 @@
 //! The age-encrypted vault: one file per client, `vaults/CLIENT.age`, holding a documented JSON
-//! document that stock `age -d` can decrypt. Writes are atomic, locked and backed up; a reader
-//! never sees half a file and a writer never loses another's update.
-//!
-//! (Skeleton: the bodies are filled in by the vault work.)
+//! document (docs/vault-format.md) that stock `age -d` can decrypt. Writes are atomic, locked and
+//! backed up; a reader never sees half a file and a writer never loses another's update.
 
-use std::collections::BTreeMap;
+mod document;
+pub mod lock;
+pub mod recipients;
+pub mod store;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+
+pub use document::{Entry, EntryState, HistoryItem, PendingRotation, VaultDocument};
 
 use crate::error::Hint;
-use crate::inventory::Inventory;
-use crate::keys::KeyRing;
-use crate::secret::Password;
+use crate::inventory::{is_valid_name, Inventory, InventoryError};
+use crate::keys::{KeyError, KeyRing};
 use crate::workspace::Workspace;
 
 /// The `format` field of every vault document.
@@ -22,75 +26,136 @@ pub const VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a keyreeve vault: {detail}; it was left untouched", file.display())]
+    NotAVault { file: PathBuf, detail: String },
+    #[error("{} is damaged: {detail}; it was left untouched", file.display())]
+    Damaged { file: PathBuf, detail: String },
+    #[error("{} was written by a newer keyreeve (vault format version {found}; this build reads up to {VERSION}); it was left untouched", file.display())]
+    FutureVersion { file: PathBuf, found: u64 },
+    #[error("{} holds client `{found}`'s vault, not `{expected}`'s", file.display())]
+    WrongClient {
+        file: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("client `{client}`'s vault is being changed by another keyreeve process (waited {waited_secs:.1} s for {})", lock.display())]
+    Locked {
+        lock: PathBuf,
+        client: String,
+        waited_secs: f64,
+    },
+    #[error("`{path}` is not a vault path: {reason}")]
+    BadPath { path: String, reason: String },
+    #[error("no entry `{0}` in the vault")]
+    NoEntry(String),
+    #[error("`{0}` has a rotation in flight")]
+    Pending(String),
+    #[error("the recipients in keyreeve.toml changed while this command ran; nothing was written to {}", file.display())]
+    RecipientsChanged { file: PathBuf },
+    #[error("{0}")]
+    Refused(String),
+    /// Any other failure, described (kept from the skeleton; used by failure-injection tests).
     #[error("{0}")]
     Todo(String),
 }
 
 impl Hint for VaultError {
     fn hint(&self) -> Option<String> {
-        None
+        match self {
+            VaultError::Keys(e) => e.hint(),
+            VaultError::Inventory(InventoryError::UnknownClient(c)) => Some(format!(
+                "add the client to keyreeve.toml first (`[clients.{c}]`); `keyreeve inventory list` shows the clients"
+            )),
+            VaultError::Inventory(e) => e.hint(),
+            VaultError::Io { .. } => Some("check the path exists and that you may read and write it".into()),
+            VaultError::NotAVault { .. } | VaultError::Damaged { .. } | VaultError::WrongClient { .. } => Some(
+                "restore the file from its latest backup under state/backups/CLIENT/ (or from git); \
+                 `age -d -i KEY FILE` shows what it holds"
+                    .into(),
+            ),
+            VaultError::FutureVersion { .. } => Some("upgrade keyreeve to open this vault".into()),
+            VaultError::Locked { .. } => Some(format!(
+                "wait for the other command to finish and run this one again (the wait is set by {})",
+                lock::WAIT_ENV
+            )),
+            VaultError::BadPath { .. } => Some(
+                "vault paths are CLIENT/TARGET/ACCOUNT of letters, digits, `-`, `_`, `.`, `@`, e.g. acme/core-rtr1/admin"
+                    .into(),
+            ),
+            VaultError::NoEntry(_) => Some("`keyreeve vault list` shows the stored paths".into()),
+            VaultError::Pending(_) => Some("settle it first with `keyreeve recover`".into()),
+            VaultError::RecipientsChanged { .. } => Some("run the command again".into()),
+            VaultError::Refused(_) | VaultError::Todo(_) => None,
+        }
     }
 }
 
-/// Whether an entry's password is settled or a rotation of it is in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EntryState {
-    #[default]
-    Current,
-    /// A rotation started: `password` may already be replaced on the target by one of
-    /// `pending.candidates`. `keyreeve recover` settles it.
-    Pending,
-}
-
-/// A rotation in flight, recorded before the target is touched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PendingRotation {
-    /// The journal record of this rotation.
-    pub journal_id: String,
-    pub started_at: DateTime<Utc>,
-    /// Passwords the target may hold now besides `password`.
-    pub candidates: Vec<Password>,
-}
-
-/// An earlier password and when it stopped being current.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryItem {
-    pub password: Password,
-    pub replaced_at: DateTime<Utc>,
-}
-
-/// One credential, addressed `CLIENT/TARGET/ACCOUNT`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub username: String,
-    pub password: Password,
-    #[serde(default)]
-    pub state: EntryState,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<PendingRotation>,
-    pub created: DateTime<Utc>,
-    pub rotated_at: Option<DateTime<Utc>>,
-    pub verified_at: Option<DateTime<Utc>>,
-    /// When the last verification found the stored password not working.
-    #[serde(default)]
-    pub verify_failed_at: Option<DateTime<Utc>>,
-    pub revealed_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub notes: String,
-    #[serde(default)]
-    pub history: Vec<HistoryItem>,
-}
-
-/// The decrypted content of one client's vault file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VaultDocument {
-    pub format: String,
-    pub version: u32,
+/// A vault address, `CLIENT/TARGET/ACCOUNT`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VaultPath {
     pub client: String,
-    pub updated_at: DateTime<Utc>,
-    /// Keyed by `TARGET/ACCOUNT`.
-    pub entries: BTreeMap<String, Entry>,
+    pub target: String,
+    pub account: String,
+}
+
+impl VaultPath {
+    pub fn new(client: &str, target: &str, account: &str) -> Self {
+        VaultPath {
+            client: client.into(),
+            target: target.into(),
+            account: account.into(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, VaultError> {
+        let bad = |reason: &str| VaultError::BadPath {
+            path: text.into(),
+            reason: reason.into(),
+        };
+        let parts: Vec<&str> = text.split('/').collect();
+        let [client, target, account] = parts.as_slice() else {
+            return Err(bad("it needs exactly three parts, CLIENT/TARGET/ACCOUNT"));
+        };
+        for part in [client, target, account] {
+            if !is_valid_name(part) {
+                return Err(bad(&format!("`{part}` is not a valid name")));
+            }
+        }
+        Ok(VaultPath::new(client, target, account))
+    }
+
+    /// The key of the entry in its client's document, `TARGET/ACCOUNT`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.target, self.account)
+    }
+}
+
+impl std::fmt::Display for VaultPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.client, self.target, self.account)
+    }
+}
+
+fn check_client(client: &str) -> Result<(), VaultError> {
+    if is_valid_name(client) {
+        Ok(())
+    } else {
+        Err(VaultError::BadPath {
+            path: client.into(),
+            reason: "not a valid client name".into(),
+        })
+    }
 }
 
 /// The vault of a workspace, opened with this process's keys.
@@ -98,6 +163,8 @@ pub struct Vault<'a> {
     pub workspace: &'a Workspace,
     pub inventory: &'a Inventory,
     pub keys: &'a KeyRing,
+    /// How long a writer waits for another (default: `KEYREEVE_LOCK_TIMEOUT`, else 30 s).
+    pub lock_wait: Duration,
 }
 
 impl<'a> Vault<'a> {
@@ -106,20 +173,207 @@ impl<'a> Vault<'a> {
             workspace,
             inventory,
             keys,
+            lock_wait: lock::configured_wait(),
         }
     }
 
+    /// Clients that have a vault file, sorted.
+    pub fn clients(&self) -> Result<Vec<String>, VaultError> {
+        let dir = self.workspace.vaults_dir();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(VaultError::Io {
+                    what: "cannot list",
+                    path: dir,
+                    source,
+                })
+            }
+        };
+        let mut clients: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let client = name.strip_suffix(".age")?;
+                is_valid_name(client).then(|| client.to_string())
+            })
+            .collect();
+        clients.sort();
+        Ok(clients)
+    }
+
     /// Reads `client`'s vault (an empty document if it has no file yet).
-    pub fn load(&self, _client: &str) -> Result<VaultDocument, VaultError> {
-        Err(VaultError::Todo("the vault is not built yet".into()))
+    pub fn load(&self, client: &str) -> Result<VaultDocument, VaultError> {
+        check_client(client)?;
+        let file = self.workspace.vault_file(client);
+        match self.read_file(&file)? {
+            None => Ok(VaultDocument::empty(client)),
+            Some(bytes) => self.open_bytes(client, &file, &bytes),
+        }
     }
 
     /// Locks `client`'s vault, reads it, applies `change`, and writes it back atomically; the
     /// previous file is kept as a backup. Nothing is written if `change` fails.
-    pub fn update<T, E>(&self, _client: &str, _change: impl FnOnce(&mut VaultDocument) -> Result<T, E>) -> Result<T, E>
+    pub fn update<T, E>(&self, client: &str, change: impl FnOnce(&mut VaultDocument) -> Result<T, E>) -> Result<T, E>
     where
         E: From<VaultError>,
     {
-        Err(VaultError::Todo("the vault is not built yet".into()).into())
+        check_client(client)?;
+        let _lock = lock::ClientLock::acquire(&self.workspace.locks_dir(), client, self.lock_wait)?;
+        let file = self.workspace.vault_file(client);
+        let previous = self.read_file(&file)?;
+        let mut doc = match &previous {
+            None => VaultDocument::empty(client),
+            Some(bytes) => self.open_bytes(client, &file, bytes)?,
+        };
+        let out = change(&mut doc)?;
+        self.check_recipients_unchanged(client, &file)?;
+        self.write_locked(client, &mut doc, previous.as_deref())?;
+        Ok(out)
+    }
+
+    /// Writes `doc` as `client`'s vault; the caller holds the client's lock and passes the bytes
+    /// being replaced, which become the newest backup.
+    pub(crate) fn write_locked(
+        &self,
+        client: &str,
+        doc: &mut VaultDocument,
+        previous: Option<&[u8]>,
+    ) -> Result<(), VaultError> {
+        let file = self.workspace.vault_file(client);
+        doc.format = FORMAT.into();
+        doc.version = VERSION;
+        doc.client = client.into();
+        doc.updated_at = Utc::now();
+        if let Some(previous) = previous {
+            store::backup(&self.workspace.backups_dir(), client, previous, store::BACKUPS_KEPT).map_err(|source| {
+                VaultError::Io {
+                    what: "cannot keep a backup in",
+                    path: self.workspace.backups_dir(),
+                    source,
+                }
+            })?;
+        }
+        // Encrypt first (this may ask for a passphrase, or fail on a bad recipient), then write:
+        // a failure leaves the file as it was.
+        let mut failure: Option<KeyError> = None;
+        let written = store::write_atomic(&file, 0o600, |w| {
+            match self.keys.encrypt_to(self.inventory, client, w, |w| {
+                serde_json::to_writer(w, &*doc).map_err(std::io::Error::other)
+            }) {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    failure = Some(e);
+                    Err(std::io::Error::other("encryption failed"))
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        written.map_err(|source| VaultError::Io {
+            what: "cannot write",
+            path: file,
+            source,
+        })
+    }
+
+    /// A writer that loaded keyreeve.toml before `vault recipients` changed it must not write
+    /// with the old recipients: it compares, under the lock, with the file as it is now.
+    fn check_recipients_unchanged(&self, client: &str, file: &Path) -> Result<(), VaultError> {
+        let path = self.workspace.inventory_file();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let Ok(now) = Inventory::parse(&text, &path) else {
+            return Ok(());
+        };
+        let ours = (
+            self.inventory.passphrase,
+            self.keys.recipients_for_client(self.inventory, client),
+        );
+        let theirs = (now.passphrase, self.keys.recipients_for_client(&now, client));
+        if ours != theirs {
+            return Err(VaultError::RecipientsChanged { file: file.into() });
+        }
+        Ok(())
+    }
+
+    fn read_file(&self, file: &Path) -> Result<Option<Vec<u8>>, VaultError> {
+        match std::fs::read(file) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(VaultError::Io {
+                what: "cannot read",
+                path: file.into(),
+                source,
+            }),
+        }
+    }
+
+    fn open_bytes(&self, client: &str, file: &Path, bytes: &[u8]) -> Result<VaultDocument, VaultError> {
+        let plain = self.keys.decrypt(bytes, file)?;
+        document::parse(&plain, client, file)
+    }
+
+    /// Encrypts `doc` for `client` the way a vault file is written, into memory (for exports
+    /// and tests).
+    pub fn seal(&self, client: &str, doc: &VaultDocument) -> Result<Vec<u8>, VaultError> {
+        let out = self.keys.encrypt_to(self.inventory, client, Vec::new(), |w| {
+            serde_json::to_writer(&mut *w, doc).map_err(std::io::Error::other)?;
+            w.flush()
+        })?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Password;
+
+    fn workspace() -> (tempfile::TempDir, Workspace, Inventory, KeyRing) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::at_unchecked(dir.path());
+        ws.create_layout().unwrap();
+        let key = dir.path().join("id.txt");
+        let public = crate::keys::new_identity_file(&key, None).unwrap();
+        let inv = Inventory {
+            recipients: vec![public],
+            ..Default::default()
+        };
+        (dir, ws, inv, KeyRing::with_identity_file(Some(key)))
+    }
+
+    #[test]
+    fn paths_need_three_valid_parts() {
+        assert_eq!(VaultPath::parse("acme/rtr1/admin").unwrap().key(), "rtr1/admin");
+        assert!(VaultPath::parse("acme/rtr1").is_err());
+        assert!(VaultPath::parse("acme/../admin").is_err());
+        assert!(VaultPath::parse("acme/rtr1/admin/x").is_err());
+    }
+
+    #[test]
+    fn a_failing_change_writes_nothing() {
+        let (_d, ws, inv, keys) = workspace();
+        let vault = Vault::new(&ws, &inv, &keys);
+        vault
+            .update("acme", |doc| {
+                doc.entries.insert("r/a".into(), Entry::new("a", Password::new("p1")));
+                Ok::<_, VaultError>(())
+            })
+            .unwrap();
+        let before = std::fs::read(ws.vault_file("acme")).unwrap();
+        let err = vault
+            .update("acme", |doc| {
+                doc.entries.clear();
+                Err::<(), _>(VaultError::Refused("no".into()))
+            })
+            .unwrap_err();
+        assert!(matches!(err, VaultError::Refused(_)));
+        assert_eq!(std::fs::read(ws.vault_file("acme")).unwrap(), before);
+        assert_eq!(vault.load("acme").unwrap().entries["r/a"].password.expose(), "p1");
+        assert_eq!(vault.clients().unwrap(), ["acme"]);
     }
 }

@@ -9,6 +9,17 @@ use crate::connector::{AccountInfo, ChangeMethod, ConnectorResult, Credentials, 
 use crate::inventory::TargetKind;
 use crate::secret::Password;
 
+mod common;
+
+pub mod arista_eos;
+pub mod cisco_asa;
+pub mod cisco_ios;
+pub mod cisco_nxos;
+pub mod fortios;
+pub mod junos;
+pub mod routeros;
+pub mod vyos;
+
 /// An interactive shell on a device, positioned at a prompt. Implemented by the SSH engine.
 ///
 /// Output returned by these methods has line endings normalised to `\n`, ANSI escapes stripped,
@@ -45,6 +56,15 @@ pub struct ChangeState {
     pub restore_lines: Vec<String>,
     /// A checkpoint or session name created for the change.
     pub checkpoint: Option<String>,
+    /// The device ended the session as part of the change (FortiOS logs an admin out when its own
+    /// password changes, after `end` has already saved it). `save` then has nothing left to do;
+    /// a rollback needs a fresh session logged in with the new password, because the old one no
+    /// longer works.
+    pub session_ended: bool,
+    /// `save` runs in a fresh session that made no change itself: `recover` (after a crash)
+    /// proved the new password works and needs it made permanent from wherever the device is
+    /// (e.g. Junos: enter configuration mode and confirm the pending `commit confirmed`).
+    pub fresh_session: bool,
 }
 
 /// One vendor's CLI.
@@ -60,6 +80,14 @@ pub trait Dialect: Send + Sync {
     /// The username to send at SSH login (RouterOS appends `+ct511w4098h`).
     fn login_username(&self, username: &str) -> String {
         username.to_string()
+    }
+
+    /// Questions a device may ask between authentication and its first prompt, with the exact
+    /// keys that answer them (sent as they are, no newline added): FortiOS `(Press 'a' to
+    /// accept):` -> `a`, RouterOS's license `[Y/n]` -> `n`. The engine answers them while it waits
+    /// for the first prompt.
+    fn login_questions(&self) -> Vec<(Regex, &'static str)> {
+        Vec::new()
     }
 
     /// After login: answer banners, disable paging, enter privileged mode with `login.enable`.
@@ -104,7 +132,15 @@ pub trait Dialect: Send + Sync {
 /// The dialect of a network-device kind; `None` for kinds that are not network devices (linux,
 /// directories).
 pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
-    // Each vendor's dialect is added here as its file lands.
-    let _ = kind;
-    None
+    Some(match kind {
+        TargetKind::CiscoIos => Box::new(cisco_ios::CiscoIos),
+        TargetKind::CiscoNxos => Box::new(cisco_nxos::CiscoNxos),
+        TargetKind::CiscoAsa => Box::new(cisco_asa::CiscoAsa),
+        TargetKind::Junos => Box::new(junos::Junos),
+        TargetKind::AristaEos => Box::new(arista_eos::AristaEos),
+        TargetKind::Routeros => Box::new(routeros::RouterOs),
+        TargetKind::Fortios => Box::new(fortios::FortiOs),
+        TargetKind::Vyos => Box::new(vyos::Vyos),
+        TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap => return None,
+    })
 }

@@ -1,0 +1,65 @@
+//! What most subcommands resolve before they start: the workspace, its inventory, policy, keys
+//! and the connector context. Parsing stays in each subcommand; resolving against the world
+//! happens here, once.
+
+use anyhow::{Context as _, Result};
+
+use keyreeve::connector::{self, ConnectContext, Connector, ConnectorError};
+use keyreeve::inventory::{Inventory, Target};
+use keyreeve::keys::KeyRing;
+use keyreeve::policy::Policy;
+use keyreeve::workspace::Workspace;
+
+use super::Global;
+
+/// A resolved workspace.
+pub struct Context {
+    pub workspace: Workspace,
+    pub inventory: Inventory,
+    pub policy: Policy,
+    pub keys: KeyRing,
+}
+
+impl Context {
+    pub fn load(g: &Global) -> Result<Context> {
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+        let workspace = Workspace::locate(g.workspace.as_deref(), &cwd)?;
+        let inventory = Inventory::load(&workspace.inventory_file())?;
+        let policy = Policy::load_dir(&workspace.policies_dir())?;
+        let keys = KeyRing::locate(g.identity.as_deref());
+        Ok(Context {
+            workspace,
+            inventory,
+            policy,
+            keys,
+        })
+    }
+
+    /// The connector context: host keys must already be known (pinned, or recorded by
+    /// `discover`) unless `trust_on_first_use`.
+    pub fn connect_context(&self, trust_on_first_use: bool) -> ConnectContext {
+        ConnectContext {
+            known_hosts: self.workspace.known_hosts_file(),
+            workspace_root: self.workspace.root().to_path_buf(),
+            trust_on_first_use,
+            directory: self.policy.directory.clone(),
+        }
+    }
+
+    /// The public key of the identity in use, for the audit log.
+    pub fn actor(&self) -> Option<String> {
+        self.keys.public_key()
+    }
+}
+
+/// A connector factory over `ctx`.
+pub fn factory(ctx: &ConnectContext) -> impl Fn(&Target) -> Result<Box<dyn Connector>, ConnectorError> + Sync + '_ {
+    move |t| connector::for_target(t, ctx)
+}
+
+/// The OS user running keyreeve, for plans and the audit log.
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -1,0 +1,511 @@
+//! Applying a reviewed plan. Accounts of one target run one at a time, the login account last;
+//! targets run concurrently. One failure never stops the plan. Each account follows the sequence
+//! in the module doc of [`crate::rotation`]; [`settle`] decides, by fresh logins, which candidate
+//! is in force whenever a step's outcome is unknown, and is shared with `recover`.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::failpoint;
+use super::journal::{Journal, Record, RunLock, RECORD_FORMAT};
+use super::plan::{Item, Plan};
+use super::{login_credentials, run_concurrently, state_fingerprint, RotationError};
+use crate::connector::{ChangeMethod, ConnectContext, Connector, ConnectorError, Credentials, Verification};
+use crate::inventory::{Inventory, Target};
+use crate::keys::KeyRing;
+use crate::policy::{generate, Policy};
+use crate::secret::Password;
+use crate::vault::{EntryState, HistoryItem, PendingRotation, Vault};
+use crate::workspace::Workspace;
+
+/// Builds the connector of a target (the engine knows connectors only through this).
+pub type ConnectorFactory<'a> = dyn Fn(&Target) -> Result<Box<dyn Connector>, ConnectorError> + Sync + 'a;
+
+/// How one account's rotation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Rotated,
+    /// Not rotated. `needs_recover`: the vault entry is pending with every candidate and the
+    /// journal record is kept; `keyreeve recover` settles it.
+    Failed {
+        cause: String,
+        needs_recover: bool,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// One line of the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountResult {
+    pub path: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Progress reports for people (a progress bar per target).
+pub trait Observer: Sync {
+    fn target_started(&self, _target: &str, _accounts: usize) {}
+    fn step(&self, _target: &str, _account: &str, _step: &str) {}
+    fn account_done(&self, _target: &str, _result: &AccountResult) {}
+    fn target_done(&self, _target: &str) {}
+}
+
+/// An observer that reports nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// What the engine works with: the vault (through the workspace, inventory and keys), the
+/// journal, the policy, and connectors.
+pub struct Engine<'a> {
+    pub workspace: &'a Workspace,
+    pub inventory: &'a Inventory,
+    pub keys: &'a KeyRing,
+    pub policy: &'a Policy,
+    pub connect: &'a ConnectContext,
+    /// Public key of the identity in use, for the audit log.
+    pub actor: Option<String>,
+}
+
+fn failed(cause: impl Into<String>, needs_recover: bool) -> Outcome {
+    Outcome::Failed {
+        cause: cause.into(),
+        needs_recover,
+    }
+}
+
+impl<'a> Engine<'a> {
+    fn vault(&self) -> Vault<'_> {
+        Vault::new(self.workspace, self.inventory, self.keys)
+    }
+
+    pub(crate) fn audit(&self, action: &str, subject: &str, details: serde_json::Value) {
+        if let Err(e) = crate::audit_log::record(self.workspace, self.actor.as_deref(), action, subject, details) {
+            tracing::error!("audit log: {e}");
+        }
+    }
+
+    /// Refuses to start while an interrupted run left records; checks the plan still applies.
+    pub fn preflight(&self, plan: &Plan) -> Result<(), RotationError> {
+        let orphans = Journal::new(self.workspace).orphans()?;
+        if !orphans.is_empty() {
+            return Err(RotationError::UnsettledJournal { count: orphans.len() });
+        }
+        if plan.hash != plan.compute_hash() {
+            return Err(RotationError::Internal(
+                "the plan's hash does not match its content".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies `plan` with up to `concurrency` targets at once.
+    pub fn apply(
+        &self,
+        plan: &Plan,
+        concurrency: usize,
+        connector_for: &ConnectorFactory<'_>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<AccountResult>, RotationError> {
+        self.preflight(plan)?;
+        let journal = Journal::new(self.workspace);
+        let run = journal.start_run()?;
+        let mut groups: Vec<(String, Vec<&Item>)> = plan.by_target().into_iter().collect();
+        groups.sort_by_key(|(_, items)| items.iter().map(|i| i.priority).min().unwrap_or(0));
+        let per_target = run_concurrently(groups, concurrency, |(target_path, items)| {
+            observer.target_started(&target_path, items.len());
+            let done = self.rotate_target(&items, &run, connector_for, observer);
+            observer.target_done(&target_path);
+            done
+        });
+        let mut results: Vec<AccountResult> = per_target.into_iter().flatten().collect();
+        let order: Vec<&str> = plan.items.iter().map(|i| i.path.as_str()).collect();
+        results.sort_by_key(|r| order.iter().position(|p| *p == r.path));
+        drop(run);
+        Ok(results)
+    }
+
+    fn rotate_target(
+        &self,
+        items: &[&Item],
+        run: &RunLock,
+        connector_for: &ConnectorFactory<'_>,
+        observer: &dyn Observer,
+    ) -> Vec<AccountResult> {
+        let mut out = Vec::new();
+        let target_path = items
+            .first()
+            .map(|i| format!("{}/{}", i.client, i.target))
+            .unwrap_or_default();
+        let setup = self
+            .inventory
+            .target(&items[0].client, &items[0].target)
+            .map_err(|e| e.to_string())
+            .and_then(|t| connector_for(t).map(|c| (t, c)).map_err(|e| e.to_string()));
+        for item in items {
+            let outcome = match &setup {
+                Err(cause) => failed(cause.clone(), false),
+                Ok((target, connector)) => {
+                    let now = Utc::now();
+                    let eff = self
+                        .policy
+                        .effective(&item.client, target.kind, &item.target, &item.account);
+                    if !eff.windows.is_empty()
+                        && !eff
+                            .windows
+                            .iter()
+                            .any(|w| w.contains(&now.with_timezone(&chrono::Local)))
+                    {
+                        let windows: Vec<_> = eff.windows.iter().map(|w| w.text.clone()).collect();
+                        Outcome::Skipped {
+                            reason: format!("outside the rotation windows ({})", windows.join(", ")),
+                        }
+                    } else {
+                        self.rotate_one(target, connector.as_ref(), item, run, &|step| {
+                            observer.step(&target_path, &item.account, step)
+                        })
+                    }
+                }
+            };
+            let result = AccountResult {
+                path: item.path.clone(),
+                outcome,
+            };
+            self.audit(
+                "rotation.apply",
+                &item.path,
+                serde_json::json!({ "run": run.run_id, "method": item.method, "result": result.outcome }),
+            );
+            observer.account_done(&target_path, &result);
+            out.push(result);
+        }
+        out
+    }
+
+    /// One account, in the order that makes a crash at any step recoverable.
+    fn rotate_one(
+        &self,
+        target: &Target,
+        connector: &dyn Connector,
+        item: &Item,
+        run: &RunLock,
+        step: &dyn Fn(&str),
+    ) -> Outcome {
+        let vault = self.vault();
+        let journal = Journal::new(self.workspace);
+        let key = format!("{}/{}", item.target, item.account);
+        let doc = match vault.load(&item.client) {
+            Ok(d) => d,
+            Err(e) => return failed(format!("reading the vault: {e}"), false),
+        };
+        let Some(entry) = doc.entries.get(&key) else {
+            return Outcome::Skipped {
+                reason: "no longer in the vault".into(),
+            };
+        };
+        if entry.state != EntryState::Current || state_fingerprint(entry) != item.vault_state {
+            return Outcome::Skipped {
+                reason: "its vault entry changed since the plan was made".into(),
+            };
+        }
+        let creds = match login_credentials(target, &doc) {
+            Ok(c) => c,
+            Err(e) => return failed(e.to_string(), false),
+        };
+        let eff = self
+            .policy
+            .effective(&item.client, target.kind, &item.target, &item.account);
+        let new = match generate(&eff.composition, &connector.password_rules(&item.account)) {
+            Ok(p) => p,
+            Err(e) => return failed(e.to_string(), false),
+        };
+        let old = entry.password.clone();
+        let record = Record {
+            format: RECORD_FORMAT.into(),
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            run_id: run.run_id.clone(),
+            client: item.client.clone(),
+            target: item.target.clone(),
+            account: item.account.clone(),
+            username: if entry.username.is_empty() {
+                item.account.clone()
+            } else {
+                entry.username.clone()
+            },
+            method: item.method,
+            old: old.clone(),
+            new: new.clone(),
+            started_at: Utc::now(),
+        };
+
+        // 1. Durable, encrypted intent before anything else.
+        step("journal");
+        let jfile = match journal.write(self.keys, self.inventory, &record) {
+            Ok(f) => f,
+            Err(e) => return failed(format!("writing the journal: {e}"), false),
+        };
+        failpoint::hit("journal-written");
+
+        // 2. Claim the entry: pending with the candidate. A second apply finds it pending.
+        let claimed = vault.update(&item.client, |doc| {
+            let Some(e) = doc.entries.get_mut(&key) else {
+                return Ok::<bool, crate::vault::VaultError>(false);
+            };
+            if e.state != EntryState::Current || state_fingerprint(e) != item.vault_state {
+                return Ok(false);
+            }
+            e.state = EntryState::Pending;
+            e.pending = Some(PendingRotation {
+                journal_id: record.id.clone(),
+                started_at: record.started_at,
+                candidates: vec![new.clone()],
+            });
+            Ok(true)
+        });
+        match claimed {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = journal.remove(&jfile);
+                return Outcome::Skipped {
+                    reason: "its vault entry changed since the plan was made".into(),
+                };
+            }
+            Err(e) => {
+                let _ = journal.remove(&jfile);
+                return failed(format!("marking the vault entry pending: {e}"), false);
+            }
+        }
+        failpoint::hit("pending-marked");
+
+        // 3. Change, in a session logged in with the current credentials.
+        step("change");
+        let mut session = match connector.open(&creds) {
+            Ok(s) => s,
+            Err(e) => return self.conclude(&record, &jfile, settle_untouched(connector, &creds, &record), Some(e)),
+        };
+        let change = if failpoint::should_fail("changed") {
+            Err(ConnectorError::Protocol {
+                target: target.path(),
+                detail: "failpoint: change failed".into(),
+            })
+        } else {
+            session.change_password(&item.account, item.method, &old, &new)
+        };
+        failpoint::hit("changed");
+        if let Err(e) = change {
+            drop(session);
+            // The device may or may not have taken it (e.g. the session dropped right after).
+            let settled = settle(connector, &creds, &record, true);
+            return self.conclude(&record, &jfile, settled, Some(e));
+        }
+
+        // 4. Verify with a fresh login while the first session stays open.
+        step("verify");
+        let verify_creds = creds_after(&creds, &record, &new);
+        let verified = connector.verify(&verify_creds, &item.account, &new);
+        failpoint::hit("verified");
+        match verified {
+            Ok(Verification::Accepted) => {
+                // 5. Save, then store.
+                step("save");
+                let saved = if failpoint::should_fail("saved") {
+                    Err(ConnectorError::Protocol {
+                        target: target.path(),
+                        detail: "failpoint: save failed".into(),
+                    })
+                } else {
+                    session.save()
+                };
+                drop(session);
+                if let Err(e) = saved {
+                    return failed(
+                        format!("the new password works but saving failed ({e}); the vault keeps both: run `keyreeve recover`"),
+                        true,
+                    );
+                }
+                failpoint::hit("saved");
+                step("store");
+                self.conclude(&record, &jfile, Settled::New, None)
+            }
+            other => {
+                let why = match other {
+                    Ok(_) => "a fresh login with the new password was refused".to_string(),
+                    Err(e) => format!("the fresh login failed: {e}"),
+                };
+                step("rollback");
+                let rolled = session.rollback(&item.account, &old);
+                drop(session);
+                let settled = settle_untouched(connector, &creds, &record);
+                let cause = match rolled {
+                    Ok(()) => format!("{why}; rolled back"),
+                    Err(e) => format!("{why}; rollback failed: {e}"),
+                };
+                self.conclude_with_cause(&record, &jfile, settled, cause)
+            }
+        }
+    }
+
+    fn conclude(
+        &self,
+        record: &Record,
+        jfile: &std::path::Path,
+        settled: Settled,
+        error: Option<ConnectorError>,
+    ) -> Outcome {
+        let cause = error.map(|e| e.to_string()).unwrap_or_default();
+        self.conclude_with_cause(record, jfile, settled, cause)
+    }
+
+    /// Stores what `settle` proved, then clears the journal record. Unknown: keep both.
+    fn conclude_with_cause(
+        &self,
+        record: &Record,
+        jfile: &std::path::Path,
+        settled: Settled,
+        cause: String,
+    ) -> Outcome {
+        let stored = match &settled {
+            Settled::Unknown(detail) => {
+                let cause = if cause.is_empty() {
+                    detail.clone()
+                } else {
+                    format!("{cause}; {detail}")
+                };
+                return failed(
+                    format!("{cause}; the vault keeps both passwords: run `keyreeve recover`"),
+                    true,
+                );
+            }
+            Settled::New => store(&self.vault(), record, true),
+            Settled::Old => store(&self.vault(), record, false),
+        };
+        if let Err(e) = stored {
+            return failed(
+                format!("storing the result in the vault failed ({e}); the journal keeps it: run `keyreeve recover`"),
+                true,
+            );
+        }
+        failpoint::hit("vault-stored");
+        if let Err(e) = Journal::new(self.workspace).remove(jfile) {
+            tracing::warn!("{e}");
+        }
+        failpoint::hit("journal-cleared");
+        match settled {
+            Settled::New if cause.is_empty() => Outcome::Rotated,
+            Settled::New => Outcome::Rotated,
+            _ => failed(
+                if cause.is_empty() {
+                    "the target kept the old password".into()
+                } else {
+                    cause
+                },
+                false,
+            ),
+        }
+    }
+}
+
+/// Which password is in force, as proven by a fresh login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The new password works and is saved on the target.
+    New,
+    /// The old password works (the change did not happen or was undone).
+    Old,
+    /// Neither could be proven: keep every candidate.
+    Unknown(String),
+}
+
+/// The login credentials to use once `record` took effect (the login account's own rotation).
+fn creds_after(creds: &Credentials, record: &Record, new: &Password) -> Credentials {
+    let mut c = creds.clone();
+    if record.method == ChangeMethod::SelfChange || record.account == creds.username {
+        c.secret = new.clone();
+    }
+    if record.method == ChangeMethod::EnableSecret {
+        c.enable = Some(new.clone());
+    }
+    c
+}
+
+/// Nothing was sent (or it was rolled back): prove the old password still works.
+fn settle_untouched(connector: &dyn Connector, creds: &Credentials, record: &Record) -> Settled {
+    match connector.verify(creds, &record.account, &record.old) {
+        Ok(Verification::Accepted) => Settled::Old,
+        Ok(Verification::Rejected) => settle(connector, creds, record, true),
+        Err(e) => Settled::Unknown(format!("could not verify the old password: {e}")),
+    }
+}
+
+/// Finds which of the record's passwords is in force by fresh logins; if the new one is, makes
+/// it permanent from a fresh session (save / commit) and proves it again.
+pub fn settle(connector: &dyn Connector, creds: &Credentials, record: &Record, try_old: bool) -> Settled {
+    let after = creds_after(creds, record, &record.new);
+    match connector.verify(&after, &record.account, &record.new) {
+        Ok(Verification::Accepted) => {
+            let saved = connector.open(&after).and_then(|mut s| s.save());
+            if let Err(e) = saved {
+                return Settled::Unknown(format!("the new password works but could not be saved: {e}"));
+            }
+            match connector.verify(&after, &record.account, &record.new) {
+                Ok(Verification::Accepted) => Settled::New,
+                Ok(Verification::Rejected) => Settled::Unknown("the new password stopped working after saving".into()),
+                Err(e) => Settled::Unknown(format!("could not verify after saving: {e}")),
+            }
+        }
+        Ok(Verification::Rejected) if try_old => match connector.verify(creds, &record.account, &record.old) {
+            Ok(Verification::Accepted) => Settled::Old,
+            Ok(Verification::Rejected) => Settled::Unknown("neither the old nor the new password is accepted".into()),
+            Err(e) => Settled::Unknown(format!("could not verify the old password: {e}")),
+        },
+        Ok(Verification::Rejected) => Settled::Unknown("the new password is refused".into()),
+        Err(e) => Settled::Unknown(format!("could not verify: {e}")),
+    }
+}
+
+/// Stores the proven outcome: the new password as current (the old to history), or the old one
+/// kept (the unproven candidate to history, so no candidate is ever dropped unseen).
+pub fn store(vault: &Vault<'_>, record: &Record, new_in_force: bool) -> Result<(), crate::vault::VaultError> {
+    if failpoint::should_fail("vault-stored") {
+        return Err(crate::vault::VaultError::Todo("failpoint: vault write failed".into()));
+    }
+    let key = format!("{}/{}", record.target, record.account);
+    vault.update(&record.client, |doc| {
+        let now = Utc::now();
+        let entry = doc.entries.get_mut(&key);
+        let Some(e) = entry else { return Ok(()) };
+        let ours = e.pending.as_ref().is_none_or(|p| p.journal_id == record.id);
+        if !ours {
+            return Ok(());
+        }
+        if new_in_force {
+            if e.password != record.new {
+                e.history.push(HistoryItem {
+                    password: e.password.clone(),
+                    replaced_at: now,
+                });
+                e.password = record.new.clone();
+            }
+            e.rotated_at = Some(now);
+        } else {
+            if e.password != record.old {
+                e.history.push(HistoryItem {
+                    password: e.password.clone(),
+                    replaced_at: now,
+                });
+                e.password = record.old.clone();
+            }
+            e.history.push(HistoryItem {
+                password: record.new.clone(),
+                replaced_at: now,
+            });
+        }
+        e.state = EntryState::Current;
+        e.pending = None;
+        e.verified_at = Some(now);
+        e.verify_failed_at = None;
+        Ok(())
+    })
+}

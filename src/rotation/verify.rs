@@ -1,0 +1,116 @@
+//! The heartbeat: log in with every stored password, record when it last worked, and report the
+//! ones that no longer do (a device reset by hand, a password changed outside keyreeve).
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::apply::{ConnectorFactory, Engine};
+use super::{login_credentials, run_concurrently, RotationError};
+use crate::connector::Verification;
+use crate::vault::{EntryState, Vault};
+
+/// What a verification found for one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Works,
+    /// The target refused the stored password.
+    Mismatch,
+    /// A rotation is in flight: run `keyreeve recover`.
+    Pending,
+    /// The target could not be asked.
+    Error(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyResult {
+    pub path: String,
+    pub status: Status,
+}
+
+impl Engine<'_> {
+    /// Verifies every entry of the selected clients' targets.
+    pub fn verify_all(
+        &self,
+        client: Option<&str>,
+        concurrency: usize,
+        connector_for: &ConnectorFactory<'_>,
+    ) -> Result<Vec<VerifyResult>, RotationError> {
+        let vault = Vault::new(self.workspace, self.inventory, self.keys);
+        let mut all = Vec::new();
+        for (name, c) in &self.inventory.clients {
+            if client.is_some_and(|w| w != name) {
+                continue;
+            }
+            let doc = vault.load(name)?;
+            let work: Vec<_> = c.targets.iter().collect();
+            let per_target = run_concurrently(work, concurrency, |target| {
+                let prefix = format!("{}/", target.name);
+                let entries: Vec<_> = doc.entries.iter().filter(|(k, _)| k.starts_with(&prefix)).collect();
+                let setup = connector_for(target).map_err(|e| e.to_string()).and_then(|conn| {
+                    login_credentials(target, &doc)
+                        .map(|cr| (conn, cr))
+                        .map_err(|e| e.to_string())
+                });
+                entries
+                    .into_iter()
+                    .map(|(key, entry)| {
+                        let account = &key[prefix.len()..];
+                        let status = match (&setup, entry.state) {
+                            (_, EntryState::Pending) => Status::Pending,
+                            (Err(e), _) => Status::Error(e.clone()),
+                            (Ok((conn, creds)), _) => {
+                                let mut creds = creds.clone();
+                                if target.enable.as_deref() == Some(account) {
+                                    creds.enable = Some(entry.password.clone());
+                                }
+                                let key_login = account == target.login
+                                    && target.login_method == crate::inventory::LoginMethod::PrivateKey;
+                                let verdict = if key_login {
+                                    // A key, not a password: a login with it is the proof.
+                                    match conn.open(&creds) {
+                                        Ok(_) => Ok(Verification::Accepted),
+                                        Err(crate::connector::ConnectorError::AuthFailed { .. }) => {
+                                            Ok(Verification::Rejected)
+                                        }
+                                        Err(e) => Err(e),
+                                    }
+                                } else {
+                                    conn.verify(&creds, account, &entry.password)
+                                };
+                                match verdict {
+                                    Ok(Verification::Accepted) => Status::Works,
+                                    Ok(Verification::Rejected) => Status::Mismatch,
+                                    Err(e) => Status::Error(e.to_string()),
+                                }
+                            }
+                        };
+                        (key.clone(), status)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let found: Vec<(String, Status)> = per_target.into_iter().flatten().collect();
+            let now = Utc::now();
+            vault.update(name, |doc| {
+                for (key, status) in &found {
+                    if let Some(e) = doc.entries.get_mut(key) {
+                        match status {
+                            Status::Works => e.verified_at = Some(now),
+                            Status::Mismatch => e.verify_failed_at = Some(now),
+                            _ => {}
+                        }
+                    }
+                }
+                Ok::<(), crate::vault::VaultError>(())
+            })?;
+            for (key, status) in found {
+                let path = format!("{name}/{key}");
+                if status != Status::Works {
+                    self.audit("verify.mismatch", &path, serde_json::json!({ "status": status }));
+                }
+                all.push(VerifyResult { path, status });
+            }
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,238 @@
+//! The decrypted content of a vault file: the JSON document described in docs/vault-format.md,
+//! its types, and parsing that tells a damaged document from one written by a newer keyreeve
+//! without ever quoting a value (which could be a password) in an error.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{VaultError, FORMAT, VERSION};
+use crate::secret::Password;
+
+/// Whether an entry's password is settled or a rotation of it is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryState {
+    #[default]
+    Current,
+    /// A rotation started: `password` may already be replaced on the target by one of
+    /// `pending.candidates`. `keyreeve recover` settles it.
+    Pending,
+}
+
+/// A rotation in flight, recorded before the target is touched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRotation {
+    /// The journal record of this rotation.
+    pub journal_id: String,
+    pub started_at: DateTime<Utc>,
+    /// Passwords the target may hold now besides `password`.
+    pub candidates: Vec<Password>,
+}
+
+/// An earlier password and when it stopped being current.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub password: Password,
+    pub replaced_at: DateTime<Utc>,
+}
+
+/// One credential, addressed `CLIENT/TARGET/ACCOUNT`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub username: String,
+    pub password: Password,
+    #[serde(default)]
+    pub state: EntryState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingRotation>,
+    pub created: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub verified_at: Option<DateTime<Utc>>,
+    /// When the last verification found the stored password not working.
+    #[serde(default)]
+    pub verify_failed_at: Option<DateTime<Utc>>,
+    pub revealed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub notes: String,
+    #[serde(default)]
+    pub history: Vec<HistoryItem>,
+}
+
+/// The decrypted content of one client's vault file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VaultDocument {
+    pub format: String,
+    pub version: u32,
+    pub client: String,
+    pub updated_at: DateTime<Utc>,
+    /// Keyed by `TARGET/ACCOUNT`.
+    pub entries: BTreeMap<String, Entry>,
+}
+
+impl VaultDocument {
+    /// The document of a client that has no vault file yet.
+    pub fn empty(client: &str) -> Self {
+        VaultDocument {
+            format: FORMAT.into(),
+            version: VERSION,
+            client: client.into(),
+            updated_at: Utc::now(),
+            entries: BTreeMap::new(),
+        }
+    }
+}
+
+impl Entry {
+    /// A new current entry.
+    pub fn new(username: impl Into<String>, password: Password) -> Self {
+        Entry {
+            username: username.into(),
+            password,
+            state: EntryState::Current,
+            pending: None,
+            created: Utc::now(),
+            rotated_at: None,
+            verified_at: None,
+            verify_failed_at: None,
+            revealed_at: None,
+            notes: String::new(),
+            history: Vec::new(),
+        }
+    }
+
+    /// Makes `password` current, keeping the one it replaces in the history.
+    pub fn replace_password(&mut self, password: Password, at: DateTime<Utc>) {
+        let old = std::mem::replace(&mut self.password, password);
+        self.history.push(HistoryItem {
+            password: old,
+            replaced_at: at,
+        });
+        self.rotated_at = Some(at);
+        self.verified_at = None;
+        self.verify_failed_at = None;
+    }
+}
+
+/// Parses decrypted `plain` as `client`'s document read from `file`.
+pub(crate) fn parse(plain: &[u8], client: &str, file: &Path) -> Result<VaultDocument, VaultError> {
+    let doc = match serde_json::from_slice::<VaultDocument>(plain) {
+        Ok(doc) => doc,
+        Err(e) => {
+            #[derive(Deserialize)]
+            struct Header {
+                format: Option<serde_json::Value>,
+                version: Option<serde_json::Value>,
+            }
+            if let Ok(h) = serde_json::from_slice::<Header>(plain) {
+                check_header(
+                    h.format.as_ref().and_then(|f| f.as_str()),
+                    h.version.as_ref().and_then(|v| v.as_u64()),
+                    file,
+                )?;
+            }
+            let what = match e.classify() {
+                serde_json::error::Category::Eof => "the JSON ends early",
+                serde_json::error::Category::Syntax => "the JSON is malformed",
+                serde_json::error::Category::Data => "a field is missing or has the wrong type",
+                serde_json::error::Category::Io => "the JSON cannot be read",
+            };
+            return Err(VaultError::Damaged {
+                file: file.into(),
+                detail: format!("{what} at line {} column {}", e.line(), e.column()),
+            });
+        }
+    };
+    check_header(Some(&doc.format), Some(u64::from(doc.version)), file)?;
+    if doc.client != client {
+        return Err(VaultError::WrongClient {
+            file: file.into(),
+            expected: client.into(),
+            found: doc.client,
+        });
+    }
+    Ok(doc)
+}
+
+fn check_header(format: Option<&str>, version: Option<u64>, file: &Path) -> Result<(), VaultError> {
+    if format != Some(FORMAT) {
+        return Err(VaultError::NotAVault {
+            file: file.into(),
+            detail: format!("its `format` is not \"{FORMAT}\""),
+        });
+    }
+    match version {
+        Some(v) if v > u64::from(VERSION) => Err(VaultError::FutureVersion {
+            file: file.into(),
+            found: v,
+        }),
+        Some(v) if v >= 1 => Ok(()),
+        _ => Err(VaultError::NotAVault {
+            file: file.into(),
+            detail: "its `version` is missing or not a positive number".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<VaultDocument, VaultError> {
+        parse(s.as_bytes(), "acme", Path::new("vaults/acme.age"))
+    }
+
+    const GOOD: &str = r#"{"format":"keyreeve-vault","version":1,"client":"acme","updated_at":"2026-11-27T17:00:00Z",
+      "entries":{"rtr1/admin":{"username":"admin","password":"s3cret-value","created":"2026-11-27T17:00:00Z",
+      "rotated_at":null,"verified_at":null,"revealed_at":null}}}"#;
+
+    #[test]
+    fn parses_a_document_with_defaults() {
+        let doc = p(GOOD).unwrap();
+        let e = &doc.entries["rtr1/admin"];
+        assert_eq!(e.password.expose(), "s3cret-value");
+        assert_eq!(e.state, EntryState::Current);
+        assert!(e.history.is_empty());
+    }
+
+    #[test]
+    fn a_future_version_is_named_even_with_unknown_fields() {
+        let future = GOOD
+            .replace(r#""version":1"#, r#""version":7"#)
+            .replace(r#""username":"admin""#, r#""username":{"new":"shape"}"#);
+        let err = p(&future).unwrap_err();
+        assert!(matches!(err, VaultError::FutureVersion { found: 7, .. }), "{err}");
+        let err = p(&GOOD.replace(r#""version":1"#, r#""version":2"#)).unwrap_err();
+        assert!(matches!(err, VaultError::FutureVersion { found: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn damage_is_reported_without_quoting_values() {
+        let bad = GOOD.replace(r#""created":"2026-11-27T17:00:00Z""#, r#""created":"s3cret-value""#);
+        let err = p(&bad).unwrap_err();
+        assert!(matches!(err, VaultError::Damaged { .. }), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = p(&GOOD[..GOOD.len() / 2]).unwrap_err();
+        assert!(err.to_string().contains("ends early"), "{err}");
+    }
+
+    #[test]
+    fn another_clients_document_or_format_is_refused() {
+        let err = p(&GOOD.replace(r#""client":"acme""#, r#""client":"globex""#)).unwrap_err();
+        assert!(matches!(err, VaultError::WrongClient { .. }), "{err}");
+        let err = p(&GOOD.replace("keyreeve-vault", "something-else")).unwrap_err();
+        assert!(matches!(err, VaultError::NotAVault { .. }), "{err}");
+    }
+
+    #[test]
+    fn replacing_a_password_keeps_the_old_one_in_history() {
+        let mut e = Entry::new("admin", Password::new("one"));
+        e.verified_at = Some(Utc::now());
+        e.replace_password(Password::new("two"), Utc::now());
+        assert_eq!(e.password.expose(), "two");
+        assert_eq!(e.history[0].password.expose(), "one");
+        assert!(e.verified_at.is_none() && e.rotated_at.is_some());
+    }
+}

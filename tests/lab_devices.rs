@@ -1,0 +1,527 @@
+//! The device lab driven the way keyreeve drives real devices: an `ssh2` client logging in with a
+//! password, a pty shell read until a prompt, exec channels. Each test starts its own small lab.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use keyreeve::inventory::TargetKind;
+use keyreeve::lab::{DeviceSpec, Fault, Lab, LabAccount, LabConfig, LabDeviceInfo};
+use keyreeve::Password;
+use regex::Regex;
+
+const ADMIN_PW: &str = "Adm1n-Secret.42";
+const OPS_PW: &str = "Net0ps+Secret";
+const MON_PW: &str = "M0nitor_only";
+const ENABLE_PW: &str = "En4ble%Secret";
+
+fn pw(s: &str) -> Password {
+    Password::new(s)
+}
+
+fn spec(name: &str, kind: TargetKind) -> DeviceSpec {
+    DeviceSpec {
+        name: name.to_string(),
+        kind,
+        accounts: vec![
+            LabAccount::new("admin", pw(ADMIN_PW), 15),
+            LabAccount::new("netops", pw(OPS_PW), 15),
+            LabAccount::new("monitor", pw(MON_PW), 1),
+        ],
+        enable_secret: Some(pw(ENABLE_PW)),
+        port: 0,
+    }
+}
+
+fn lab_of(kind: TargetKind) -> (Lab, LabDeviceInfo) {
+    lab_scaled(kind, 1.0)
+}
+
+fn lab_scaled(kind: TargetKind, time_scale: f64) -> (Lab, LabDeviceInfo) {
+    let lab = Lab::start(LabConfig {
+        devices: vec![spec("r1", kind)],
+        time_scale,
+        auth_rejection_time: Duration::from_millis(50),
+        ..LabConfig::default()
+    })
+    .expect("lab starts");
+    let info = lab.devices().remove(0);
+    (lab, info)
+}
+
+fn connect(info: &LabDeviceInfo, user: &str, password: &str) -> Result<ssh2::Session, String> {
+    let tcp = TcpStream::connect((info.address.as_str(), info.port)).map_err(|e| format!("connect: {e}"))?;
+    let mut sess = ssh2::Session::new().map_err(|e| e.to_string())?;
+    sess.set_tcp_stream(tcp);
+    sess.set_timeout(10_000);
+    sess.handshake().map_err(|e| format!("handshake: {e}"))?;
+    let hash = sess.host_key_hash(ssh2::HashType::Sha256).ok_or("no host key hash")?;
+    let fp = format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(hash)
+    );
+    assert_eq!(
+        fp, info.host_key_fingerprint,
+        "host key fingerprint as reported by the lab"
+    );
+    sess.userauth_password(user, password)
+        .map_err(|e| format!("auth: {e}"))?;
+    Ok(sess)
+}
+
+/// An interactive pty shell.
+struct Term {
+    _sess: ssh2::Session,
+    ch: ssh2::Channel,
+    buf: String,
+}
+
+impl Term {
+    fn open(info: &LabDeviceInfo, user: &str, password: &str, prompt: &str) -> Term {
+        let sess = connect(info, user, password).expect("login");
+        let mut ch = sess.channel_session().expect("channel");
+        ch.request_pty("vt100", None, Some((80, 24, 0, 0))).expect("pty");
+        ch.shell().expect("shell");
+        sess.set_blocking(false);
+        let mut t = Term {
+            _sess: sess,
+            ch,
+            buf: String::new(),
+        };
+        t.expect(prompt);
+        t
+    }
+
+    fn write(&mut self, s: &str) {
+        let mut data = s.as_bytes();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !data.is_empty() {
+            match self.ch.write(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+    }
+
+    /// Reads until `pattern` matches the end of what arrived; returns everything up to the match end.
+    fn try_expect(&mut self, pattern: &str, timeout: Duration) -> Result<String, String> {
+        let re = Regex::new(pattern).expect("regex");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = re.find(&self.buf) {
+                let out = self.buf[..m.end()].to_string();
+                self.buf = self.buf[m.end()..].to_string();
+                return Ok(out);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.ch.read(&mut chunk) {
+                Ok(0) if self.ch.eof() => return Err(format!("closed; seen: {:?}", self.buf)),
+                Ok(n) => self.buf.push_str(&String::from_utf8_lossy(&chunk[..n])),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("read: {e}; seen: {:?}", self.buf)),
+            }
+            if Instant::now() > deadline {
+                return Err(format!("timeout waiting for {pattern:?}; seen: {:?}", self.buf));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn expect(&mut self, pattern: &str) -> String {
+        self.try_expect(pattern, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Sends a line and reads until `pattern`.
+    fn cmd(&mut self, line: &str, pattern: &str) -> String {
+        self.write(&format!("{line}\r"));
+        self.expect(pattern)
+    }
+
+    fn closed(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let mut chunk = [0u8; 1024];
+            match self.ch.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.push_str(&String::from_utf8_lossy(&chunk[..n])),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return true,
+            }
+            if self.ch.eof() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+fn exec(info: &LabDeviceInfo, user: &str, password: &str, command: &str) -> String {
+    let sess = connect(info, user, password).expect("login");
+    let mut ch = sess.channel_session().expect("channel");
+    ch.exec(command).expect("exec");
+    let mut out = String::new();
+    ch.read_to_string(&mut out).expect("read exec output");
+    ch.wait_close().expect("close");
+    out
+}
+
+fn login_works(info: &LabDeviceInfo, user: &str, password: &str) -> bool {
+    connect(info, user, password).is_ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cisco IOS
+
+const IOS_EXEC: &str = r"r1#$";
+const IOS_CONF: &str = r"r1\(config\)#$";
+
+#[test]
+fn ios_login_prompts_and_wrong_password() {
+    let (lab, r1) = lab_of(TargetKind::CiscoIos);
+    assert!(!login_works(&r1, "admin", "wrong-password"));
+    assert!(!login_works(&r1, "nobody", ADMIN_PW));
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    let out = t.cmd("show privilege", IOS_EXEC);
+    assert!(out.contains("Current privilege level is 15"), "{out}");
+    t.cmd("configure terminal", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    let out = t.cmd("shw run", IOS_EXEC);
+    assert!(out.contains("% Invalid input detected at '^' marker."), "{out}");
+    // The caret sits under the bad word: prompt "r1#" is 3 characters.
+    assert!(out.contains("\r\n   ^\r\n"), "{out:?}");
+
+    let out = exec(&r1, "admin", ADMIN_PW, "show privilege");
+    assert_eq!(out, "Current privilege level is 15\n");
+
+    // A privilege-1 user lands in user EXEC and needs the enable secret.
+    let mut m = Term::open(&r1, "monitor", MON_PW, r"r1>$");
+    m.cmd("enable", r"Password: $");
+    m.cmd("not-the-secret", r"Password: $");
+    m.cmd(ENABLE_PW, IOS_EXEC);
+    drop(lab);
+}
+
+#[test]
+fn ios_paging_until_terminal_length_0() {
+    let (_lab, r1) = lab_of(TargetKind::CiscoIos);
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    let first = t.cmd("show running-config", r" --More-- $");
+    assert!(first.contains("Building configuration..."), "{first}");
+    assert_eq!(first.matches("\r\n").count(), 24, "one screen of 23 lines: {first}");
+    t.write(" ");
+    let mut rest = String::new();
+    loop {
+        let chunk = t.expect(r"( --More-- |r1#)$");
+        rest.push_str(&chunk);
+        if chunk.ends_with("r1#") {
+            break;
+        }
+        t.write(" ");
+    }
+    assert!(rest.contains("\nend\r\n"), "{rest}");
+    t.cmd("terminal length 0", IOS_EXEC);
+    let all = t.cmd("show running-config", IOS_EXEC);
+    assert!(
+        !all.contains("--More--") && all.contains("username admin privilege 15 secret 9 $9$"),
+        "{all}"
+    );
+    let users = t.cmd("show running-config | section username", IOS_EXEC);
+    assert_eq!(users.matches("username ").count(), 3, "{users}");
+    assert!(users.contains("username monitor secret 9 $9$"), "{users}");
+}
+
+#[test]
+fn ios_question_mark_shows_help_at_once() {
+    let (_lab, r1) = lab_of(TargetKind::CiscoIos);
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    t.write("show ?");
+    let help = t.expect(r"r1#show $");
+    assert!(
+        help.contains("running-config") && help.contains("Current operating configuration"),
+        "{help}"
+    );
+    t.write("\x15\r");
+    t.expect(IOS_EXEC);
+    // Ctrl-V makes `?` literal: the password below contains one.
+    t.cmd("configure terminal", IOS_CONF);
+    t.write("username netops secret Q\x16?mark-9\r");
+    t.expect(IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    assert!(login_works(&r1, "netops", "Q?mark-9"));
+}
+
+#[test]
+fn ios_password_change_is_live_and_lost_on_reload_unless_saved() {
+    let (lab, r1) = lab_of(TargetKind::CiscoIos);
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    t.cmd("terminal length 0", IOS_EXEC);
+    let before = t.cmd("show running-config | include username netops", IOS_EXEC);
+    let old_hash = Regex::new(r"secret 9 (\S+)").unwrap().captures(&before).unwrap()[1].to_string();
+    t.cmd("configure terminal", IOS_CONF);
+    let long = t.cmd(
+        "username netops privilege 15 secret 12345678901234567890123456",
+        IOS_CONF,
+    );
+    assert!(long.contains("Invalid Password length"), "{long}");
+    t.cmd("username netops privilege 15 secret N3w-Pass.word", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    assert!(login_works(&r1, "netops", "N3w-Pass.word"));
+    assert!(!login_works(&r1, "netops", OPS_PW));
+    assert!(lab.running_password_works("r1", "netops", &pw("N3w-Pass.word")));
+    assert!(lab.saved_password_works("r1", "netops", &pw(OPS_PW)));
+
+    // Re-applying the old hash restores the old password.
+    t.cmd("configure terminal", IOS_CONF);
+    t.cmd(&format!("username netops privilege 15 secret 9 {old_hash}"), IOS_CONF);
+    let bad = t.cmd("username netops secret 9 $9$broken", IOS_CONF);
+    assert!(bad.contains("not a valid type 9 secret"), "{bad}");
+    t.cmd("end", IOS_EXEC);
+    assert!(login_works(&r1, "netops", OPS_PW));
+
+    // Unsaved: lost on reload.
+    t.cmd("configure terminal", IOS_CONF);
+    t.cmd("username netops secret Unsaved-1", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    lab.reload("r1").unwrap();
+    assert!(login_works(&r1, "netops", OPS_PW));
+    assert!(!login_works(&r1, "netops", "Unsaved-1"));
+
+    // Saved: kept.
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    t.cmd("configure terminal", IOS_CONF);
+    t.cmd("username netops secret Saved-Pass-2", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    let out = t.cmd("write memory", IOS_EXEC);
+    assert!(out.contains("[OK]"), "{out}");
+    lab.reload("r1").unwrap();
+    assert!(login_works(&r1, "netops", "Saved-Pass-2"));
+    assert!(lab.saved_password_works("r1", "netops", &pw("Saved-Pass-2")));
+
+    // The enable secret, and copy run start with its question.
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    t.cmd("configure terminal", IOS_CONF);
+    t.cmd("enable secret Fresh-Enable7", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    assert!(lab.enable_secret_works("r1", &pw("Fresh-Enable7"), false));
+    assert!(!lab.enable_secret_works("r1", &pw("Fresh-Enable7"), true));
+    t.cmd(
+        "copy running-config startup-config",
+        r"Destination filename \[startup-config\]\? $",
+    );
+    let out = t.cmd("", IOS_EXEC);
+    assert!(out.contains("[OK]"), "{out}");
+    assert!(lab.enable_secret_works("r1", &pw("Fresh-Enable7"), true));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults (on IOS; the core handles them the same way for every OS)
+
+#[test]
+fn fault_ignore_password_change() {
+    let (lab, r1) = lab_of(TargetKind::CiscoIos);
+    lab.set_fault("r1", Fault::IgnorePasswordChange).unwrap();
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    t.cmd("configure terminal", IOS_CONF);
+    t.cmd("username netops secret Ignored-Pw1", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    assert!(!login_works(&r1, "netops", "Ignored-Pw1"));
+    assert!(login_works(&r1, "netops", OPS_PW));
+}
+
+#[test]
+fn fault_drop_after_change() {
+    let (lab, r1) = lab_of(TargetKind::CiscoIos);
+    lab.set_fault("r1", Fault::DropAfterChange).unwrap();
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    t.cmd("configure terminal", IOS_CONF);
+    t.write("username netops secret Dropped-Pw1\r");
+    assert!(t.closed(Duration::from_secs(3)), "session closed after the change");
+    assert!(login_works(&r1, "netops", "Dropped-Pw1"), "the change was made");
+}
+
+#[test]
+fn fault_hang_nonsense_refuse() {
+    let (lab, r1) = lab_of(TargetKind::CiscoIos);
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    lab.set_fault("r1", Fault::Hang).unwrap();
+    t.write("show privilege\r");
+    assert!(t.try_expect(IOS_EXEC, Duration::from_millis(500)).is_err());
+
+    lab.set_fault("r1", Fault::Nonsense).unwrap();
+    let sess = connect(&r1, "admin", ADMIN_PW).expect("login still works");
+    drop(sess);
+    let ch_sess = connect(&r1, "admin", ADMIN_PW).unwrap();
+    ch_sess.set_blocking(true);
+    let mut ch = ch_sess.channel_session().unwrap();
+    ch.request_pty("vt100", None, None).unwrap();
+    ch.shell().unwrap();
+    ch_sess.set_blocking(false);
+    let mut t2 = Term {
+        _sess: ch_sess,
+        ch,
+        buf: String::new(),
+    };
+    let greeting = t2.expect(r"mfg-diag::: $");
+    assert!(!greeting.contains("r1#"), "{greeting}");
+
+    lab.set_fault("r1", Fault::RefuseConnections).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let err = TcpStream::connect((r1.address.as_str(), r1.port)).expect_err("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    lab.set_fault("r1", Fault::None).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(login_works(&r1, "admin", ADMIN_PW));
+}
+
+#[test]
+fn generated_lab_and_inventory() {
+    let mut cfg = LabConfig::generated(16, &[]);
+    cfg.auth_rejection_time = Duration::from_millis(10);
+    let lab = Lab::start(cfg.clone()).unwrap();
+    let devices = lab.devices();
+    assert_eq!(devices.len(), 16);
+    let toml = lab.inventory_toml("acme");
+    assert_eq!(toml.matches("[[clients.acme.targets]]").count(), 16);
+    for (d, spec) in devices.iter().zip(&cfg.devices) {
+        assert!(toml.contains(&format!("port = {}\n", d.port)));
+        assert!(d.host_key_fingerprint.starts_with("SHA256:") && !d.host_key_fingerprint.ends_with('='));
+        let admin = &spec.accounts[0];
+        assert!(login_works(d, &admin.name, admin.password.expose()), "{} login", d.name);
+    }
+    lab.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Juniper Junos
+
+const JUNOS_OP: &str = r"admin@r1> $";
+const JUNOS_CONF: &str = r"\[edit\]\r\nadmin@r1# $";
+
+fn junos_set_password(t: &mut Term, user: &str, new: &str) {
+    t.cmd(
+        &format!("set system login user {user} authentication plain-text-password"),
+        r"New password:$",
+    );
+    t.cmd(new, r"Retype new password:$");
+    let out = t.cmd(new, JUNOS_CONF);
+    assert!(!out.contains(new), "a no-echo prompt never shows the password: {out:?}");
+}
+
+#[test]
+fn junos_modes_paging_help_and_exec() {
+    let (_lab, r1) = lab_of(TargetKind::Junos);
+    assert!(!login_works(&r1, "admin", "wrong-password"));
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    let first = t.cmd("show configuration", r"---\(more\)---$");
+    assert!(first.contains("version 22.4R3-S2.11;"), "{first}");
+    t.write("q");
+    t.expect(JUNOS_OP);
+    let out = t.cmd("set cli screen-length 0", JUNOS_OP);
+    assert!(out.contains("Screen length set to 0"), "{out}");
+    let all = t.cmd("show configuration", JUNOS_OP);
+    assert!(
+        !all.contains("---(more)---") && all.contains("class super-user;"),
+        "{all}"
+    );
+    t.write("show ?");
+    let help = t.expect(r"admin@r1> show $");
+    assert!(help.contains("Possible completions:"), "{help}");
+    t.write("\x15\r");
+    t.expect(JUNOS_OP);
+    let out = t.cmd("shw", JUNOS_OP);
+    assert!(out.contains("unknown command."), "{out}");
+
+    let set = exec(&r1, "admin", ADMIN_PW, "show configuration system login | display set");
+    assert!(
+        set.contains("set system login user netops class super-user\n")
+            && set.contains("set system login user netops authentication encrypted-password \"$6$")
+            && set.contains("set system login user monitor class read-only\n"),
+        "{set}"
+    );
+}
+
+#[test]
+fn junos_commit_confirmed_rolls_back_unless_confirmed() {
+    let (lab, r1) = lab_scaled(TargetKind::Junos, 600.0);
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    let out = t.cmd("configure", JUNOS_CONF);
+    assert!(out.contains("Entering configuration mode"), "{out}");
+
+    // Vendor limits and commit checks.
+    t.cmd(
+        "set system login user netops authentication plain-text-password",
+        r"New password:$",
+    );
+    let short = t.cmd("abc", JUNOS_CONF);
+    assert!(short.contains("minimum password length is 6"), "{short}");
+    t.cmd(
+        "set system login user ghost authentication encrypted-password \"$6$bad\"",
+        JUNOS_CONF,
+    );
+    let hash = exec(&r1, "admin", ADMIN_PW, "show configuration system login | display set");
+    let hash = Regex::new(r#"user monitor authentication encrypted-password "([^"]+)""#)
+        .unwrap()
+        .captures(&hash)
+        .unwrap()[1]
+        .to_string();
+    t.cmd(
+        &format!("set system login user newbie authentication encrypted-password \"{hash}\""),
+        JUNOS_CONF,
+    );
+    let err = t.cmd("commit", JUNOS_CONF);
+    assert!(
+        err.contains("Missing mandatory statement: 'class'") && err.contains("error: configuration check-out failed"),
+        "{err}"
+    );
+    t.cmd("delete system login user newbie", JUNOS_CONF);
+
+    // Not confirmed: rolled back by itself (1 minute at 600x = 0.1 s).
+    junos_set_password(&mut t, "netops", "Conf1rmed-not");
+    let diff = t.cmd("show | compare", JUNOS_CONF);
+    assert!(
+        diff.contains("[edit system login user netops authentication]"),
+        "{diff}"
+    );
+    assert!(!login_works(&r1, "netops", "Conf1rmed-not"), "candidate is not live");
+    let out = t.cmd("commit confirmed 1", JUNOS_CONF);
+    assert!(
+        out.contains("commit confirmed will be automatically rolled back in 1 minutes unless confirmed"),
+        "{out}"
+    );
+    assert!(out.contains("commit complete"), "{out}");
+    assert!(login_works(&r1, "netops", "Conf1rmed-not"));
+    assert!(!lab.saved_password_works("r1", "netops", &pw("Conf1rmed-not")));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!login_works(&r1, "netops", "Conf1rmed-not"), "rolled back");
+    assert!(login_works(&r1, "netops", OPS_PW));
+    t.cmd("exit", JUNOS_OP);
+
+    // Confirmed by `commit`: kept.
+    t.cmd("configure", JUNOS_CONF);
+    junos_set_password(&mut t, "netops", "Conf1rmed-yes");
+    t.cmd("commit confirmed 1", JUNOS_CONF);
+    let out = t.cmd("commit", JUNOS_CONF);
+    assert!(out.contains("commit complete"), "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(login_works(&r1, "netops", "Conf1rmed-yes"));
+    assert!(lab.saved_password_works("r1", "netops", &pw("Conf1rmed-yes")));
+
+    // rollback 1 + commit brings the previous password back.
+    let out = t.cmd("rollback 1", JUNOS_CONF);
+    assert!(out.contains("load complete"), "{out}");
+    t.cmd("commit", JUNOS_CONF);
+    assert!(login_works(&r1, "netops", OPS_PW));
+    assert!(!login_works(&r1, "netops", "Conf1rmed-yes"));
+
+    // Leaving with uncommitted changes asks first.
+    junos_set_password(&mut t, "netops", "Never-c0mmitted");
+    t.cmd("exit", r"Exit with uncommitted changes\? \[yes,no\] \(yes\) $");
+    t.cmd("yes", JUNOS_OP);
+    assert!(!login_works(&r1, "netops", "Never-c0mmitted"));
+}

@@ -1,0 +1,770 @@
+//! The safety proof of rotation, on the emulated device lab: end to end, a crash (SIGKILL) at
+//! every step of an account's rotation followed by `recover`, a device that ignores the change,
+//! a session dropped after the change, a failed vault write, two applies at once, and an edited
+//! plan. After each, every account's vault password must log in, also after the device reloads
+//! (so it was saved).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use keyreeve::inventory::{Inventory, TargetKind};
+use keyreeve::keys::{new_identity_file, KeyRing};
+use keyreeve::lab::{DeviceSpec, Fault, Lab, LabAccount, LabConfig, ENABLE_ACCOUNT};
+use keyreeve::rotation::failpoint::STEPS;
+use keyreeve::secret::Password;
+use keyreeve::vault::{Entry, EntryState, Vault, VaultDocument};
+use keyreeve::workspace::Workspace;
+
+const CLIENT: &str = "acme";
+
+struct World {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    ws: PathBuf,
+    identity: PathBuf,
+    lab: Lab,
+    /// The passwords the lab started with, by `DEVICE/ACCOUNT`.
+    initial: Vec<(String, Password)>,
+}
+
+fn device(name: &str, kind: TargetKind) -> DeviceSpec {
+    let enable = matches!(
+        kind,
+        TargetKind::CiscoIos | TargetKind::CiscoAsa | TargetKind::AristaEos
+    );
+    DeviceSpec {
+        name: name.into(),
+        kind,
+        accounts: vec![
+            LabAccount::new("admin", keyreeve::lab::random_password(), 15),
+            LabAccount::new("netops", keyreeve::lab::random_password(), 15),
+        ],
+        enable_secret: enable.then(keyreeve::lab::random_password),
+        port: 0,
+    }
+}
+
+impl World {
+    fn new(devices: Vec<DeviceSpec>) -> World {
+        World::with(devices, "", &[])
+    }
+
+    /// A world with lab devices plus `extra` inventory stanzas and vault entries of their own.
+    fn with(devices: Vec<DeviceSpec>, extra: &str, extra_entries: &[(String, Password)]) -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let identity = root.join("identity.txt");
+        let public = new_identity_file(&identity, None).unwrap();
+        let ws = root.join("ws");
+        let out = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+            .args(["init", ws.to_str().unwrap(), "--recipient", &public])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+        let mut initial = Vec::new();
+        for d in &devices {
+            for a in &d.accounts {
+                initial.push((format!("{}/{}", d.name, a.name), a.password.clone()));
+            }
+            if let Some(e) = &d.enable_secret {
+                initial.push((format!("{}/{ENABLE_ACCOUNT}", d.name), e.clone()));
+            }
+        }
+        let lab = Lab::start(LabConfig {
+            devices,
+            time_scale: 1.0,
+            ..LabConfig::default()
+        })
+        .unwrap();
+        let inv_file = ws.join("keyreeve.toml");
+        let mut toml = std::fs::read_to_string(&inv_file).unwrap();
+        toml.push_str(&format!(
+            "\n[clients.{CLIENT}]\n\n{}{extra}",
+            lab.inventory_toml(CLIENT)
+        ));
+        initial.extend(extra_entries.iter().cloned());
+        std::fs::write(&inv_file, toml).unwrap();
+        let w = World {
+            _tmp: tmp,
+            root,
+            ws,
+            identity,
+            lab,
+            initial,
+        };
+        w.update(|doc| {
+            for (key, pw) in &w.initial {
+                let account = key.split('/').nth(1).unwrap();
+                doc.entries.insert(key.clone(), Entry::new(account, pw.clone()));
+            }
+        });
+        w
+    }
+
+    fn update(&self, f: impl FnOnce(&mut VaultDocument)) {
+        let ws = Workspace::open(&self.ws).unwrap();
+        let inv = Inventory::load(&ws.inventory_file()).unwrap();
+        let keys = KeyRing::locate(Some(&self.identity));
+        Vault::new(&ws, &inv, &keys)
+            .update(CLIENT, |doc| {
+                f(doc);
+                Ok::<(), keyreeve::vault::VaultError>(())
+            })
+            .unwrap();
+    }
+
+    fn doc(&self) -> VaultDocument {
+        let ws = Workspace::open(&self.ws).unwrap();
+        let inv = Inventory::load(&ws.inventory_file()).unwrap();
+        let keys = KeyRing::locate(Some(&self.identity));
+        Vault::new(&ws, &inv, &keys).load(CLIENT).unwrap()
+    }
+
+    fn entry(&self, key: &str) -> Entry {
+        self.doc()
+            .entries
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no vault entry {key}"))
+    }
+
+    fn initial(&self, key: &str) -> Password {
+        self.initial
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, p)| p.clone())
+            .unwrap()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_keyreeve"));
+        c.arg("--workspace")
+            .arg(&self.ws)
+            .arg("--identity")
+            .arg(&self.identity)
+            .args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn plan(&self, name: &str, accounts: &[&str]) -> PathBuf {
+        let file = self.root.join(name);
+        let mut args = vec!["plan", "--all", "-o", file.to_str().unwrap()];
+        let paths: Vec<String> = accounts.iter().map(|a| format!("{CLIENT}/{a}")).collect();
+        for p in &paths {
+            args.push("--account");
+            args.push(p);
+        }
+        if accounts.is_empty() {
+            args.extend(["--client", CLIENT]);
+        }
+        let out = self.run(&args);
+        assert!(out.status.success(), "plan: {}", text(&out));
+        file
+    }
+
+    fn journal_records(&self) -> usize {
+        std::fs::read_dir(self.ws.join("state/journal"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".age"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The vault's password for `key` logs in on the device, now and after a reload.
+    fn assert_vault_password_is_in_force(&self, key: &str) -> Password {
+        let entry = self.entry(key);
+        assert_eq!(entry.state, EntryState::Current, "{key} is still pending");
+        assert!(entry.pending.is_none(), "{key} still has candidates");
+        let (dev, account) = key.split_once('/').unwrap();
+        let works = |saved: bool| {
+            if account == ENABLE_ACCOUNT {
+                self.lab.enable_secret_works(dev, &entry.password, saved)
+            } else if saved {
+                self.lab.saved_password_works(dev, account, &entry.password)
+            } else {
+                self.lab.running_password_works(dev, account, &entry.password)
+            }
+        };
+        assert!(works(false), "{key}: the vault's password does not log in");
+        assert!(works(true), "{key}: the vault's password is not saved on the device");
+        entry.password
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `apply` until it reaches `step`, then SIGKILLs it.
+fn kill_apply_at(w: &World, plan: &Path, step: &str) {
+    let marker = w.root.join(format!("failpoint-{step}"));
+    let _ = std::fs::remove_file(&marker);
+    let mut child = w
+        .cmd(&["apply", plan.to_str().unwrap(), "--yes"])
+        .env("KEYREEVE_FAILPOINT", step)
+        .env("KEYREEVE_FAILPOINT_FILE", &marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!("apply ended ({status}) before reaching {step}:\n{}", text(&out));
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "apply never reached {step}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn apply_rotates_every_account_and_saves_it() {
+    let w = World::new(
+        keyreeve::lab::EMULATED_KINDS
+            .iter()
+            .enumerate()
+            .map(|(i, k)| device(&format!("dev{i}"), *k))
+            .collect(),
+    );
+    let plan = w.plan("plan.json", &[]);
+    let plan_text = std::fs::read_to_string(&plan).unwrap();
+    for (_, pw) in &w.initial {
+        assert!(!plan_text.contains(pw.expose()), "the plan holds a secret");
+    }
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for (key, old) in &w.initial {
+        let new = w.assert_vault_password_is_in_force(key);
+        assert_ne!(&new, old, "{key} was not rotated");
+        let entry = w.entry(key);
+        assert_eq!(entry.history.len(), 1);
+        assert_eq!(&entry.history[0].password, old);
+        assert!(entry.rotated_at.is_some() && entry.verified_at.is_some());
+        let (dev, account) = key.split_once('/').unwrap();
+        if account != ENABLE_ACCOUNT {
+            assert!(
+                !w.lab.running_password_works(dev, account, old),
+                "{key}: the old password still works"
+            );
+        }
+    }
+    assert_eq!(w.journal_records(), 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for (_, pw) in &w.initial {
+        assert!(!stdout.contains(pw.expose()));
+    }
+}
+
+/// For every step of the sequence, for an account changed by the login account (netops) and for
+/// the login account itself (admin), on IOS (running/startup config) and Junos (commit confirmed).
+#[test]
+fn sigkill_at_every_step_then_recover_keeps_a_working_password() {
+    let mut devices = Vec::new();
+    for (i, _) in STEPS.iter().enumerate() {
+        devices.push(device(&format!("ios{i}"), TargetKind::CiscoIos));
+        devices.push(device(&format!("junos{i}"), TargetKind::Junos));
+    }
+    let w = World::new(devices);
+    let mut checked_refusal = false;
+    for (i, step) in STEPS.iter().enumerate() {
+        for dev in [format!("ios{i}"), format!("junos{i}")] {
+            for account in ["netops", "admin"] {
+                let key = format!("{dev}/{account}");
+                let plan = w.plan(&format!("plan-{dev}-{account}.json"), &[&key]);
+                kill_apply_at(&w, &plan, step);
+                if w.journal_records() > 0 && !checked_refusal {
+                    let other = w.plan(
+                        "other.json",
+                        &[&format!(
+                            "{dev}/{}",
+                            if account == "admin" { "netops" } else { "admin" }
+                        )],
+                    );
+                    let out = w.run(&["apply", other.to_str().unwrap(), "--yes"]);
+                    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+                    assert!(
+                        String::from_utf8_lossy(&out.stderr).contains("keyreeve recover"),
+                        "{}",
+                        text(&out)
+                    );
+                    checked_refusal = true;
+                }
+                let out = w.run(&["recover"]);
+                assert!(
+                    out.status.success(),
+                    "recover after a kill at {step} ({key}):\n{}",
+                    text(&out)
+                );
+                assert_eq!(w.journal_records(), 0, "{key} at {step}: journal not cleared");
+                w.lab.reload(&dev).unwrap();
+                let in_force = w.assert_vault_password_is_in_force(&key);
+                let old = w.initial(&key);
+                let changed_yet = STEPS.iter().position(|s| s == step) >= STEPS.iter().position(|s| *s == "changed");
+                if changed_yet {
+                    assert_ne!(in_force, old, "{key} at {step}: the new password should be in force");
+                } else {
+                    assert_eq!(in_force, old, "{key} at {step}: the old password should be kept");
+                }
+            }
+        }
+    }
+    assert!(checked_refusal, "no kill left a journal record to refuse on");
+}
+
+#[test]
+fn device_ignoring_the_change_is_rolled_back_and_the_old_password_kept() {
+    let w = World::new(vec![device("r1", TargetKind::CiscoIos)]);
+    w.lab.set_fault("r1", Fault::IgnorePasswordChange).unwrap();
+    let plan = w.plan("plan.json", &["r1/netops"]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FAILED"),
+        "{}",
+        text(&out)
+    );
+    w.lab.set_fault("r1", Fault::None).unwrap();
+    assert_eq!(w.assert_vault_password_is_in_force("r1/netops"), w.initial("r1/netops"));
+    assert_eq!(w.journal_records(), 0);
+}
+
+#[test]
+fn session_dropped_after_the_change_is_settled_by_a_fresh_login() {
+    let w = World::new(vec![device("r1", TargetKind::CiscoIos)]);
+    w.lab.set_fault("r1", Fault::DropAfterChange).unwrap();
+    let plan = w.plan("plan.json", &["r1/netops"]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    w.lab.set_fault("r1", Fault::None).unwrap();
+    if w.journal_records() > 0 {
+        let rec = w.run(&["recover"]);
+        assert!(rec.status.success(), "{}", text(&rec));
+    }
+    w.lab.reload("r1").unwrap();
+    let in_force = w.assert_vault_password_is_in_force("r1/netops");
+    assert_ne!(in_force, w.initial("r1/netops"), "apply: {}", text(&out));
+}
+
+#[test]
+fn failed_vault_write_keeps_the_journal_and_recover_stores_the_new_password() {
+    let w = World::new(vec![device("r1", TargetKind::CiscoIos)]);
+    let plan = w.plan("plan.json", &["r1/netops"]);
+    let out = w
+        .cmd(&["apply", plan.to_str().unwrap(), "--yes"])
+        .env("KEYREEVE_FAILPOINT", "vault-stored:fail")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(w.journal_records(), 1);
+    let entry = w.entry("r1/netops");
+    assert_eq!(entry.state, EntryState::Pending);
+    assert_eq!(entry.pending.as_ref().map(|p| p.candidates.len()), Some(1));
+    let rec = w.run(&["recover"]);
+    assert!(rec.status.success(), "{}", text(&rec));
+    w.lab.reload("r1").unwrap();
+    assert_ne!(w.assert_vault_password_is_in_force("r1/netops"), w.initial("r1/netops"));
+}
+
+#[test]
+fn two_applies_at_once_rotate_each_account_once() {
+    let w = World::new(vec![
+        device("r1", TargetKind::CiscoIos),
+        device("r2", TargetKind::Junos),
+    ]);
+    let plan = w.plan("plan.json", &[]);
+    let spawn = || {
+        w.cmd(&["apply", plan.to_str().unwrap(), "--yes", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut rotated = std::collections::BTreeMap::<String, usize>::new();
+    for out in [&a, &b] {
+        // The second may also refuse to start because the first's journal is live; both are fine.
+        if out.status.code() == Some(2) {
+            continue;
+        }
+        let results: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)));
+        for r in results.as_array().unwrap() {
+            if r["outcome"] == "rotated" {
+                *rotated.entry(r["path"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+        }
+    }
+    for (key, _) in &w.initial {
+        let path = format!("{CLIENT}/{key}");
+        assert_eq!(
+            rotated.get(&path),
+            Some(&1),
+            "{path} rotated {:?} times\n{}\n{}",
+            rotated.get(&path),
+            text(&a),
+            text(&b)
+        );
+        assert_eq!(w.entry(key).history.len(), 1, "{key}");
+        w.assert_vault_password_is_in_force(key);
+    }
+}
+
+#[test]
+fn a_plan_edited_after_review_is_refused() {
+    let w = World::new(vec![device("r1", TargetKind::CiscoIos)]);
+    let plan = w.plan("plan.json", &["r1/netops"]);
+    let edited = std::fs::read_to_string(&plan).unwrap().replace("r1/netops", "r1/admin");
+    std::fs::write(&plan, edited).unwrap();
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("changed after it was made"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(w.entry("r1/netops").password, w.initial("r1/netops"));
+}
+
+#[test]
+fn an_account_changed_since_the_plan_is_skipped() {
+    let w = World::new(vec![device("r1", TargetKind::CiscoIos)]);
+    let plan = w.plan("plan.json", &["r1/netops"]);
+    w.update(|doc| {
+        let e = doc.entries.get_mut("r1/netops").unwrap();
+        e.rotated_at = Some(chrono::Utc::now());
+    });
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("changed since the plan"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(w.entry("r1/netops").password, w.initial("r1/netops"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Active Directory (the Samba AD DC of tests/lab/samba.sh)
+
+fn lab_dir() -> PathBuf {
+    std::env::var_os("KEYREEVE_LAB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/keyreeve-lab"))
+}
+
+/// The Samba administrator's password; panics when the lab is not running.
+fn samba_admin() -> Password {
+    let file = lab_dir().join("samba/admin.pw");
+    let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], 636).into(), Duration::from_secs(2)).is_ok();
+    match (up, std::fs::read_to_string(&file)) {
+        (true, Ok(pw)) => Password::new(pw.trim().to_string()),
+        _ => panic!(
+            "lab missing: run tests/lab/up.sh (or tests/lab/samba.sh) as root; nothing on 127.0.0.1:636 or no {}",
+            file.display()
+        ),
+    }
+}
+
+const AD_BASE: &str = "DC=lab,DC=test";
+
+fn ldaps(bind: &str, pw: &Password) -> Result<ldap3::LdapConn, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let pem = std::fs::read(lab_dir().join("ca/ca.crt")).map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let cfg =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let settings = ldap3::LdapConnSettings::new().set_config(std::sync::Arc::new(cfg));
+    let mut c = ldap3::LdapConn::with_settings(settings, "ldaps://127.0.0.1:636").map_err(|e| e.to_string())?;
+    c.simple_bind(bind, pw.expose())
+        .map_err(|e| e.to_string())?
+        .success()
+        .map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn ad_password_works(user: &str, pw: &Password) -> bool {
+    ldaps(&format!("CN={user},CN=Users,{AD_BASE}"), pw).is_ok()
+}
+
+/// A new enabled AD user with a random name and a complex password.
+fn ad_user(admin: &Password) -> (String, Password) {
+    let name = format!("kr{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let pw = Password::new(format!("Kr-{}-aZ9", uuid::Uuid::new_v4().simple()));
+    let mut c = ldaps(&format!("CN=Administrator,CN=Users,{AD_BASE}"), admin).unwrap();
+    let quoted: Vec<u8> = format!("\"{}\"", pw.expose())
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    let dn = format!("CN={name},CN=Users,{AD_BASE}");
+    let attrs: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = vec![
+        (b"objectClass".to_vec(), [b"user".to_vec()].into()),
+        (b"sAMAccountName".to_vec(), [name.as_bytes().to_vec()].into()),
+        (b"userAccountControl".to_vec(), [b"512".to_vec()].into()),
+        (b"unicodePwd".to_vec(), [quoted].into()),
+    ];
+    c.add(&dn, attrs).unwrap().success().unwrap();
+    (name, pw)
+}
+
+/// A directory target stanza: `login` binds; the CA is the lab's.
+fn ad_stanza(name: &str, login: &str, bind_dn: Option<&str>) -> String {
+    let ca = lab_dir().join("ca/ca.crt");
+    let bind = bind_dn.map(|d| format!("bind_dn = \"{d}\"\n")).unwrap_or_default();
+    format!(
+        "[[clients.{CLIENT}.targets]]\nname = \"{name}\"\nkind = \"active-directory\"\nurl = \"ldaps://127.0.0.1:636\"\nbase_dn = \"{AD_BASE}\"\nlogin = \"{login}\"\n{bind}ca_file = \"{}\"\n\n",
+        ca.display()
+    )
+}
+
+/// Admin reset (the Administrator rotates a user) and self-change (the user rotates itself), each
+/// killed at every step and recovered: the vault's password binds, the other does not.
+#[test]
+fn directory_sigkill_at_every_step_then_recover_keeps_a_working_password() {
+    let admin = samba_admin();
+    let mut extra = ad_stanza(
+        "dc1",
+        "Administrator",
+        Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
+    );
+    let mut entries = vec![("dc1/Administrator".to_string(), admin.clone())];
+    let mut cases = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        let (reset_user, reset_pw) = ad_user(&admin);
+        entries.push((format!("dc1/{reset_user}"), reset_pw));
+        cases.push((*step, "dc1".to_string(), reset_user));
+        let (self_user, self_pw) = ad_user(&admin);
+        let target = format!("self{i}");
+        extra.push_str(&ad_stanza(&target, &self_user, None));
+        entries.push((format!("{target}/{self_user}"), self_pw));
+        cases.push((*step, target, self_user));
+    }
+    let w = World::with(Vec::new(), &extra, &entries);
+    for (step, target, user) in cases {
+        let key = format!("{target}/{user}");
+        let plan = w.plan(&format!("plan-{target}-{user}.json"), &[&key]);
+        let plan_text = std::fs::read_to_string(&plan).unwrap();
+        assert!(
+            plan_text.contains(if target == "dc1" { "admin-reset" } else { "self-change" }),
+            "{plan_text}"
+        );
+        kill_apply_at(&w, &plan, step);
+        let out = w.run(&["recover"]);
+        assert!(
+            out.status.success(),
+            "recover after a kill at {step} ({key}):\n{}",
+            text(&out)
+        );
+        assert_eq!(w.journal_records(), 0);
+        let entry = w.entry(&key);
+        assert_eq!(entry.state, EntryState::Current);
+        assert!(
+            ad_password_works(&user, &entry.password),
+            "{key} at {step}: the vault's password does not bind"
+        );
+        let old = w.initial(&key);
+        let changed_yet = STEPS.iter().position(|s| *s == step) >= STEPS.iter().position(|s| *s == "changed");
+        if changed_yet {
+            assert_ne!(entry.password, old, "{key} at {step}");
+            assert!(
+                !ad_password_works(&user, &old),
+                "{key} at {step}: the old password still binds"
+            );
+        } else {
+            assert_eq!(entry.password, old, "{key} at {step}");
+        }
+    }
+    // The administrator's own password was never touched.
+    assert!(ad_password_works("Administrator", &admin));
+}
+
+#[test]
+fn directory_rotation_end_to_end_then_verify() {
+    let admin = samba_admin();
+    let (user, pw) = ad_user(&admin);
+    let extra = ad_stanza(
+        "dc1",
+        "Administrator",
+        Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
+    );
+    let entries = vec![
+        ("dc1/Administrator".to_string(), admin.clone()),
+        (format!("dc1/{user}"), pw.clone()),
+    ];
+    let w = World::with(Vec::new(), &extra, &entries);
+    let plan = w.plan("plan.json", &[&format!("dc1/{user}")]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let new = w.entry(&format!("dc1/{user}")).password;
+    assert_ne!(new, pw);
+    assert!(ad_password_works(&user, &new));
+    assert!(!ad_password_works(&user, &pw));
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linux (the real OpenSSH sshd of tests/lab/sshd.sh, on 127.0.0.1:2222)
+
+const SSHD_PORT: u16 = 2222;
+
+fn sshd_lab() -> (String, Password) {
+    let d = lab_dir().join("sshd");
+    let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], SSHD_PORT).into(), Duration::from_secs(2)).is_ok();
+    match (up, std::fs::read_to_string(d.join("host_key_fingerprint")), std::fs::read_to_string(d.join("root_key"))) {
+        (true, Ok(fp), Ok(key)) => (fp.trim().to_string(), Password::new(key)),
+        _ => panic!("lab missing: run tests/lab/up.sh (or tests/lab/sshd.sh) as root; nothing on 127.0.0.1:{SSHD_PORT} or no keys in {}", d.display()),
+    }
+}
+
+/// A new local user with a random password (the tests run as root, as CI does).
+fn linux_user() -> (String, Password) {
+    let name = format!("kr_r{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let pw = Password::new(format!("Kr-{}-aZ9", uuid::Uuid::new_v4().simple()));
+    let st = Command::new("useradd")
+        .args(["-m", "-s", "/bin/bash", &name])
+        .status()
+        .expect("useradd (run the tests as root)");
+    assert!(st.success(), "useradd {name} failed: the tests need root");
+    let mut child = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{name}:{}\n", pw.expose()).as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    (name, pw)
+}
+
+struct Users(Vec<String>);
+impl Drop for Users {
+    fn drop(&mut self) {
+        for u in &self.0 {
+            let _ = Command::new("userdel").args(["-r", u]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+fn linux_password_works(user: &str, pw: &Password) -> bool {
+    let Ok(tcp) = std::net::TcpStream::connect(("127.0.0.1", SSHD_PORT)) else {
+        return false;
+    };
+    let Ok(mut s) = ssh2::Session::new() else { return false };
+    s.set_tcp_stream(tcp);
+    s.set_timeout(10_000);
+    s.handshake().is_ok() && s.userauth_password(user, pw.expose()).is_ok() && s.authenticated()
+}
+
+fn linux_stanza(name: &str, login: &str, key_login: bool, host_key: &str) -> String {
+    let method = if key_login {
+        "login_method = \"private-key\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "[[clients.{CLIENT}.targets]]\nname = \"{name}\"\nkind = \"linux\"\naddress = \"127.0.0.1\"\nport = {SSHD_PORT}\nlogin = \"{login}\"\n{method}host_key = \"{host_key}\"\n\n"
+    )
+}
+
+/// Root (logged in by key) resets a user's password with chpasswd, and a user changes its own
+/// with passwd, each killed at every step and recovered: the vault's password logs in over SSH.
+#[test]
+fn linux_sigkill_at_every_step_then_recover_keeps_a_working_password() {
+    let (host_key, root_key) = sshd_lab();
+    let mut users = Users(Vec::new());
+    let mut extra = linux_stanza("host1", "root", true, &host_key);
+    let mut entries = vec![("host1/root".to_string(), root_key)];
+    let mut cases = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        let (u, pw) = linux_user();
+        users.0.push(u.clone());
+        entries.push((format!("host1/{u}"), pw));
+        cases.push((*step, "host1".to_string(), u));
+        let (s, pw) = linux_user();
+        users.0.push(s.clone());
+        let target = format!("self{i}");
+        extra.push_str(&linux_stanza(&target, &s, false, &host_key));
+        entries.push((format!("{target}/{s}"), pw));
+        cases.push((*step, target, s));
+    }
+    let w = World::with(Vec::new(), &extra, &entries);
+    let plan_all = w.plan("all.json", &[]);
+    assert!(std::fs::read_to_string(&plan_all)
+        .unwrap()
+        .contains("a private key, not a password"));
+    for (step, target, user) in cases {
+        let key = format!("{target}/{user}");
+        let plan = w.plan(&format!("plan-{target}-{user}.json"), &[&key]);
+        kill_apply_at(&w, &plan, step);
+        let out = w.run(&["recover"]);
+        assert!(
+            out.status.success(),
+            "recover after a kill at {step} ({key}):\n{}",
+            text(&out)
+        );
+        assert_eq!(w.journal_records(), 0);
+        let entry = w.entry(&key);
+        assert_eq!(entry.state, EntryState::Current);
+        assert!(
+            linux_password_works(&user, &entry.password),
+            "{key} at {step}: the vault's password does not log in"
+        );
+        let old = w.initial(&key);
+        let changed_yet = STEPS.iter().position(|s| *s == step) >= STEPS.iter().position(|s| *s == "changed");
+        if changed_yet {
+            assert_ne!(entry.password, old, "{key} at {step}");
+            assert!(
+                !linux_password_works(&user, &old),
+                "{key} at {step}: the old password still logs in"
+            );
+        } else {
+            assert_eq!(entry.password, old, "{key} at {step}");
+        }
+    }
+}
+
+#[test]
+fn linux_rotation_end_to_end_then_verify() {
+    let (host_key, root_key) = sshd_lab();
+    let (u, pw) = linux_user();
+    let _users = Users(vec![u.clone()]);
+    let extra = linux_stanza("host1", "root", true, &host_key);
+    let w = World::with(
+        Vec::new(),
+        &extra,
+        &[("host1/root".to_string(), root_key), (format!("host1/{u}"), pw.clone())],
+    );
+    let plan = w.plan("plan.json", &[]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let new = w.entry(&format!("host1/{u}")).password;
+    assert_ne!(new, pw);
+    assert!(linux_password_works(&u, &new));
+    assert!(!linux_password_works(&u, &pw));
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert!(out.status.success(), "{}", text(&out));
+}
