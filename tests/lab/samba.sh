@@ -13,6 +13,8 @@
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "samba.sh: run as root" >&2; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.sh
+. "$HERE/common.sh"
 # shellcheck source=ca.sh
 . "$HERE/ca.sh"
 LAB=${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}
