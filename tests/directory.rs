@@ -655,6 +655,56 @@ fn ad_self_change_with_history_and_wrong_old_password() {
     // A bad login password.
     let err = conn.open(&creds(&account, &p0)).err().unwrap();
     assert!(matches!(err, ConnectorError::AuthFailed { .. }), "{err}");
+
+    // Rolling back a self-change: history forbids new -> old, and a plain user may not reset;
+    // the refusal is reported and the new password stays the working one.
+    let mut session = conn.open(&creds(&account, &p1)).unwrap();
+    let p2 = fresh_password();
+    session
+        .change_password(&account, ChangeMethod::SelfChange, &p1, &p2)
+        .unwrap();
+    let err = session.rollback(&account, &p1).unwrap_err();
+    assert!(err.is_password_rejected(), "{err}");
+    assert_eq!(
+        conn.verify(&creds(&account, &p2), &account, &p2).unwrap(),
+        Verification::Accepted
+    );
+    assert_eq!(
+        conn.verify(&creds(&account, &p2), &account, &p1).unwrap(),
+        Verification::Rejected
+    );
+}
+
+#[test]
+fn ad_self_change_of_an_admin_rolls_back_by_reset() {
+    let admin_pw = require("samba", 636);
+    let p = prefix();
+    let mut c = raw_conn("ldaps://127.0.0.1:636", "Administrator@lab.test", &admin_pw);
+    let account = format!("{p}-adm");
+    let p0 = fresh_password();
+    let dn = ad_user(&mut c, &account, 512, &p0, vec![]);
+    add_member(&mut c, &users_dn("Domain Admins"), &dn);
+
+    let conn = ldap::connector(&ad_target(&account), &ctx(DirectoryPolicy::default())).unwrap();
+    let mut session = conn.open(&creds(&account, &p0)).unwrap();
+    let p1 = fresh_password();
+    session
+        .change_password(&account, ChangeMethod::SelfChange, &p0, &p1)
+        .unwrap();
+    assert_eq!(
+        conn.verify(&creds(&account, &p1), &account, &p1).unwrap(),
+        Verification::Accepted
+    );
+    // new -> old is refused by history; a domain admin may reset its own password instead.
+    session.rollback(&account, &p0).unwrap();
+    assert_eq!(
+        conn.verify(&creds(&account, &p0), &account, &p0).unwrap(),
+        Verification::Accepted
+    );
+    assert_eq!(
+        conn.verify(&creds(&account, &p0), &account, &p1).unwrap(),
+        Verification::Rejected
+    );
 }
 
 #[test]
