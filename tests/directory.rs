@@ -781,6 +781,71 @@ fn a_certificate_from_another_ca_is_refused() {
     assert!(matches!(err, ConnectorError::Tls { .. }), "{err}");
 }
 
+/// A TLS server on loopback presenting a certificate for 127.0.0.1 from the lab's OTHER CA (same
+/// subject name as the real CA, another key): records every plaintext byte it receives.
+fn impostor_tls_server() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = lab_dir().join("ca-other");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.crt"))
+        .unwrap_or_else(|_| panic!("lab missing: run tests/lab/up.sh (no {})", dir.display()))
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let cfg =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let conn = rustls::ServerConnection::new(std::sync::Arc::new(cfg)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = tls.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_server_presenting_another_cas_certificate_gets_no_password() {
+    require("samba", 636);
+    let secret = fresh_password();
+    let (port, server) = impostor_tls_server();
+    let url = format!("ldaps://127.0.0.1:{port}");
+    // The right CA file: the server is the impostor.
+    let t = target(
+        TargetKind::ActiveDirectory,
+        &url,
+        AD_BASE,
+        "Administrator",
+        None,
+        "ca/ca.crt",
+    );
+    let conn = ldap::connector(&t, &ctx(DirectoryPolicy::default())).unwrap();
+    let err = conn
+        .verify(&creds("Administrator", &secret), "Administrator", &secret)
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Tls { .. }), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(
+        server.join().unwrap().is_empty(),
+        "nothing may pass an unverified handshake"
+    );
+}
+
 /// A fake LDAP server on loopback that refuses StartTLS and records every byte it receives.
 fn no_tls_server() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

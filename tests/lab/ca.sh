@@ -29,6 +29,14 @@ lab_ca() {
             chmod 600 "$other/ca.key"
             chmod 644 "$other/ca.crt"
         fi
+        if [ ! -s "$other/server.crt" ]; then
+            # A server certificate for 127.0.0.1 from the OTHER CA: what an impostor would present.
+            openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' \
+                -keyout "$other/server.key" -out "$other/server.csr" 2>/dev/null
+            openssl x509 -req -in "$other/server.csr" -CA "$other/ca.crt" -CAkey "$other/ca.key" -CAcreateserial \
+                -days 3650 -extfile "$ca/server.ext" -out "$other/server.crt" 2>/dev/null
+            chmod 600 "$other/server.key"
+        fi
         chmod 755 "$ca" "$other"
     ) 9>"$lab/.ca.lock"
 }
