@@ -1116,3 +1116,23 @@ fn openldap_password_modify_as_admin_and_as_self() {
         .unwrap_err();
     assert!(matches!(err, ConnectorError::InsufficientAccess { .. }), "{err}");
 }
+
+#[test]
+fn ad_domain_users_nested_in_a_privileged_group_makes_every_user_privileged() {
+    let admin_pw = require("samba", 636);
+    let p = prefix();
+    let mut c = raw_conn("ldaps://127.0.0.1:636", "Administrator@lab.test", &admin_pw);
+    // Nobody lists Domain Users' members: every account has it as primary group.
+    let someone = ad_user(&mut c, &format!("{p}-any"), 512, &fresh_password(), vec![]);
+    let wide = ad_group(&mut c, &format!("{p}-wide"), &[users_dn("Domain Users")]);
+    let mut t = ad_target("Administrator");
+    t.extra_groups = vec![wide];
+    let report =
+        ldap::discover_directory(&t, &ctx(DirectoryPolicy::default()), &creds("Administrator", &admin_pw)).unwrap();
+    let a = find(&report, &format!("{p}-any"));
+    assert_eq!(a.dn, someone);
+    assert_eq!(a.paths, vec![format!("via Domain Users -> {p}-wide")]);
+    assert!(find(&report, "Administrator")
+        .paths
+        .contains(&format!("via Domain Users -> {p}-wide")));
+}
