@@ -187,14 +187,24 @@ pub fn os_user() -> String {
             }
         }
     }
-    std::fs::read_to_string("/proc/self/status")
+    let Some(uid) = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+    }) else {
+        return "unknown".into();
+    };
+    // The name /etc/passwd gives that uid, as `id -un` would print it.
+    std::fs::read_to_string("/etc/passwd")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|rest| rest.split_whitespace().next().map(|uid| format!("uid:{uid}")))
+        .and_then(|passwd| {
+            passwd.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)? == uid).then(|| name.to_string())
+            })
         })
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
 /// The checkpoint file beside the log.
@@ -468,17 +478,23 @@ pub fn verify(workspace: &Workspace) -> Result<Verification, AuditLogError> {
 
 /// Checks the log at `path` and the checkpoint beside it.
 pub fn verify_file(path: &Path) -> Result<Verification, AuditLogError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(AuditLogError::Io {
-                what: "read",
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+    let io = |what: &'static str| {
+        let path = path.to_path_buf();
+        move |source| AuditLogError::Io { what, path, source }
     };
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut file) => {
+            // A shared lock: a writer appending meanwhile would otherwise make the checkpoint
+            // look ahead of the log.
+            file.lock_shared().map_err(io("lock"))?;
+            file.read_to_end(&mut bytes).map_err(io("read"))?;
+            let head = read_head(path)?;
+            return Ok(verify_bytes(&bytes, head.as_ref()));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(io("read")(source)),
+    }
     Ok(verify_bytes(&bytes, read_head(path)?.as_ref()))
 }
 

@@ -525,3 +525,379 @@ fn junos_commit_confirmed_rolls_back_unless_confirmed() {
     t.cmd("yes", JUNOS_OP);
     assert!(!login_works(&r1, "netops", "Never-c0mmitted"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cisco NX-OS
+
+const NXOS_EXEC: &str = r"r1# $";
+const NXOS_CONF: &str = r"r1\(config\)# $";
+
+#[test]
+fn nxos_roles_strength_checkpoint_and_rollback() {
+    let (lab, r1) = lab_of(TargetKind::CiscoNxos);
+    assert!(!login_works(&r1, "admin", "wrong-password"));
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, NXOS_EXEC);
+    let page = t.cmd("show running-config", r"--More--\x1b\[m$");
+    assert!(page.contains("hostname r1"), "{page}");
+    t.write("q");
+    t.expect(NXOS_EXEC);
+    t.cmd("terminal length 0", NXOS_EXEC);
+    let accounts = t.cmd("show user-account", NXOS_EXEC);
+    assert!(
+        accounts.contains("user:netops") && accounts.contains("roles:network-admin"),
+        "{accounts}"
+    );
+    assert!(
+        accounts.contains("user:monitor") && accounts.contains("roles:network-operator"),
+        "{accounts}"
+    );
+    let bad = t.cmd("shw users", NXOS_EXEC);
+    assert!(bad.contains("% Invalid command at '^' marker."), "{bad}");
+    t.cmd("terminal dont-ask", NXOS_EXEC);
+    assert!(t.cmd("checkpoint file before-rotation", NXOS_EXEC).contains("Done"));
+
+    t.cmd("configure terminal", NXOS_CONF);
+    let weak = t.cmd("username netops password short", NXOS_CONF);
+    assert!(weak.contains("password is weak"), "{weak}");
+    let dollar = t.cmd("username netops password N3w$Strong-pw", NXOS_CONF);
+    assert!(dollar.contains("double quotes"), "{dollar}");
+    t.cmd(
+        "username netops password \"N3w$Strong-pw\" role network-admin",
+        NXOS_CONF,
+    );
+    t.cmd("end", NXOS_EXEC);
+    assert!(login_works(&r1, "netops", "N3w$Strong-pw"));
+    assert!(!login_works(&r1, "netops", OPS_PW));
+
+    let out = t.cmd("rollback running-config file before-rotation", NXOS_EXEC);
+    assert!(out.contains("Rollback completed successfully."), "{out}");
+    assert!(login_works(&r1, "netops", OPS_PW));
+    assert!(!login_works(&r1, "netops", "N3w$Strong-pw"));
+
+    t.cmd("configure terminal", NXOS_CONF);
+    t.cmd("username netops password Sav3d-Strong.pw", NXOS_CONF);
+    t.cmd("end", NXOS_EXEC);
+    assert!(!lab.saved_password_works("r1", "netops", &pw("Sav3d-Strong.pw")));
+    let out = t.cmd("copy running-config startup-config", NXOS_EXEC);
+    assert!(out.contains("Copy complete."), "{out}");
+    lab.reload("r1").unwrap();
+    assert!(login_works(&r1, "netops", "Sav3d-Strong.pw"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cisco ASA
+
+const ASA_USER: &str = r"r1> $";
+const ASA_EXEC: &str = r"r1# $";
+const ASA_CONF: &str = r"r1\(config\)# $";
+
+#[test]
+fn asa_enable_pager_pbkdf2_and_write_memory() {
+    let (lab, r1) = lab_of(TargetKind::CiscoAsa);
+    assert!(!login_works(&r1, "admin", "wrong-password"));
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, ASA_USER);
+    t.cmd("enable", r"Password: $");
+    let out = t.cmd("not-the-enable", ASA_USER);
+    assert!(
+        out.contains("Invalid password") && out.contains("**************"),
+        "{out}"
+    );
+    t.cmd("enable", r"Password: $");
+    let out = t.cmd(ENABLE_PW, ASA_EXEC);
+    assert!(
+        out.contains(&"*".repeat(ENABLE_PW.len())) && !out.contains(ENABLE_PW),
+        "{out}"
+    );
+    let page = t.cmd("show running-config", r"<--- More --->$");
+    assert!(page.contains("ASA Version"), "{page}");
+    t.write("q");
+    t.expect(ASA_EXEC);
+    t.cmd("terminal pager 0", ASA_EXEC);
+    let users = t.cmd("show running-config username", ASA_EXEC);
+    let old_hash = Regex::new(r"username netops password (\S+) pbkdf2 privilege 15")
+        .unwrap()
+        .captures(&users)
+        .unwrap_or_else(|| panic!("{users}"))[1]
+        .to_string();
+    assert!(old_hash.starts_with("$sha512$5000$"), "{old_hash}");
+    let bad = t.cmd("shw run", ASA_EXEC);
+    assert!(bad.contains("ERROR: % Invalid input detected at '^' marker."), "{bad}");
+
+    t.cmd("configure terminal", ASA_CONF);
+    let short = t.cmd("username netops password ab privilege 15", ASA_CONF);
+    assert!(short.contains("between 3 and 32"), "{short}");
+    t.cmd("username netops password N3w-Asa-pass privilege 15", ASA_CONF);
+    t.cmd("exit", ASA_EXEC);
+    assert!(login_works(&r1, "netops", "N3w-Asa-pass"));
+    assert!(!login_works(&r1, "netops", OPS_PW));
+    t.cmd("configure terminal", ASA_CONF);
+    t.cmd(
+        &format!("username netops password {old_hash} pbkdf2 privilege 15"),
+        ASA_CONF,
+    );
+    t.cmd("exit", ASA_EXEC);
+    assert!(login_works(&r1, "netops", OPS_PW));
+
+    t.cmd("configure terminal", ASA_CONF);
+    t.cmd("username netops password Kept-Asa-pass privilege 15", ASA_CONF);
+    t.cmd("exit", ASA_EXEC);
+    let out = t.cmd("write memory", ASA_EXEC);
+    assert!(out.contains("[OK]"), "{out}");
+    lab.reload("r1").unwrap();
+    assert!(login_works(&r1, "netops", "Kept-Asa-pass"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arista EOS
+
+const EOS_EXEC: &str = r"r1#$";
+
+#[test]
+fn eos_sessions_commit_timer_and_abort() {
+    let (lab, r1) = lab_scaled(TargetKind::AristaEos, 600.0);
+    assert!(!login_works(&r1, "admin", "wrong-password"));
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, EOS_EXEC);
+    t.cmd("show running-config", r" --More-- $");
+    t.write("q");
+    t.expect(EOS_EXEC);
+    assert!(t.cmd("terminal length 0", EOS_EXEC).contains("Pagination disabled."));
+    let users = t.cmd("show running-config section username", EOS_EXEC);
+    assert!(
+        users.contains("username netops privilege 15 role network-admin secret sha512 $6$"),
+        "{users}"
+    );
+    let bad = t.cmd("shw version", EOS_EXEC);
+    assert!(bad.contains("% Invalid input (at token 0: 'shw')"), "{bad}");
+
+    // Not confirmed: rolled back after the timer (1 minute at 600x).
+    t.cmd("configure session rot1", r"r1\(config-s-rot1\)#$");
+    t.cmd("username netops secret N3w-Eos-pass", r"r1\(config-s-rot1\)#$");
+    assert!(
+        !login_works(&r1, "netops", "N3w-Eos-pass"),
+        "session changes are not live"
+    );
+    t.cmd("commit timer 00:01:00", EOS_EXEC);
+    assert!(login_works(&r1, "netops", "N3w-Eos-pass"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!login_works(&r1, "netops", "N3w-Eos-pass"));
+    assert!(login_works(&r1, "netops", OPS_PW));
+
+    // Confirmed.
+    t.cmd("configure session rot2", r"r1\(config-s-rot2\)#$");
+    t.cmd("username netops secret Conf-Eos-pass", r"r1\(config-s-rot2\)#$");
+    t.cmd("commit timer 00:05:00", EOS_EXEC);
+    t.cmd("configure session rot2 commit", EOS_EXEC);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(login_works(&r1, "netops", "Conf-Eos-pass"));
+
+    // Aborted.
+    t.cmd("configure session rot3", r"r1\(config-s-rot3\)#$");
+    t.cmd("username netops secret Abort-Eos-pass", r"r1\(config-s-rot3\)#$");
+    t.cmd("abort", EOS_EXEC);
+    assert!(!login_works(&r1, "netops", "Abort-Eos-pass"));
+
+    assert!(!lab.saved_password_works("r1", "netops", &pw("Conf-Eos-pass")));
+    assert!(t.cmd("write memory", EOS_EXEC).contains("Copy completed successfully."));
+    lab.reload("r1").unwrap();
+    assert!(login_works(&r1, "netops", "Conf-Eos-pass"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// MikroTik RouterOS
+
+const ROS: &str = r"\[admin@r1\] > $";
+
+#[test]
+fn routeros_license_help_escapes_and_persistent_set() {
+    let (lab, r1) = lab_of(TargetKind::Routeros);
+    assert!(!login_works(&r1, "admin+ct511w4098h", "wrong-password"));
+    let mut t = Term::open(
+        &r1,
+        "admin+ct511w4098h",
+        ADMIN_PW,
+        r"Do you want to see the software license\? \[Y/n\]: $",
+    );
+    t.cmd("n", ROS);
+    let users = t.cmd("/user print detail without-paging", ROS);
+    assert!(
+        users.contains("name=\"netops\" group=full") && users.contains("name=\"monitor\" group=read"),
+        "{users}"
+    );
+    t.write("?");
+    let help = t.expect(ROS);
+    assert!(help.contains("user") && help.contains("User management"), "{help}");
+    let bad = t.cmd("/foo", ROS);
+    assert!(bad.contains("bad command name foo (line 1 column 2)"), "{bad}");
+
+    // `\?` and `\"` inside quotes are literal characters of the password.
+    t.cmd(r#"/user set [find name="netops"] password="N3w\?pw\"q""#, ROS);
+    assert!(login_works(&r1, "netops", "N3w?pw\"q"));
+    assert!(!login_works(&r1, "netops", OPS_PW));
+    assert!(
+        lab.saved_password_works("r1", "netops", &pw("N3w?pw\"q")),
+        "RouterOS changes persist at once"
+    );
+
+    // Menus.
+    t.cmd("/user", r"\[admin@r1\] /user> $");
+    let out = t.cmd("print", r"\[admin@r1\] /user> $");
+    assert!(out.contains("Columns: NAME, GROUP"), "{out}");
+    t.cmd("/", ROS);
+
+    // No license question on the next login; exec works as oxidized uses it.
+    let mut t2 = Term::open(&r1, "admin", ADMIN_PW, ROS);
+    t2.cmd("quit", r"interrupted\r\n$");
+    let out = exec(&r1, "admin+ct", ADMIN_PW, "/user print detail without-paging");
+    assert!(
+        out.contains("name=\"admin\" group=full") && !out.contains("[admin@"),
+        "{out}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fortinet FortiOS
+
+const FGT: &str = r"r1 # $";
+
+#[test]
+fn fortios_admin_edit_end_saves_and_logs_the_admin_out() {
+    let (lab, r1) = lab_of(TargetKind::Fortios);
+    assert!(!login_works(&r1, "admin", "wrong-password"));
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, FGT);
+    t.cmd("show", r"--More-- $");
+    t.write("q");
+    t.expect(FGT);
+    t.cmd("config system console", r"r1 \(console\) # $");
+    t.cmd("set output standard", r"r1 \(console\) # $");
+    t.cmd("end", FGT);
+    let admins = t.cmd("show system admin", FGT);
+    let old_hash = Regex::new(
+        r#"edit "netops"\r\n\s+set accprofile "super_admin"\r\n\s+set vdom "root"\r\n\s+set password ENC (\S+)"#,
+    )
+    .unwrap()
+    .captures(&admins)
+    .unwrap_or_else(|| panic!("{admins}"))[1]
+        .to_string();
+    let bad = t.cmd("foo", FGT);
+    assert!(
+        bad.contains("Unknown action 0") && bad.contains("Command fail. Return code -1"),
+        "{bad}"
+    );
+
+    // netops is logged in; changing its password logs it out.
+    let mut netops = Term::open(&r1, "netops", OPS_PW, FGT);
+    t.cmd("config system admin", r"r1 \(admin\) # $");
+    t.cmd("edit \"netops\"", r"r1 \(netops\) # $");
+    t.cmd("set password N3w-Forti-pw", r"r1 \(netops\) # $");
+    t.cmd("next", r"r1 \(admin\) # $");
+    let out = t.cmd("edit \"ghost\"", r"r1 \(ghost\) # $");
+    assert!(out.contains("new entry 'ghost' added"), "{out}");
+    t.cmd("set password Ghost-pw-12", r"r1 \(ghost\) # $");
+    let err = t.cmd("next", r"r1 \(ghost\) # $");
+    assert!(err.contains("Attribute 'accprofile' MUST be set."), "{err}");
+    t.cmd("abort", r"r1 \(admin\) # $");
+    t.cmd("end", FGT);
+    assert!(netops.closed(Duration::from_secs(3)), "netops was logged out");
+    assert!(login_works(&r1, "netops", "N3w-Forti-pw"));
+    assert!(!login_works(&r1, "netops", OPS_PW));
+    assert!(
+        lab.saved_password_works("r1", "netops", &pw("N3w-Forti-pw")),
+        "`end` saves"
+    );
+
+    // Restore the old hash.
+    t.cmd("config system admin", r"r1 \(admin\) # $");
+    t.cmd("edit netops", r"r1 \(netops\) # $");
+    t.cmd(&format!("set password ENC {old_hash}"), r"r1 \(netops\) # $");
+    t.cmd("end", FGT);
+    assert!(login_works(&r1, "netops", OPS_PW));
+
+    // Changing one's own password ends one's own session.
+    t.cmd("config system admin", r"r1 \(admin\) # $");
+    t.cmd("edit admin", r"r1 \(admin\) # $");
+    let wrong_old = t.cmd("set password N3w-Adm1n-pw not-the-old", r"r1 \(admin\) # $");
+    assert!(wrong_old.contains("Old password is incorrect."), "{wrong_old}");
+    t.cmd(&format!("set password N3w-Adm1n-pw {ADMIN_PW}"), r"r1 \(admin\) # $");
+    t.write("end\r");
+    assert!(t.closed(Duration::from_secs(3)));
+    assert!(login_works(&r1, "admin", "N3w-Adm1n-pw"));
+
+    let _restricted = Term::open(&r1, "monitor", MON_PW, r"r1 \$ $");
+}
+
+// ---------------------------------------------------------------------------------------------
+// VyOS
+
+const VYOS_OP: &str = r"admin@r1:~\$ $";
+const VYOS_CONF: &str = r"\[edit\]\r\nadmin@r1# $";
+
+#[test]
+fn vyos_commit_save_discard_and_commit_confirm() {
+    let (lab, r1) = lab_scaled(TargetKind::Vyos, 600.0);
+    assert!(!login_works(&r1, "admin", "wrong-password"));
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, VYOS_OP);
+    t.cmd("show configuration", r":$");
+    t.write("q");
+    t.expect(VYOS_OP);
+    t.cmd("set terminal length 0", VYOS_OP);
+    let login = t.cmd("show configuration commands | match \"system login\"", VYOS_OP);
+    assert!(
+        login.contains("set system login user netops authentication encrypted-password '$6$"),
+        "{login}"
+    );
+    assert!(!login.contains("set service ssh"), "{login}");
+    assert!(t.cmd("foo", VYOS_OP).contains("Invalid command: [foo]"));
+
+    t.cmd("configure", VYOS_CONF);
+    let bad = t.cmd("set system login user netops bogus", VYOS_CONF);
+    assert!(bad.contains("Set failed"), "{bad}");
+    t.cmd(
+        "set system login user netops authentication plaintext-password 'N3w-Vyos-pw'",
+        VYOS_CONF,
+    );
+    assert!(t
+        .cmd("exit", VYOS_CONF)
+        .contains("Cannot exit: configuration modified."));
+    assert!(!login_works(&r1, "netops", "N3w-Vyos-pw"));
+    t.cmd("commit", VYOS_CONF);
+    assert!(login_works(&r1, "netops", "N3w-Vyos-pw"));
+    assert!(!lab.saved_password_works("r1", "netops", &pw("N3w-Vyos-pw")));
+    t.cmd("exit", VYOS_OP);
+    lab.reload("r1").unwrap();
+    assert!(
+        login_works(&r1, "netops", OPS_PW),
+        "commit without save is lost on reboot"
+    );
+
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, VYOS_OP);
+    t.cmd("configure", VYOS_CONF);
+    t.cmd(
+        "set system login user netops authentication plaintext-password 'N3w-Vyos-pw'",
+        VYOS_CONF,
+    );
+    t.cmd("commit", VYOS_CONF);
+    assert!(t.cmd("save", VYOS_CONF).contains("Done"));
+    lab.reload("r1").unwrap();
+    assert!(login_works(&r1, "netops", "N3w-Vyos-pw"));
+
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, VYOS_OP);
+    t.cmd("configure", VYOS_CONF);
+    t.cmd(
+        "set system login user netops authentication plaintext-password 'Discard-me-1'",
+        VYOS_CONF,
+    );
+    t.cmd("exit discard", VYOS_OP);
+    assert!(!login_works(&r1, "netops", "Discard-me-1"));
+
+    t.cmd("configure", VYOS_CONF);
+    t.cmd(
+        "set system login user netops authentication plaintext-password 'Unconf1rmed'",
+        VYOS_CONF,
+    );
+    t.cmd("commit-confirm 1", r"Proceed\? \[confirm\]$");
+    t.cmd("y", VYOS_CONF);
+    assert!(login_works(&r1, "netops", "Unconf1rmed"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!login_works(&r1, "netops", "Unconf1rmed"));
+    assert!(login_works(&r1, "netops", "N3w-Vyos-pw"));
+}

@@ -513,3 +513,123 @@ fn hostkeys_accept_records_the_key_only_when_it_matches() {
     assert_eq!(rows[0]["status"], "recorded");
     assert_eq!(rows[0]["known"][0], fingerprint());
 }
+
+/// Runs keyreeve with stdin, returning the output.
+fn keyreeve_stdin(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    keyreeve().args(args).write_stdin(stdin.to_vec()).output().unwrap()
+}
+
+#[test]
+fn discover_lists_flags_verifies_and_saves_snapshots_while_a_failed_target_does_not_stop_it() {
+    lab();
+    let dir = tempfile::tempdir().unwrap();
+    let id = dir.path().join("id.txt");
+    let ws = dir.path().join("ws");
+    let (id_s, ws_s) = (id.to_str().unwrap(), ws.to_str().unwrap());
+    let out = keyreeve()
+        .args(["identity", "new", "-o", id_s, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let public: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = keyreeve()
+        .args(["init", ws_s, "-r", public["public_key"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let closed_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut toml = std::fs::read_to_string(ws.join("keyreeve.toml")).unwrap();
+    toml.push_str(&format!(
+        "\n[clients.lab]\n[[clients.lab.targets]]\nname = \"gone\"\nkind = \"linux\"\naddress = \"127.0.0.1\"\n\
+         port = {closed_port}\nlogin = \"root\"\n\n[[clients.lab.targets]]\nname = \"host\"\nkind = \"linux\"\n\
+         address = \"127.0.0.1\"\nport = {PORT}\nlogin = \"root\"\nlogin_method = \"private-key\"\nhost_key = \"{}\"\n",
+        fingerprint()
+    ));
+    std::fs::write(ws.join("keyreeve.toml"), toml).unwrap();
+
+    let user = "kr_discover";
+    let pw = random_password();
+    set_password_locally(user, &pw);
+    let key = std::fs::read(lab().join("root_key")).unwrap();
+    let common = ["--workspace", ws_s, "--identity", id_s];
+    let set = |path: &str, secret: &[u8]| {
+        let args: Vec<&str> = common.iter().copied().chain(["vault", "set", path]).collect();
+        let out = keyreeve_stdin(&args, secret);
+        assert!(out.status.success(), "{out:?}");
+    };
+    set("lab/host/root", &key);
+    set(&format!("lab/host/{user}"), pw.expose().as_bytes());
+    // `inventory check` reads the vault and points at the target missing its login entry.
+    let args: Vec<&str> = common.iter().copied().chain(["inventory", "check"]).collect();
+    let out = keyreeve().args(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("keyreeve.toml:") && report.contains("lab/gone: the vault has no entry lab/gone/root"),
+        "{report}"
+    );
+    assert!(!report.contains("lab/host/root for"), "{report}");
+    set("lab/gone/root", b"whatever-password");
+    let out = keyreeve().args(&args).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let args: Vec<&str> = common
+        .iter()
+        .copied()
+        .chain(["discover", "--verify", "--json"])
+        .collect();
+    let out = keyreeve().args(&args).output().unwrap();
+    // kr_sudo is an admin the vault does not know, and one target failed: exit 1.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_target = |t: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"] == t)
+            .unwrap_or_else(|| panic!("{t} missing: {reports}"))
+            .clone()
+    };
+    let gone = by_target("lab/gone");
+    assert!(
+        gone["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("lab/gone: connection refused"),
+        "{gone}"
+    );
+    let host = by_target("lab/host");
+    assert!(host["error"].is_null(), "{host}");
+    let account = |n: &str| {
+        host["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing: {host}"))
+            .clone()
+    };
+    assert_eq!(account(user)["in_vault"], "yes");
+    assert_eq!(account(user)["verified"], "accepted");
+    assert_eq!(account(user)["flagged"], false);
+    assert_eq!(account("root")["in_vault"], "yes");
+    assert_eq!(account("kr_sudo")["admin"], true);
+    assert_eq!(account("kr_sudo")["flagged"], true);
+    assert_eq!(account("kr_list")["in_vault"], "no");
+
+    // One snapshot per target that answered, holding no secret.
+    let snapshot = PathBuf::from(host["snapshot"].as_str().unwrap());
+    assert!(
+        snapshot.starts_with(ws.join("state/snapshots/lab/host")),
+        "{}",
+        snapshot.display()
+    );
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    assert!(text.contains(user));
+    assert!(!text.contains(pw.expose()));
+    assert!(!text.contains("PRIVATE KEY"));
+    assert!(!ws.join("state/snapshots/lab/gone").exists());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(pw.expose()));
+}

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use keyreeve::connector::{self, AccountInfo, ConnectContext, Credentials, Verification};
-use keyreeve::inventory::Target;
+use keyreeve::inventory::{LoginMethod, Target};
 use keyreeve::vault::{Vault, VaultDocument};
 use keyreeve::{Hint, Password};
 use serde::Serialize;
@@ -184,7 +184,9 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: 
             Some(Some(_)) => InVault::Yes,
             Some(None) => InVault::No,
         };
-        let verified = match (verify, stored) {
+        // The login's entry holds a private key, not a password: its login already proved it.
+        let key_entry = account.name == target.login && target.login_method == LoginMethod::PrivateKey;
+        let verified = match (verify && !key_entry, stored) {
             (true, Some(Some(pw))) => Some(match conn.verify(&login, &account.name, pw) {
                 Ok(Verification::Accepted) => "accepted".to_string(),
                 Ok(Verification::Rejected) => "rejected".to_string(),

@@ -1,12 +1,246 @@
-//! `keyreeve import`. (Skeleton: not built yet.)
+//! `keyreeve import`: brings a native handover file (`keyreeve export --format keyreeve`) into
+//! this workspace: entries, metadata and history, under the client's name or another. Existing
+//! entries are never overwritten unless `--replace`, and even then no password is lost: the one
+//! replaced goes to the entry's history.
 
-use anyhow::{bail, Result};
+use std::path::PathBuf;
 
+use anyhow::{Context as _, Result};
+use chrono::Utc;
+
+use keyreeve::audit_log;
+use keyreeve::export::envelope;
+use keyreeve::export::native::{self, NativeExport};
+use keyreeve::export::{ExportError, TargetInfo};
+use keyreeve::inventory::is_valid_name;
+use keyreeve::vault::{Entry, HistoryItem, Vault, VaultError};
+
+use super::context::Context;
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The handover file (an age file holding a native keyreeve export).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Import under this client name instead of the one in the file.
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub client: Option<String>,
+    /// Overwrite entries that already exist (their current password is kept in the history).
+    #[arg(long)]
+    pub replace: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_g: &Global, _args: Args) -> Result<Outcome> {
-    bail!("`keyreeve import` is not built yet")
+/// Why the import stopped inside the vault update.
+#[derive(Debug, thiserror::Error)]
+enum ImportError {
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let ctx = Context::load(g)?;
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let plain = envelope::open(&ctx.keys, &bytes, &args.file)?;
+    let export: NativeExport = native::parse(&plain, &args.file)?;
+    drop(plain);
+
+    let client = args.client.clone().unwrap_or_else(|| export.manifest.client.clone());
+    if !is_valid_name(&client) {
+        return Err(ExportError::BadClientName(client).into());
+    }
+    let Some(known) = ctx.inventory.clients.get(&client) else {
+        return Err(ExportError::ClientNotInInventory {
+            snippet: inventory_snippet(&client, export.targets.iter()),
+            client,
+            inventory: ctx.workspace.inventory_file(),
+        }
+        .into());
+    };
+    let missing_targets: Vec<(&String, &TargetInfo)> = export
+        .targets
+        .iter()
+        .filter(|(name, _)| !known.targets.iter().any(|t| &t.name == *name))
+        .collect();
+
+    let vault = Vault::new(&ctx.workspace, &ctx.inventory, &ctx.keys);
+    let incoming = export.vault.entries;
+    let count = incoming.len();
+    let now = Utc::now();
+    let replaced = vault
+        .update(&client, |doc| -> Result<Vec<String>, ImportError> {
+            let conflicts: Vec<String> = incoming
+                .keys()
+                .filter(|k| doc.entries.contains_key(*k))
+                .map(|k| format!("{client}/{k}"))
+                .collect();
+            if !conflicts.is_empty() && !args.replace {
+                return Err(ExportError::Conflict {
+                    client: client.clone(),
+                    paths: conflicts,
+                }
+                .into());
+            }
+            for (key, entry) in incoming {
+                let merged = match doc.entries.remove(&key) {
+                    Some(existing) => keep_replaced(entry, existing, now),
+                    None => entry,
+                };
+                doc.entries.insert(key, merged);
+            }
+            Ok(conflicts)
+        })
+        .map_err(|e| match e {
+            ImportError::Export(e) => anyhow::Error::new(e),
+            ImportError::Vault(e) => anyhow::Error::new(e),
+        })?;
+
+    let m = &export.manifest;
+    audit_log::record(
+        &ctx.workspace,
+        ctx.actor().as_deref(),
+        "import",
+        &client,
+        serde_json::json!({
+            "file": std::path::absolute(&args.file).unwrap_or(args.file.clone()).display().to_string(),
+            "from_client": m.client,
+            "exported_at": m.created_at,
+            "exported_by": m.created_by.user,
+            "exported_by_key": m.created_by.key,
+            "entries": count,
+            "replaced": replaced,
+        }),
+    )?;
+
+    let revealed: Vec<&str> = m
+        .entries
+        .iter()
+        .filter(|e| e.revealed_since_rotation)
+        .map(|e| e.path.as_str())
+        .collect();
+    if args.json {
+        let summary = serde_json::json!({
+            "client": client,
+            "imported": count,
+            "replaced": replaced,
+            "targets_not_in_inventory": missing_targets.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            "manifest": m,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "Imported {count} entr{} into client `{client}`{} (exported {} by {}).",
+        if count == 1 { "y" } else { "ies" },
+        if replaced.is_empty() {
+            String::new()
+        } else {
+            format!(", {} replaced", replaced.len())
+        },
+        m.created_at.format("%Y-%m-%d %H:%M UTC"),
+        m.created_by.user
+    );
+    if !revealed.is_empty() {
+        println!(
+            "\nThe previous provider's staff saw {} of these passwords since they were last rotated:",
+            revealed.len()
+        );
+        for p in &revealed {
+            println!("  {p}");
+        }
+        println!("Rotate them: keyreeve plan --client {client} --revealed");
+    }
+    for e in m.entries.iter().filter(|e| e.warning.is_some()) {
+        println!("Warning: {}: {}", e.path, e.warning.as_deref().unwrap_or_default());
+    }
+    if !missing_targets.is_empty() {
+        println!(
+            "\n{} target{} of these entries {} not in {}; add {} to rotate and verify them:\n",
+            missing_targets.len(),
+            if missing_targets.len() == 1 { "" } else { "s" },
+            if missing_targets.len() == 1 { "is" } else { "are" },
+            ctx.workspace.inventory_file().display(),
+            if missing_targets.len() == 1 { "it" } else { "them" },
+        );
+        print!("{}", inventory_snippet(&client, missing_targets.into_iter()));
+    }
+    Ok(Outcome::Success)
+}
+
+/// The imported entry, with the password it replaces (and that one's history) kept in its
+/// history, oldest first, so that `--replace` never loses a password.
+fn keep_replaced(mut incoming: Entry, existing: Entry, now: chrono::DateTime<Utc>) -> Entry {
+    let mut history = existing.history;
+    if existing.password != incoming.password {
+        history.push(HistoryItem {
+            password: existing.password,
+            replaced_at: now,
+        });
+    }
+    for h in history {
+        if !incoming.history.iter().any(|i| i.password == h.password) {
+            incoming.history.push(h);
+        }
+    }
+    incoming.history.sort_by_key(|h| h.replaced_at);
+    incoming
+}
+
+/// `[[clients.NAME.targets]]` tables for the targets of an export.
+fn inventory_snippet<'a>(client: &str, targets: impl Iterator<Item = (&'a String, &'a TargetInfo)>) -> String {
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = String::new();
+    for (name, t) in targets {
+        let key = if client
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            client.to_string()
+        } else {
+            q(client)
+        };
+        out.push_str(&format!("[[clients.{key}.targets]]\n"));
+        out.push_str(&format!("name = {}\nkind = {}\n", q(name), q(&t.kind)));
+        if t.url.is_none() {
+            out.push_str(&format!("address = {}\nport = {}\n", q(&t.address), t.port));
+        }
+        out.push_str(&format!("login = {}\n", q(&t.login)));
+        if let Some(url) = &t.url {
+            out.push_str(&format!("url = {}\n", q(url)));
+        }
+        if let Some(dn) = &t.base_dn {
+            out.push_str(&format!("base_dn = {}\n", q(dn)));
+        }
+        if let Some(hk) = &t.host_key {
+            out.push_str(&format!("host_key = {}\n", q(hk)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyreeve::Password;
+
+    #[test]
+    fn replacing_keeps_the_replaced_password_in_history() {
+        let t0 = Utc::now();
+        let mut existing = Entry::new("admin", Password::new("local-current"));
+        existing.history.push(HistoryItem {
+            password: Password::new("local-old"),
+            replaced_at: t0 - chrono::Duration::days(30),
+        });
+        let incoming = Entry::new("admin", Password::new("imported"));
+        let merged = keep_replaced(incoming, existing, t0);
+        assert_eq!(merged.password.expose(), "imported");
+        let kept: Vec<&str> = merged.history.iter().map(|h| h.password.expose()).collect();
+        assert_eq!(kept, vec!["local-old", "local-current"]);
+    }
 }

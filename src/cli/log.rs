@@ -124,11 +124,22 @@ fn details_text(details: &serde_json::Value) -> String {
         serde_json::Value::Object(map) => map
             .iter()
             .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
+                serde_json::Value::String(s) => format!("{k}={}", ellipsize(s)),
+                other => format!("{k}={}", ellipsize(&other.to_string())),
             })
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string(),
+    }
+}
+
+/// Long values (key lists, paths) cut for the table; `--json` shows them whole.
+fn ellipsize(s: &str) -> String {
+    const MAX: usize = 48;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(MAX - 1).collect();
+        format!("{head}…")
     }
 }

@@ -182,7 +182,11 @@ impl OutputFile {
         let tmp = builder.tempfile_in(dir).map_err(|source| ExportError::Io {
             what: "create a file in",
             path: dir.to_path_buf(),
-            source,
+            // tempfile names its random file in the message; the folder is what matters.
+            source: source
+                .raw_os_error()
+                .map(std::io::Error::from_raw_os_error)
+                .unwrap_or(source),
         })?;
         Ok(OutputFile {
             path: path.to_path_buf(),

@@ -222,6 +222,9 @@ fn write_targets(w: &mut Xml, input: &ExportInput<'_>) -> std::io::Result<()> {
                     custom.push(("keyreeve.warning", warning));
                 }
                 let url = info.map(|t| t.uri()).unwrap_or_default();
+                // The title is the account: KeePass paths then read CLIENT/TARGET/ACCOUNT, like
+                // the vault's (a `/` in a title would break them).
+                let title = ExportInput::split_key(key).1;
                 let modified = e.rotated_at.unwrap_or(e.created);
                 // KeePass keeps older versions oldest first; each ended when the next began.
                 let mut history = Vec::new();
@@ -229,7 +232,7 @@ fn write_targets(w: &mut Xml, input: &ExportInput<'_>) -> std::io::Result<()> {
                     let mut began = e.created;
                     for h in &e.history {
                         history.push(Version {
-                            title: key,
+                            title,
                             username: &e.username,
                             password: h.password.expose(),
                             url: &url,
@@ -244,7 +247,7 @@ fn write_targets(w: &mut Xml, input: &ExportInput<'_>) -> std::io::Result<()> {
                 entry(
                     w,
                     &Version {
-                        title: key,
+                        title,
                         username: &e.username,
                         password: e.password.expose(),
                         url: &url,

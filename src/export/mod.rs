@@ -66,6 +66,13 @@ pub enum ExportError {
     Conflict { client: String, paths: Vec<String> },
     #[error("`{0}` is not a valid client name")]
     BadClientName(String),
+    #[error("client `{client}` is not in {}", inventory.display())]
+    ClientNotInInventory {
+        client: String,
+        inventory: PathBuf,
+        /// `[[clients.NAME.targets]]` tables for the export's targets.
+        snippet: String,
+    },
 }
 
 impl Hint for ExportError {
@@ -102,6 +109,11 @@ impl Hint for ExportError {
                 "pass --replace to overwrite them, or --client NAME to import under another client".into()
             }
             ExportError::BadClientName(_) => "a client name holds only letters, digits, `-`, `_`, `.`".into(),
+            ExportError::ClientNotInInventory { snippet, .. } => format!(
+                "add the client to keyreeve.toml first (or import under another with --client NAME); \
+                 the targets of this export, ready to paste:\n\n{}",
+                snippet.trim_end()
+            ),
         })
     }
 }
@@ -169,6 +181,8 @@ pub struct TargetInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_dn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_key: Option<String>,
 }
 
@@ -180,6 +194,7 @@ impl TargetInfo {
             port: t.port,
             login: t.login.clone(),
             url: t.url.clone(),
+            base_dn: t.base_dn.clone(),
             host_key: t.host_key.clone(),
         }
     }
@@ -362,6 +377,7 @@ pub(crate) mod fixtures {
                 port: 22,
                 login: "admin".into(),
                 url: None,
+                base_dn: None,
                 host_key: Some("SHA256:abc".into()),
             },
         );
@@ -373,6 +389,7 @@ pub(crate) mod fixtures {
                 port: 636,
                 login: "svc-backup".into(),
                 url: Some("ldaps://dc1.acme.example:636".into()),
+                base_dn: Some("DC=acme,DC=example".into()),
                 host_key: None,
             },
         );

@@ -201,6 +201,8 @@ pub(crate) struct DeviceState {
     pub pending: Option<PendingConfirm>,
     /// Set by the OS when it rolled back on its own, shown once to the next CLI user (Junos).
     pub rolled_back_notice: bool,
+    /// RouterOS: the license question was shown (on the first login only).
+    pub license_shown: bool,
     /// Whether `saved` follows `running` on every change (RouterOS, FortiOS auto-save, Junos commit).
     pub autosave: bool,
 }
@@ -215,6 +217,7 @@ impl DeviceState {
             config_sessions: BTreeMap::new(),
             pending: None,
             rolled_back_notice: false,
+            license_shown: false,
             autosave,
         }
     }
@@ -224,6 +227,9 @@ impl DeviceState {
         if let Some(p) = &self.pending {
             if now >= p.deadline {
                 let restore = p.restore.clone();
+                if let Some(name) = &p.session {
+                    self.config_sessions.remove(name);
+                }
                 self.pending = None;
                 self.running = restore.clone();
                 if self.autosave {

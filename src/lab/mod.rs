@@ -6,7 +6,6 @@
 //! inspect, inject faults, stop) and the SSH core that all OSes share: line editing and echo, `?`
 //! help, paging, exec channels, and the faults.
 
-#![allow(dead_code)] // FIXME(lab): the other OSes are being built
 mod arista_eos;
 mod cisco_asa;
 mod cisco_ios;
@@ -69,7 +68,16 @@ impl crate::Hint for LabError {
 }
 
 /// Every kind the lab can emulate.
-pub const EMULATED_KINDS: &[TargetKind] = &[TargetKind::CiscoIos, TargetKind::Junos];
+pub const EMULATED_KINDS: &[TargetKind] = &[
+    TargetKind::CiscoIos,
+    TargetKind::CiscoNxos,
+    TargetKind::CiscoAsa,
+    TargetKind::Junos,
+    TargetKind::AristaEos,
+    TargetKind::Routeros,
+    TargetKind::Fortios,
+    TargetKind::Vyos,
+];
 
 /// A local account of an emulated device.
 #[derive(Debug, Clone)]
@@ -782,13 +790,6 @@ pub(crate) trait Shell: Send {
         let reply = self.line(ctx, command);
         (reply.text, 0)
     }
-}
-
-/// The generic "I don't know this command" for shells that delegate.
-pub(crate) fn lines(text: &[&str]) -> String {
-    let mut s = text.join("\n");
-    s.push('\n');
-    s
 }
 
 /// Splits a command line into words, keeping quoted strings (without their quotes) together.

@@ -3,6 +3,7 @@
 //! accounts or change a password; verification is always a FRESH login, never the open session.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::dialect::{ChangeState, Dialect};
 use super::session::{Auth, Endpoint, SshSession, SshShell};
@@ -15,21 +16,30 @@ use crate::secret::Password;
 
 /// A network device reached over SSH and driven through its dialect.
 pub struct DeviceConnector {
+    inner: Arc<Device>,
+}
+
+/// What a connector and its open change sessions share.
+struct Device {
     endpoint: Endpoint,
     /// The vault account name of the enable secret, if the device has one.
     enable_account: Option<String>,
-    dialect: std::sync::Arc<dyn Dialect>,
+    dialect: Box<dyn Dialect>,
 }
 
 impl DeviceConnector {
     pub fn new(target: &Target, ctx: &ConnectContext, dialect: Box<dyn Dialect>) -> Self {
         DeviceConnector {
-            endpoint: Endpoint::new(target, ctx),
-            enable_account: target.enable.clone(),
-            dialect: std::sync::Arc::from(dialect),
+            inner: Arc::new(Device {
+                endpoint: Endpoint::new(target, ctx),
+                enable_account: target.enable.clone(),
+                dialect,
+            }),
         }
     }
+}
 
+impl Device {
     fn is_enable(&self, account: &str) -> bool {
         self.enable_account.as_deref() == Some(account)
     }
@@ -38,7 +48,8 @@ impl DeviceConnector {
     fn shell(&self, username: &str, auth: Auth<'_>, extra_secrets: &[&Password]) -> ConnectorResult<SshShell> {
         let wire_user = self.dialect.login_username(username);
         let session = SshSession::login(&self.endpoint, &wire_user, auth)?;
-        let mut shell = session.into_shell(self.dialect.prompt(), self.dialect.pager())?;
+        let questions = self.dialect.login_questions();
+        let mut shell = session.into_shell(self.dialect.prompt(), self.dialect.pager(), &questions)?;
         for s in extra_secrets {
             shell.add_secret(s);
         }
@@ -56,20 +67,20 @@ impl DeviceConnector {
 
 impl Connector for DeviceConnector {
     fn name(&self) -> &str {
-        &self.endpoint.name
+        &self.inner.endpoint.name
     }
 
     fn password_rules(&self, account: &str) -> PasswordRules {
-        let method = if self.is_enable(account) {
+        let method = if self.inner.is_enable(account) {
             ChangeMethod::EnableSecret
         } else {
             ChangeMethod::AdminReset
         };
-        self.dialect.password_rules(account, method)
+        self.inner.dialect.password_rules(account, method)
     }
 
     fn change_method(&self, login_user: &str, account: &str) -> ChangeMethod {
-        if self.is_enable(account) {
+        if self.inner.is_enable(account) {
             ChangeMethod::EnableSecret
         } else if login_user == account {
             ChangeMethod::SelfChange
@@ -79,49 +90,74 @@ impl Connector for DeviceConnector {
     }
 
     fn describe_change(&self, account: &str, method: ChangeMethod) -> Vec<String> {
-        self.dialect.describe_change(account, method)
+        self.inner.dialect.describe_change(account, method)
     }
 
     fn list_accounts(&self, login: &Credentials) -> ConnectorResult<Vec<AccountInfo>> {
-        let mut shell = self.login_shell(login)?;
-        let accounts = self.dialect.list_accounts(&mut shell);
+        let mut shell = self.inner.login_shell(login)?;
+        let accounts = self.inner.dialect.list_accounts(&mut shell);
         shell.close();
         accounts
     }
 
     fn open(&self, login: &Credentials) -> ConnectorResult<Box<dyn ChangeSession>> {
-        let shell = self.login_shell(login)?;
+        let shell = self.inner.login_shell(login)?;
         Ok(Box::new(DeviceChangeSession {
-            dialect: self.dialect.clone(),
-            shell,
+            device: self.inner.clone(),
+            login: login.clone(),
+            shell: Some(shell),
             changes: HashMap::new(),
             last_change: None,
         }))
     }
 
     fn verify(&self, login: &Credentials, account: &str, password: &Password) -> ConnectorResult<Verification> {
-        if self.is_enable(account) {
-            let mut shell = self.shell(&login.username, Auth::new(login.method, &login.secret), &[password])?;
+        if self.inner.is_enable(account) {
+            let mut shell = self
+                .inner
+                .shell(&login.username, Auth::new(login.method, &login.secret), &[password])?;
             // Set up without the stored enable secret: only the candidate may open privileged mode.
             let plain = Credentials {
                 enable: None,
                 ..login.clone()
             };
-            self.dialect.setup(&mut shell, &plain)?;
-            let result = self.dialect.verify_enable(&mut shell, password);
+            self.inner.dialect.setup(&mut shell, &plain)?;
+            let result = self.inner.dialect.verify_enable(&mut shell, password);
             shell.close();
             return result;
         }
-        SshSession::try_password(&self.endpoint, &self.dialect.login_username(account), password)
+        SshSession::try_password(
+            &self.inner.endpoint,
+            &self.inner.dialect.login_username(account),
+            password,
+        )
     }
 }
 
 /// A logged-in device shell held open across change, verify and save or rollback.
 pub struct DeviceChangeSession {
-    dialect: std::sync::Arc<dyn Dialect>,
-    shell: SshShell,
-    changes: HashMap<String, ChangeState>,
+    device: Arc<Device>,
+    /// The credentials the session logged in with (for a fresh session when the device ended it).
+    login: Credentials,
+    /// None once the device ended the session (see [`ChangeState::session_ended`]).
+    shell: Option<SshShell>,
+    /// Per account: what the dialect needs to save or roll back, and the password it was set to.
+    changes: HashMap<String, (ChangeState, Password)>,
     last_change: Option<String>,
+}
+
+impl DeviceChangeSession {
+    fn target(&self) -> String {
+        self.device.endpoint.name.clone()
+    }
+
+    fn shell(&mut self) -> ConnectorResult<&mut SshShell> {
+        let target = self.target();
+        self.shell.as_mut().ok_or_else(|| ConnectorError::Protocol {
+            target,
+            detail: "the device ended the session after the password change".into(),
+        })
+    }
 }
 
 impl ChangeSession for DeviceChangeSession {
@@ -132,38 +168,75 @@ impl ChangeSession for DeviceChangeSession {
         old: &Password,
         new: &Password,
     ) -> ConnectorResult<()> {
-        self.shell.add_secret(old);
-        self.shell.add_secret(new);
-        let state = self
-            .dialect
-            .change_password(&mut self.shell, account, method, old, new)?;
-        self.changes.insert(account.to_string(), state);
+        let device = self.device.clone();
+        let shell = self.shell()?;
+        shell.add_secret(old);
+        shell.add_secret(new);
+        let state = device.dialect.change_password(shell, account, method, old, new)?;
+        if state.session_ended {
+            if let Some(shell) = self.shell.take() {
+                shell.close();
+            }
+        }
+        self.changes.insert(account.to_string(), (state, new.clone()));
         self.last_change = Some(account.to_string());
         Ok(())
     }
 
     fn save(&mut self) -> ConnectorResult<()> {
-        let empty = ChangeState {
-            fresh_session: true,
-            ..ChangeState::default()
-        };
-        let state = self
-            .last_change
-            .as_ref()
-            .and_then(|a| self.changes.get(a))
-            .unwrap_or(&empty);
-        self.dialect.save(&mut self.shell, state)?;
+        let device = self.device.clone();
+        let pending = self.last_change.as_ref().and_then(|a| self.changes.get(a));
+        match pending {
+            // The device saved the change itself before it ended the session.
+            Some((state, _)) if state.session_ended => {}
+            Some((state, _)) => {
+                let state = ChangeState {
+                    restore_lines: state.restore_lines.clone(),
+                    checkpoint: state.checkpoint.clone(),
+                    session_ended: false,
+                    fresh_session: false,
+                };
+                device.dialect.save(self.shell()?, &state)?;
+            }
+            // A fresh session settling an interrupted change.
+            None => {
+                let fresh = ChangeState {
+                    fresh_session: true,
+                    ..ChangeState::default()
+                };
+                device.dialect.save(self.shell()?, &fresh)?
+            }
+        }
         self.changes.clear();
         self.last_change = None;
         Ok(())
     }
 
     fn rollback(&mut self, account: &str, old: &Password) -> ConnectorResult<()> {
-        self.shell.add_secret(old);
-        let state = self.changes.remove(account).ok_or_else(|| ConnectorError::Protocol {
-            target: super::dialect::Shell::target(&self.shell).to_string(),
-            detail: format!("no unsaved change of `{account}` to roll back in this session"),
-        })?;
-        self.dialect.rollback(&mut self.shell, &state, account, old)
+        let device = self.device.clone();
+        let Some((state, new)) = self.changes.remove(account) else {
+            return Err(ConnectorError::Protocol {
+                target: self.target(),
+                detail: format!("no unsaved change of `{account}` to roll back in this session"),
+            });
+        };
+        if !state.session_ended {
+            let shell = self.shell()?;
+            shell.add_secret(old);
+            return device.dialect.rollback(shell, &state, account, old);
+        }
+        // The device logged the session out with the change: roll back from a fresh one, logged
+        // in with the new password when the login account is the one that changed.
+        let mut login = self.login.clone();
+        if account == login.username {
+            login.secret = new.clone();
+            login.method = crate::inventory::LoginMethod::Password;
+        }
+        let mut fresh = device.login_shell(&login)?;
+        fresh.add_secret(old);
+        fresh.add_secret(&new);
+        let result = device.dialect.rollback(&mut fresh, &state, account, old);
+        fresh.close();
+        result
     }
 }

@@ -149,6 +149,20 @@ fn unverified_handshake(ep: &Endpoint) -> ConnectorResult<(ssh2::Session, HostKe
     session.handshake().map_err(|e| {
         if is_timeout(&e) {
             ep.timeout_err(ep.connect_timeout, "waiting for the SSH handshake")
+        } else if let ssh2::ErrorCode::Session(
+            LIBSSH2_ERROR_BANNER_RECV
+            | LIBSSH2_ERROR_SOCKET_SEND
+            | LIBSSH2_ERROR_SOCKET_DISCONNECT
+            | LIBSSH2_ERROR_SOCKET_RECV,
+        ) = e.code()
+        {
+            ConnectorError::Unreachable {
+                target: ep.name.clone(),
+                detail: format!(
+                    "{}:{} closed the connection during the SSH handshake",
+                    ep.address, ep.port
+                ),
+            }
         } else {
             ep.protocol_err(format!("SSH handshake failed: {e}"))
         }
@@ -161,7 +175,11 @@ fn unverified_handshake(ep: &Endpoint) -> ConnectorResult<(ssh2::Session, HostKe
 }
 
 // libssh2's error codes (libssh2.h), which ssh2 passes through as `ErrorCode::Session`.
+const LIBSSH2_ERROR_BANNER_RECV: i32 = -2;
+const LIBSSH2_ERROR_SOCKET_SEND: i32 = -7;
 const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
+const LIBSSH2_ERROR_SOCKET_DISCONNECT: i32 = -13;
+const LIBSSH2_ERROR_SOCKET_RECV: i32 = -43;
 const LIBSSH2_ERROR_FILE: i32 = -16;
 const LIBSSH2_ERROR_SOCKET_TIMEOUT: i32 = -30;
 const LIBSSH2_ERROR_METHOD_NOT_SUPPORTED: i32 = -33;
@@ -195,7 +213,12 @@ impl SshSession {
         let (session, _key) = handshake(ep)?;
         let (result, secret) = match auth {
             Auth::Password(pw) => (session.userauth_password(username, pw.expose()), pw),
-            Auth::PrivateKey(key) => (session.userauth_pubkey_memory(username, None, key.expose(), None), key),
+            Auth::PrivateKey(key) => {
+                // libssh2 wants the PEM text to end with its newline; stores may trim it.
+                let mut text = Zeroizing::new(key.expose().trim().to_string());
+                text.push('\n');
+                (session.userauth_pubkey_memory(username, None, &text, None), key)
+            }
         };
         if let Err(e) = result {
             if is_timeout(&e) {
@@ -290,8 +313,14 @@ impl SshSession {
         })
     }
 
-    /// Opens an interactive shell with a pty and waits for the first prompt.
-    pub fn into_shell(self, prompt: Regex, pager: Option<(Regex, &'static str)>) -> ConnectorResult<SshShell> {
+    /// Opens an interactive shell with a pty and waits for the first prompt, answering the
+    /// `login_questions` (banners to accept, license prompts) with their keys on the way.
+    pub fn into_shell(
+        self,
+        prompt: Regex,
+        pager: Option<(Regex, &'static str)>,
+        login_questions: &[(Regex, &'static str)],
+    ) -> ConnectorResult<SshShell> {
         let ep = self.endpoint.clone();
         self.session.set_timeout(millis(ep.command_timeout));
         let map = |e: ssh2::Error| {
@@ -314,8 +343,23 @@ impl SshSession {
             pager,
             transcript_tail: String::new(),
         };
-        shell.read_until(&[], "waiting for the first prompt after login")?;
-        Ok(shell)
+        let questions: Vec<&Regex> = login_questions.iter().map(|(q, _)| q).collect();
+        let during = "waiting for the first prompt after login";
+        // A device asks a handful of questions at most; more means it is not going anywhere.
+        for _ in 0..8 {
+            match shell.read_until(&questions, during)? {
+                (None, _) => return Ok(shell),
+                (Some(i), _) => {
+                    let key = login_questions[i].1;
+                    shell.write_raw(key.as_bytes(), during)?;
+                }
+            }
+        }
+        Err(ConnectorError::UnexpectedOutput {
+            target: shell.endpoint().name.clone(),
+            during: format!("{during} (the device keeps asking)"),
+            last_lines: shell.last_lines(),
+        })
     }
 
     /// Ends the session politely.
@@ -435,6 +479,15 @@ impl SshShell {
         &self.session.endpoint
     }
 
+    /// Sends keys as they are (no newline): pager and login-question answers.
+    fn write_raw(&mut self, bytes: &[u8], during: &str) -> ConnectorResult<()> {
+        let ep = self.session.endpoint.clone();
+        self.channel
+            .write_all(bytes)
+            .and_then(|_| self.channel.flush())
+            .map_err(|e| ep.protocol_err(format!("{during}: {e}")))
+    }
+
     fn send(&mut self, bytes: &[u8], during: &str) -> ConnectorResult<()> {
         let ep = self.session.endpoint.clone();
         self.session.session.set_timeout(millis(ep.command_timeout));
@@ -464,16 +517,17 @@ impl SshShell {
             let text = clean_terminal_output(&raw);
             if let Some((pager, key)) = &self.pager {
                 if let Some(at) = matches_at_end(pager, &text) {
-                    done.push_str(&text[..at]);
+                    // The pager prompt's own line, blanks included, is not output.
+                    let before = &text[..at];
+                    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                    if before[line_start..].trim().is_empty() {
+                        done.push_str(&before[..line_start]);
+                    } else {
+                        done.push_str(before);
+                    }
                     raw.clear();
                     let key = *key;
-                    self.channel
-                        .write_all(key.as_bytes())
-                        .and_then(|_| self.channel.flush())
-                        .map_err(|e| {
-                            self.endpoint()
-                                .protocol_err(format!("{during}: answering the pager: {e}"))
-                        })?;
+                    self.write_raw(key.as_bytes(), &format!("{during}: answering the pager"))?;
                     continue;
                 }
             }

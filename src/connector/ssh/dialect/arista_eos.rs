@@ -26,6 +26,7 @@ static PRIVILEGE: LazyLock<Regex> = LazyLock::new(|| re(r"\bprivilege (\d+)"));
 static ROLE: LazyLock<Regex> = LazyLock::new(|| re(r"\brole (\S+)"));
 
 const LIST_USERS: &str = "show running-config section username";
+const LIST_ENABLE: &str = "show running-config section enable";
 
 struct User {
     name: String,
@@ -58,6 +59,16 @@ fn parse_users(output: &str) -> Vec<User> {
         .collect()
 }
 
+static TIMED_SESSION: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^\s*(keyreeve-\S+)\s+pending-?commit-?timer\b"));
+
+/// keyreeve's configuration sessions waiting for their final commit.
+fn pending_timed_sessions(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|l| TIMED_SESSION.captures(l).map(|c| c[1].to_string()))
+        .collect()
+}
+
 fn abort_session(shell: &mut dyn Shell, session: &str) -> ConnectorResult<String> {
     common::run(shell, &format!("configure session {session} abort"), &ERRORS, &[])
 }
@@ -76,27 +87,26 @@ impl Dialect for AristaEos {
     }
 
     fn setup(&self, shell: &mut dyn Shell, login: &Credentials) -> ConnectorResult<()> {
-        if !common::cisco_enable(shell, login.enable.as_ref())? {
-            let target = shell.target().to_string();
-            return Err(match login.enable {
-                Some(_) => ConnectorError::AuthFailed {
-                    target,
-                    user: "enable".into(),
-                },
-                None => ConnectorError::InsufficientAccess {
-                    target,
-                    detail: format!(
-                        "`{}` cannot enter privileged mode without an enable secret",
-                        login.username
-                    ),
-                },
-            });
+        match login.enable.as_ref() {
+            Some(enable) => {
+                if !common::cisco_enable(shell, Some(enable))? {
+                    return Err(ConnectorError::AuthFailed {
+                        target: shell.target().to_string(),
+                        user: "enable".into(),
+                    });
+                }
+            }
+            // EOS usually has no enable password: `enable` just enters privileged mode.
+            None => {
+                common::cisco_enable(shell, None)?;
+            }
         }
         common::run(shell, "terminal length 0", &ERRORS, &[]).map(drop)
     }
 
     fn list_accounts(&self, shell: &mut dyn Shell) -> ConnectorResult<Vec<AccountInfo>> {
         let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
+        let enable = common::run(shell, LIST_ENABLE, &ERRORS, &[])?;
         let mut accounts: Vec<AccountInfo> = Vec::new();
         for u in parse_users(&out) {
             if accounts.iter().any(|a| a.name == u.name) {
@@ -113,6 +123,12 @@ impl Dialect for AristaEos {
             }
             accounts.push(a);
         }
+        if enable
+            .lines()
+            .any(|l| l.starts_with("enable password ") || l.starts_with("enable secret "))
+        {
+            accounts.push(common::enable_account("privilege 15"));
+        }
         Ok(accounts)
     }
 
@@ -120,16 +136,21 @@ impl Dialect for AristaEos {
         PasswordRules {
             min_len: 1,
             max_len: 64,
-            forbidden: "? \t".into(),
+            // How this CLI parses a password is not documented: keep to the recommended alphabet.
+            forbidden: common::outside_safe_alphabet(),
             min_classes: 0,
             no_leading_digit: false,
         }
     }
 
-    fn describe_change(&self, account: &str, _method: ChangeMethod) -> Vec<String> {
+    fn describe_change(&self, account: &str, method: ChangeMethod) -> Vec<String> {
+        let set = match method {
+            ChangeMethod::EnableSecret => format!("enable password {REDACTED}"),
+            _ => format!("username {account} secret {REDACTED}"),
+        };
         vec![
             "configure session keyreeve-<time>".into(),
-            format!("username {account} secret {REDACTED}"),
+            set,
             format!("commit timer {COMMIT_TIMER}"),
             "(after verification) configure session keyreeve-<time> commit".into(),
             "write memory".into(),
@@ -145,24 +166,26 @@ impl Dialect for AristaEos {
         new: &Password,
     ) -> ConnectorResult<ChangeState> {
         let target = shell.target().to_string();
-        if method == ChangeMethod::EnableSecret {
-            return Err(ConnectorError::Unsupported {
-                target,
-                kind: self.kind().to_string(),
-                operation: "changing the enable secret".into(),
-            });
-        }
-        let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
-        if !parse_users(&out).iter().any(|u| u.name == account) {
-            return Err(ConnectorError::Protocol {
-                target,
-                detail: format!("no local account `{account}` in the running configuration"),
-            });
-        }
+        let (line, shown) = if method == ChangeMethod::EnableSecret {
+            (
+                common::secret_line(format!("enable password {}", new.expose())),
+                format!("enable password {REDACTED}"),
+            )
+        } else {
+            let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
+            if !parse_users(&out).iter().any(|u| u.name == account) {
+                return Err(ConnectorError::Protocol {
+                    target,
+                    detail: format!("no local account `{account}` in the running configuration"),
+                });
+            }
+            (
+                common::secret_line(format!("username {account} secret {}", new.expose())),
+                format!("username {account} secret {REDACTED}"),
+            )
+        };
         let session = common::checkpoint_name();
         common::run(shell, &format!("configure session {session}"), &ERRORS, &[])?;
-        let line = common::secret_line(format!("username {account} secret {}", new.expose()));
-        let shown = format!("username {account} secret {REDACTED}");
         let applied = common::run_secret(shell, &line, &shown, &ERRORS, &[new])
             .and_then(|_| common::run(shell, &format!("commit timer {COMMIT_TIMER}"), &ERRORS, &[new]));
         if let Err(e) = applied {
@@ -177,7 +200,16 @@ impl Dialect for AristaEos {
     }
 
     fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
-        if let Some(session) = &state.checkpoint {
+        let sessions = match &state.checkpoint {
+            Some(session) => vec![session.clone()],
+            // A fresh session settling an interrupted change: confirm keyreeve's timed sessions,
+            // or EOS reverts them when the timer runs out.
+            None => {
+                let out = common::run(shell, "show configuration sessions", &ERRORS, &[])?;
+                pending_timed_sessions(&out)
+            }
+        };
+        for session in sessions {
             common::run(shell, &format!("configure session {session} commit"), &ERRORS, &[])?;
         }
         common::run(shell, "write memory", &ERRORS, &[]).map(drop)
@@ -223,7 +255,16 @@ mod tests {
     #[test]
     fn lists_privilege_and_role() {
         let d = AristaEos;
-        let mut sh = FakeShell::new(&d, vec![cmd(LIST_USERS, &users_reply())]);
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(LIST_USERS, &users_reply()),
+                cmd(
+                    LIST_ENABLE,
+                    &format!("{LIST_ENABLE}\r\nenable password sha512 $6$enable$hash\r\n{P}"),
+                ),
+            ],
+        );
         let accounts = d.list_accounts(&mut sh).unwrap();
         sh.finish();
         let summary: Vec<(&str, &str, bool)> = accounts
@@ -237,6 +278,7 @@ mod tests {
                 ("ops", "privilege 1 role network-operator", false),
                 ("auto", "privilege 1 role network-admin", true),
                 ("kiosk", "privilege 1", false),
+                ("enable", "privilege 15", true),
             ]
         );
         assert_eq!(
@@ -292,6 +334,28 @@ mod tests {
     }
 
     #[test]
+    fn save_from_a_fresh_session_confirms_pending_timed_sessions() {
+        let d = AristaEos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(
+                    "show configuration sessions",
+                    &format!("show configuration sessions\r\nMaximum number of completed sessions: 1\r\nMaximum number of pending sessions: 5\r\n\r\n  Name            State              User    Terminal\r\n  --------------- ------------------ ------- --------\r\n  keyreeve-17-0   pendingCommitTimer admin   vty3\r\n  other           pending            alice   vty4\r\n{P}"),
+                ),
+                cmd("configure session keyreeve-17-0 commit", &format!("configure session keyreeve-17-0 commit\r\n{P}")),
+                cmd("write memory", &format!("write memory\r\nCopy completed successfully.\r\n{P}")),
+            ],
+        );
+        let fresh = ChangeState {
+            fresh_session: true,
+            ..ChangeState::default()
+        };
+        d.save(&mut sh, &fresh).unwrap();
+        sh.finish();
+    }
+
+    #[test]
     fn rollback_aborts_the_session() {
         let d = AristaEos;
         let mut steps = change_steps();
@@ -303,6 +367,38 @@ mod tests {
         let state = change(&d, &mut sh);
         d.rollback(&mut sh, &state, "ops", &Password::new("o")).unwrap();
         sh.finish();
+    }
+
+    #[test]
+    fn enable_password_changes_in_a_session_too() {
+        let d = AristaEos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(
+                    "configure session keyreeve-test",
+                    "x\r\neos-test-01(config-s-keyreeve-test)#",
+                ),
+                secret("enable password En4.ble-x", "x\r\neos-test-01(config-s-keyreeve-test)#"),
+                cmd("commit timer 00:05:00", &format!("commit timer 00:05:00\r\n{P}")),
+                cmd("configure session keyreeve-test abort", &format!("x\r\n{P}")),
+            ],
+        );
+        let state = d
+            .change_password(
+                &mut sh,
+                "enable",
+                ChangeMethod::EnableSecret,
+                &Password::new("o"),
+                &Password::new("En4.ble-x"),
+            )
+            .unwrap();
+        d.rollback(&mut sh, &state, "enable", &Password::new("o")).unwrap();
+        sh.finish();
+        assert_eq!(
+            d.describe_change("enable", ChangeMethod::EnableSecret)[1],
+            "enable password ********"
+        );
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn find_user(shell: &mut dyn Shell, account: &str) -> ConnectorResult<UserLine> 
 }
 
 fn abandon<T>(shell: &mut dyn Shell, err: ConnectorError) -> ConnectorResult<T> {
-    let _ = shell.command("end");
+    let _ = shell.command("exit");
     Err(err)
 }
 
@@ -92,21 +92,14 @@ impl Dialect for CiscoAsa {
     }
 
     fn setup(&self, shell: &mut dyn Shell, login: &Credentials) -> ConnectorResult<()> {
-        if !common::cisco_enable(shell, login.enable.as_ref())? {
-            let target = shell.target().to_string();
-            return Err(match login.enable {
-                Some(_) => ConnectorError::AuthFailed {
-                    target,
+        // Without an enable secret the login stays where it landed (auto-enable lands in `#`).
+        if let Some(enable) = login.enable.as_ref() {
+            if !common::cisco_enable(shell, Some(enable))? {
+                return Err(ConnectorError::AuthFailed {
+                    target: shell.target().to_string(),
                     user: "enable".into(),
-                },
-                None => ConnectorError::InsufficientAccess {
-                    target,
-                    detail: format!(
-                        "`{}` cannot enter privileged mode without an enable secret",
-                        login.username
-                    ),
-                },
-            });
+                });
+            }
         }
         common::run(shell, "terminal pager 0", &ERRORS, &[]).map(drop)
     }
@@ -134,7 +127,8 @@ impl Dialect for CiscoAsa {
         PasswordRules {
             min_len: 3,
             max_len: 32,
-            forbidden: "? \t".into(),
+            // `?` opens help; `|` starts an output filter, which silently cuts the line short.
+            forbidden: "?| \t".into(),
             min_classes: 0,
             no_leading_digit: false,
         }
@@ -145,7 +139,7 @@ impl Dialect for CiscoAsa {
             ChangeMethod::EnableSecret => format!("enable password {REDACTED}"),
             _ => format!("username {account} password {REDACTED} privilege <current>"),
         };
-        vec!["configure terminal".into(), set, "end".into()]
+        vec!["configure terminal".into(), set, "exit".into()]
     }
 
     fn change_password(
@@ -184,7 +178,7 @@ impl Dialect for CiscoAsa {
         if let Err(e) = common::run_secret(shell, &line, &shown, &ERRORS, &[new]) {
             return abandon(shell, e);
         }
-        common::run(shell, "end", &ERRORS, &[])?;
+        common::run(shell, "exit", &ERRORS, &[])?;
         Ok(ChangeState {
             restore_lines: vec![restore],
             ..ChangeState::default()
@@ -206,7 +200,7 @@ impl Dialect for CiscoAsa {
         if let Err(e) = common::restore_lines(shell, &state.restore_lines, &ERRORS) {
             return abandon(shell, e);
         }
-        common::run(shell, "end", &ERRORS, &[]).map(drop)
+        common::run(shell, "exit", &ERRORS, &[]).map(drop)
     }
 
     fn verify_enable(&self, shell: &mut dyn Shell, candidate: &Password) -> ConnectorResult<Verification> {
@@ -297,7 +291,7 @@ mod tests {
                     "username helpdesk password Hx_9.long privilege 2",
                     "username helpdesk password ******** privilege 2\r\nLAB-ASA12-Oxidized-IPv6(config)# ",
                 ),
-                cmd("end", &format!("end\r\n{P}")),
+                cmd("exit", &format!("exit\r\n{P}")),
                 cmd(
                     "configure terminal",
                     "configure terminal\r\nLAB-ASA12-Oxidized-IPv6(config)# ",
@@ -306,7 +300,7 @@ mod tests {
                     "username helpdesk password $sha512$5000$CCCCDDDD== pbkdf2",
                     "username helpdesk password ...\r\nLAB-ASA12-Oxidized-IPv6(config)# ",
                 ),
-                cmd("end", &format!("end\r\n{P}")),
+                cmd("exit", &format!("exit\r\n{P}")),
                 cmd(
                     "write memory",
                     &format!("write memory\r\nBuilding configuration...\r\nCryptochecksum: 1234abcd\r\n[OK]\r\n{P}"),
@@ -339,7 +333,7 @@ mod tests {
                     "enable password ab",
                     "enable password ab\r\nERROR: Password length must be at least 3 characters\r\nfw(config)# ",
                 ),
-                cmd("end", "end\r\nfw# "),
+                cmd("exit", "exit\r\nfw# "),
             ],
         );
         let e = d

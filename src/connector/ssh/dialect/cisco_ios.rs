@@ -135,22 +135,17 @@ impl Dialect for CiscoIos {
     fn setup(&self, shell: &mut dyn Shell, login: &Credentials) -> ConnectorResult<()> {
         common::run(shell, "terminal length 0", &ERRORS, &[])?;
         common::run(shell, "terminal width 511", &ERRORS, &[])?;
-        if common::cisco_enable(shell, login.enable.as_ref())? {
+        // Without an enable secret the login stays where it landed (privilege 15 lands in `#`);
+        // verifying a candidate enable secret starts from there.
+        let Some(enable) = login.enable.as_ref() else {
+            return Ok(());
+        };
+        if common::cisco_enable(shell, Some(enable))? {
             return Ok(());
         }
-        let target = shell.target().to_string();
-        Err(match login.enable {
-            Some(_) => ConnectorError::AuthFailed {
-                target,
-                user: "enable".into(),
-            },
-            None => ConnectorError::InsufficientAccess {
-                target,
-                detail: format!(
-                    "`{}` is not privilege 15 and the inventory names no enable secret",
-                    login.username
-                ),
-            },
+        Err(ConnectorError::AuthFailed {
+            target: shell.target().to_string(),
+            user: "enable".into(),
         })
     }
 
@@ -164,8 +159,9 @@ impl Dialect for CiscoIos {
         PasswordRules {
             min_len: 1,
             max_len: 25,
-            // `?` opens help as soon as it is typed; leading spaces are dropped.
-            forbidden: "? \t".into(),
+            // `?` opens help as soon as it is typed; leading spaces are dropped; `|` may start an
+            // output filter (the ASA's parser cuts the line there).
+            forbidden: "?| \t".into(),
             min_classes: 0,
             no_leading_digit: method == ChangeMethod::EnableSecret,
         }
@@ -297,6 +293,20 @@ mod tests {
             ],
         );
         d.setup(&mut sh, &login(Some("en-secret"))).unwrap();
+        sh.finish();
+    }
+
+    #[test]
+    fn setup_without_an_enable_secret_stays_where_the_login_landed() {
+        let d = CiscoIos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd("terminal length 0", "terminal length 0\r\nR1#"),
+                cmd("terminal width 511", "terminal width 511\r\nR1#"),
+            ],
+        );
+        d.setup(&mut sh, &login(None)).unwrap();
         sh.finish();
     }
 

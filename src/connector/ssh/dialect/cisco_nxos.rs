@@ -28,6 +28,22 @@ static ROLE: LazyLock<Regex> = LazyLock::new(|| re(r"\brole (\S+)"));
 static PASSWORD_LINE: LazyLock<Regex> = LazyLock::new(|| re(r"\bpassword \d \S+"));
 
 const LIST_USERS: &str = "show running-config | include ^username";
+const LIST_ACCOUNTS: &str = "show user-account";
+
+/// `show user-account`: `user:NAME` blocks with a `roles:R1 R2` line.
+fn parse_user_account(output: &str) -> Vec<(String, Vec<String>)> {
+    let mut users: Vec<(String, Vec<String>)> = Vec::new();
+    for line in output.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("user:") {
+            users.push((name.trim().to_string(), Vec::new()));
+        } else if let Some(roles) = line.strip_prefix("roles:") {
+            if let Some(u) = users.last_mut() {
+                u.1.extend(roles.split_whitespace().map(str::to_string));
+            }
+        }
+    }
+    users
+}
 const ADMIN_ROLES: [&str; 3] = ["network-admin", "vdc-admin", "priv-15"];
 
 /// Users with their roles, in order of first appearance; NX-OS prints one line per role.
@@ -83,10 +99,21 @@ impl Dialect for CiscoNxos {
     }
 
     fn list_accounts(&self, shell: &mut dyn Shell) -> ConnectorResult<Vec<AccountInfo>> {
-        let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
-        Ok(parse_users(&out)
+        // `show user-account` is what NX-OS itself says about roles; the running configuration
+        // only repeats them on `username` lines.
+        let out = shell.command(LIST_ACCOUNTS)?;
+        let mut users = if common::check(shell.target(), "listing accounts", &out, &ERRORS, &[]).is_ok() {
+            parse_user_account(&out)
+        } else {
+            Vec::new()
+        };
+        if users.is_empty() {
+            let out = common::run(shell, LIST_USERS, &ERRORS, &[])?;
+            users = parse_users(&out).into_iter().map(|(n, r, _)| (n, r)).collect();
+        }
+        Ok(users
             .into_iter()
-            .map(|(name, roles, _)| {
+            .map(|(name, roles)| {
                 let admin = roles.iter().any(|r| ADMIN_ROLES.contains(&r.as_str()));
                 let privilege = if roles.is_empty() {
                     "no role".to_string()
@@ -116,7 +143,7 @@ impl Dialect for CiscoNxos {
         }
         vec![
             "terminal dont-ask".into(),
-            "checkpoint file bootflash:keyreeve-<time>".into(),
+            "checkpoint keyreeve-<time>".into(),
             "configure terminal".into(),
             format!("username {account} password {REDACTED}"),
             "end".into(),
@@ -146,9 +173,9 @@ impl Dialect for CiscoNxos {
                 detail: format!("no local account `{account}` in the running configuration"),
             });
         };
-        let checkpoint = format!("bootflash:{}", common::checkpoint_name());
+        let checkpoint = common::checkpoint_name();
         common::run(shell, "terminal dont-ask", &ERRORS, &[])?;
-        common::run(shell, &format!("checkpoint file {checkpoint}"), &ERRORS, &[])?;
+        common::run(shell, &format!("checkpoint {checkpoint}"), &ERRORS, &[])?;
         common::run(shell, "configure terminal", &ERRORS, &[])?;
         let line = common::secret_line(format!("username {account} password {}", new.expose()));
         let shown = format!("username {account} password {REDACTED}");
@@ -159,8 +186,7 @@ impl Dialect for CiscoNxos {
         Ok(ChangeState {
             restore_lines: hash_line.into_iter().collect(),
             checkpoint: Some(checkpoint),
-            session_ended: false,
-            fresh_session: false,
+            ..ChangeState::default()
         })
     }
 
@@ -168,7 +194,7 @@ impl Dialect for CiscoNxos {
         common::run(shell, "copy running-config startup-config", &ERRORS, &[])?;
         if let Some(cp) = &state.checkpoint {
             // Tidying up; the change is already saved whatever this answers.
-            let _ = shell.command(&format!("delete {cp} no-prompt"));
+            let _ = shell.command(&format!("no checkpoint {cp}"));
         }
         Ok(())
     }
@@ -181,7 +207,7 @@ impl Dialect for CiscoNxos {
         _old: &Password,
     ) -> ConnectorResult<()> {
         let by_checkpoint = match &state.checkpoint {
-            Some(cp) => common::run(shell, &format!("rollback running-config file {cp}"), &ERRORS, &[]),
+            Some(cp) => common::run(shell, &format!("rollback running-config checkpoint {cp}"), &ERRORS, &[]),
             None => Err(ConnectorError::Protocol {
                 target: shell.target().to_string(),
                 detail: "no checkpoint".into(),
@@ -200,7 +226,7 @@ impl Dialect for CiscoNxos {
             Err(e) => Err(e),
         };
         if let Some(cp) = &state.checkpoint {
-            let _ = shell.command(&format!("delete {cp} no-prompt"));
+            let _ = shell.command(&format!("no checkpoint {cp}"));
         }
         result
     }
@@ -231,9 +257,41 @@ mod tests {
     }
 
     #[test]
+    fn lists_users_from_show_user_account() {
+        let d = CiscoNxos;
+        let reply = format!(
+            "{LIST_ACCOUNTS}\r\r\nuser:admin\r\n        this user account has no expiry date\r\n        roles:network-admin vdc-admin \r\n\r\n\
+             user:monitor\r\n        expires on Tue Dec 31 00:00:00 2030\r\n        roles:network-operator \r\n\r\n{P}"
+        );
+        let mut sh = FakeShell::new(&d, vec![cmd(LIST_ACCOUNTS, &reply)]);
+        let accounts = d.list_accounts(&mut sh).unwrap();
+        sh.finish();
+        let summary: Vec<(&str, &str, bool)> = accounts
+            .iter()
+            .map(|a| (a.name.as_str(), a.privilege.as_str(), a.admin))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("admin", "role network-admin, vdc-admin", true),
+                ("monitor", "role network-operator", false)
+            ]
+        );
+    }
+
+    #[test]
     fn lists_users_with_all_their_roles() {
         let d = CiscoNxos;
-        let mut sh = FakeShell::new(&d, vec![cmd(LIST_USERS, &users_reply())]);
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(
+                    LIST_ACCOUNTS,
+                    &format!("{LIST_ACCOUNTS}\r\n% Invalid command at '^' marker.\r\n{P}"),
+                ),
+                cmd(LIST_USERS, &users_reply()),
+            ],
+        );
         let accounts = d.list_accounts(&mut sh).unwrap();
         sh.finish();
         let summary: Vec<(&str, &str, bool)> = accounts
@@ -272,18 +330,18 @@ mod tests {
     #[test]
     fn change_checkpoints_first_and_rollback_uses_the_checkpoint() {
         let d = CiscoNxos;
-        let cp = format!("bootflash:{}", common::checkpoint_name());
+        let cp = common::checkpoint_name();
         let mut steps = change_steps();
         steps.extend([
-            cmd(&format!("checkpoint file {cp}"), &format!("checkpoint file {cp}\r\r\nDone\r\n{P}")),
+            cmd(&format!("checkpoint {cp}"), &format!("checkpoint {cp}\r\r\nDone\r\n{P}")),
             cmd("configure terminal", "configure terminal\r\nEnter configuration commands, one per line. End with CNTL/Z.\r\nTEST-12345(config)# "),
             secret("username monitor password Nx0s-Pass", "username monitor password ********\r\nTEST-12345(config)# "),
             cmd("end", &format!("end\r\n{P}")),
             cmd(
-                &format!("rollback running-config file {cp}"),
-                &format!("rollback running-config file {cp}\r\nNote: Applying config parallelly may fail Rollback verification\r\nCollecting Running-Config\r\nGenerating Rollback Patch\r\nExecuting Rollback Patch\r\nGenerating Running-config for verification\r\nGenerating Patch for verification\r\nRollback completed successfully.\r\n{P}"),
+                &format!("rollback running-config checkpoint {cp}"),
+                &format!("rollback running-config checkpoint {cp}\r\nNote: Applying config parallelly may fail Rollback verification\r\nCollecting Running-Config\r\nGenerating Rollback Patch\r\nExecuting Rollback Patch\r\nGenerating Running-config for verification\r\nGenerating Patch for verification\r\nRollback completed successfully.\r\n{P}"),
             ),
-            cmd(&format!("delete {cp} no-prompt"), &format!("delete\r\n{P}")),
+            cmd(&format!("no checkpoint {cp}"), &format!("no checkpoint {cp}\r\n{P}")),
         ]);
         let mut sh = FakeShell::new(&d, steps);
         let state = change(&d, &mut sh);
@@ -301,16 +359,15 @@ mod tests {
         let d = CiscoNxos;
         let state = ChangeState {
             restore_lines: vec!["username monitor password 5 $5$QRSTUV$klmnopqrst".into()],
-            checkpoint: Some("bootflash:keyreeve-1".into()),
-            session_ended: false,
-            fresh_session: false,
+            checkpoint: Some("keyreeve-1".into()),
+            ..ChangeState::default()
         };
         let mut sh = FakeShell::new(
             &d,
             vec![
                 cmd(
-                    "rollback running-config file bootflash:keyreeve-1",
-                    &format!("rollback\r\nRollback failed: file not found\r\n{P}"),
+                    "rollback running-config checkpoint keyreeve-1",
+                    &format!("rollback\r\nERROR: Checkpoint name keyreeve-1 does not exist\r\n{P}"),
                 ),
                 cmd("configure terminal", "configure terminal\r\nTEST-12345(config)# "),
                 secret(
@@ -318,7 +375,7 @@ mod tests {
                     "x\r\nTEST-12345(config)# ",
                 ),
                 cmd("end", &format!("end\r\n{P}")),
-                cmd("delete bootflash:keyreeve-1 no-prompt", &format!("delete\r\n{P}")),
+                cmd("no checkpoint keyreeve-1", &format!("no checkpoint\r\n{P}")),
             ],
         );
         d.rollback(&mut sh, &state, "monitor", &Password::new("o")).unwrap();
@@ -328,10 +385,10 @@ mod tests {
     #[test]
     fn a_weak_password_is_rejected_and_config_mode_left() {
         let d = CiscoNxos;
-        let cp = format!("bootflash:{}", common::checkpoint_name());
+        let cp = common::checkpoint_name();
         let mut steps = change_steps();
         steps.extend([
-            cmd(&format!("checkpoint file {cp}"), &format!("checkpoint\r\nDone\r\n{P}")),
+            cmd(&format!("checkpoint {cp}"), &format!("checkpoint\r\nDone\r\n{P}")),
             cmd("configure terminal", "configure terminal\r\nTEST-12345(config)# "),
             secret(
                 "username monitor password Nx0s-Pass",
@@ -357,7 +414,7 @@ mod tests {
     fn save_copies_and_removes_the_checkpoint() {
         let d = CiscoNxos;
         let state = ChangeState {
-            checkpoint: Some("bootflash:keyreeve-1".into()),
+            checkpoint: Some("keyreeve-1".into()),
             ..ChangeState::default()
         };
         let mut sh = FakeShell::new(
@@ -367,7 +424,7 @@ mod tests {
                     "copy running-config startup-config",
                     &format!("copy running-config startup-config\r\n[########################################] 100%\r\nCopy complete.\r\n{P}"),
                 ),
-                cmd("delete bootflash:keyreeve-1 no-prompt", &format!("delete\r\n{P}")),
+                cmd("no checkpoint keyreeve-1", &format!("no checkpoint\r\n{P}")),
             ],
         );
         d.save(&mut sh, &state).unwrap();

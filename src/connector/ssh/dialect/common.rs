@@ -32,6 +32,19 @@ static PASSWORD_JUDGEMENT: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// The symbols the CLI reference recommends everywhere (with letters and digits).
+pub(crate) const SAFE_SYMBOLS: &str = "-_.,+=@%^*~";
+
+/// Every printable symbol outside the recommended alphabet, space and tab included: the forbidden
+/// set for CLIs whose parsing of a password is not documented.
+pub(crate) fn outside_safe_alphabet() -> String {
+    (b' '..=b'~')
+        .map(char::from)
+        .filter(|c| !c.is_ascii_alphanumeric() && !SAFE_SYMBOLS.contains(*c))
+        .chain(['\t'])
+        .collect()
+}
+
 /// A password as a command line: every line that carries a secret goes through
 /// [`Shell::command_secret`] as one of these, so the engine knows what to redact.
 pub(crate) fn secret_line(line: String) -> Password {
@@ -138,11 +151,13 @@ pub(crate) fn checkpoint_name() -> String {
     if cfg!(test) {
         return "keyreeve-test".into();
     }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("keyreeve-{secs}")
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("keyreeve-{secs}-{n}")
 }
 
 /// The enable secret as an account of the device.
@@ -403,6 +418,17 @@ pub(crate) mod fake {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_safe_alphabet_complement_keeps_only_the_recommended_symbols() {
+        let forbidden = outside_safe_alphabet();
+        for c in "?$\"'\\!|> \t#&()[]{}<>;:/`".chars() {
+            assert!(forbidden.contains(c), "{c:?}");
+        }
+        for c in SAFE_SYMBOLS.chars() {
+            assert!(!forbidden.contains(c), "{c:?}");
+        }
+    }
 
     #[test]
     fn password_quality_errors_become_password_rejected() {

@@ -131,7 +131,7 @@ impl Dialect for FortiOs {
     }
 
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {
-        vec![(re(r"\(Press 'a' to accept\):\s*\z"), "a")]
+        vec![(re(r"\(Press 'a' to accept\):\s*\z"), "a\n")]
     }
 
     fn setup(&self, shell: &mut dyn Shell, _login: &Credentials) -> ConnectorResult<()> {
@@ -157,8 +157,8 @@ impl Dialect for FortiOs {
         PasswordRules {
             min_len: 1,
             max_len: 128,
-            // Sent unquoted: no spaces, quotes, escapes or help.
-            forbidden: "? \t\"'\\".into(),
+            // How this CLI parses a password is not documented: keep to the recommended alphabet.
+            forbidden: common::outside_safe_alphabet(),
             min_classes: 0,
             no_leading_digit: false,
         }
@@ -267,7 +267,7 @@ mod tests {
     fn login_banner_is_accepted() {
         let q = FortiOs.login_questions();
         assert!(q[0].0.is_match("Pre-login banner text\n(Press 'a' to accept):"));
-        assert_eq!(q[0].1, "a");
+        assert_eq!(q[0].1, "a\n");
     }
 
     #[test]

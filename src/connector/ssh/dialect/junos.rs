@@ -223,7 +223,7 @@ impl Dialect for Junos {
 
     fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
         if state.fresh_session {
-            // After a crash: confirm the pending `commit confirmed` from a new session.
+            // A fresh session confirming a commit that an interrupted session left pending.
             common::run(shell, "configure", &ERRORS, &[])?;
         }
         let out = common::run(shell, "commit", &ERRORS, &[])?;
@@ -236,10 +236,13 @@ impl Dialect for Junos {
     fn rollback(
         &self,
         shell: &mut dyn Shell,
-        _state: &ChangeState,
+        state: &ChangeState,
         _account: &str,
         _old: &Password,
     ) -> ConnectorResult<()> {
+        if state.fresh_session {
+            common::run(shell, "configure", &ERRORS, &[])?;
+        }
         // If this fails too, the confirmed commit still expires and the device reverts by itself.
         common::run(shell, "rollback 1", &ERRORS, &[])?;
         let out = common::run(shell, "commit", &ERRORS, &[])?;
@@ -467,6 +470,60 @@ mod tests {
             )
             .unwrap_err();
         assert!(e.to_string().contains("changed but not committed"), "{e}");
+        sh.finish();
+    }
+
+    #[test]
+    fn save_from_a_fresh_session_confirms_the_pending_commit() {
+        let d = Junos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd(
+                    "configure",
+                    &format!("configure\r\nEntering configuration mode\r\n[edit]\r\n  'commit confirmed' must be confirmed by issuing 'commit' before the rollback\r\n{CF}"),
+                ),
+                cmd("commit", &format!("commit\r\ncommit complete\r\n{CF}")),
+                cmd("rollback 0", &format!("rollback 0\r\nload complete\r\n{CF}")),
+                cmd("exit configuration-mode", &format!("exit configuration-mode\r\n{OP}")),
+            ],
+        );
+        let fresh = ChangeState {
+            fresh_session: true,
+            ..ChangeState::default()
+        };
+        d.save(&mut sh, &fresh).unwrap();
+        sh.finish();
+    }
+
+    #[test]
+    fn setup_leaves_the_root_shell_and_sets_the_cli_up() {
+        let d = Junos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd("cli", "cli\r\nroot@srx300> "),
+                cmd(
+                    "set cli screen-length 0",
+                    "set cli screen-length 0\r\nScreen length set to 0\r\n\r\nroot@srx300> ",
+                ),
+                cmd(
+                    "set cli screen-width 511",
+                    "set cli screen-width 511\r\nScreen width set to 511\r\n\r\nroot@srx300> ",
+                ),
+                cmd(
+                    "set cli complete-on-space off",
+                    "set cli complete-on-space off\r\nDisabling complete-on-space\r\n\r\nroot@srx300> ",
+                ),
+            ],
+        );
+        let login = Credentials {
+            username: "root".into(),
+            method: crate::inventory::LoginMethod::Password,
+            secret: Password::new("x"),
+            enable: None,
+        };
+        d.setup(&mut sh, &login).unwrap();
         sh.finish();
     }
 

@@ -83,9 +83,9 @@ pub trait Dialect: Send + Sync {
     }
 
     /// Questions a device may ask between authentication and its first prompt, with the exact
-    /// keys that answer them (sent as they are, no newline added): FortiOS `(Press 'a' to
-    /// accept):` -> `a`, RouterOS's license `[Y/n]` -> `n`. The engine answers them while it waits
-    /// for the first prompt.
+    /// keys that answer each (the engine writes them as they are, Enter included): FortiOS
+    /// `(Press 'a' to accept):` -> `a\n`, RouterOS's license `[Y/n]` -> `n\n`. The engine answers
+    /// them while it waits for the first prompt.
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {
         Vec::new()
     }
@@ -143,4 +143,56 @@ pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
         TargetKind::Vyos => Box::new(vyos::Vyos),
         TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_network_kind_has_its_dialect_and_only_those() {
+        for kind in TargetKind::ALL {
+            match for_kind(kind) {
+                Some(d) => assert_eq!(d.kind(), kind),
+                None => assert!(matches!(
+                    kind,
+                    TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap
+                )),
+            }
+        }
+    }
+
+    #[test]
+    fn every_described_change_shows_where_the_secret_goes() {
+        for kind in TargetKind::ALL {
+            let Some(d) = for_kind(kind) else { continue };
+            for method in [
+                ChangeMethod::AdminReset,
+                ChangeMethod::SelfChange,
+                ChangeMethod::EnableSecret,
+            ] {
+                let lines = d.describe_change("netops", method);
+                assert!(!lines.is_empty(), "{kind}");
+                let has_enable = matches!(
+                    kind,
+                    TargetKind::CiscoIos | TargetKind::CiscoAsa | TargetKind::AristaEos
+                );
+                if method != ChangeMethod::EnableSecret || has_enable {
+                    assert!(
+                        lines.iter().any(|l| l.contains(crate::secret::REDACTED)),
+                        "{kind} {method:?}: {lines:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_prompt_pattern_is_anchored_at_the_end() {
+        for kind in TargetKind::ALL {
+            let Some(d) = for_kind(kind) else { continue };
+            let p = d.prompt().as_str().to_string();
+            assert!(p.ends_with(r"\z"), "{kind}: {p}");
+        }
+    }
 }

@@ -139,7 +139,7 @@ impl Dialect for RouterOs {
     }
 
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {
-        vec![(re(r"(?i)\[Y/n\]:?\s*\z"), "n")]
+        vec![(re(r"(?i)\[Y/n\]:?\s*\z"), "n\n")]
     }
 
     fn setup(&self, _shell: &mut dyn Shell, _login: &Credentials) -> ConnectorResult<()> {
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(RouterOs.login_username("netops"), "netops+ct511w4098h");
         let q = RouterOs.login_questions();
         assert!(q[0].0.is_match("Do you want to see the software license? [Y/n]: "));
-        assert_eq!(q[0].1, "n");
+        assert_eq!(q[0].1, "n\n");
     }
 
     #[test]

@@ -178,7 +178,11 @@ impl Dialect for Vyos {
         })
     }
 
-    fn save(&self, shell: &mut dyn Shell, _state: &ChangeState) -> ConnectorResult<()> {
+    fn save(&self, shell: &mut dyn Shell, state: &ChangeState) -> ConnectorResult<()> {
+        if state.fresh_session {
+            // A fresh session saving what an interrupted session committed.
+            common::run(shell, "configure", &ERRORS, &[])?;
+        }
         common::run(shell, "save", &ERRORS, &[])?;
         common::run(shell, "exit", &ERRORS, &[]).map(drop)
     }
@@ -195,6 +199,9 @@ impl Dialect for Vyos {
                 target: shell.target().to_string(),
                 detail: "no encrypted-password was captured before the change".into(),
             });
+        }
+        if state.fresh_session {
+            common::run(shell, "configure", &ERRORS, &[])?;
         }
         if let Err(e) = common::restore_lines(shell, &state.restore_lines, &ERRORS).and_then(|_| commit(shell, &[])) {
             discard(shell);
@@ -367,6 +374,25 @@ mod tests {
             enable: None,
         };
         d.setup(&mut sh, &login).unwrap();
+        sh.finish();
+    }
+
+    #[test]
+    fn save_from_a_fresh_session_enters_configuration_mode() {
+        let d = Vyos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd("configure", &format!("configure\r\n{CF}")),
+                cmd("save", &format!("save\r\nDone\r\n{CF}")),
+                cmd("exit", &format!("exit\r\n{OP}")),
+            ],
+        );
+        let fresh = ChangeState {
+            fresh_session: true,
+            ..ChangeState::default()
+        };
+        d.save(&mut sh, &fresh).unwrap();
         sh.finish();
     }
 
