@@ -1,5 +1,5 @@
 #!/bin/bash
-# Shared by the directory lab scripts (sourced, not run): the lab's own certificate authority,
+# Shared by the directory lab scripts (sourced, not run, after common.sh): the lab's own certificate authority,
 # a server certificate for 127.0.0.1 signed by it, and a second, unrelated CA for the
 # "certificate from another CA is refused" tests. Everything lives under $LAB/ca and
 # $LAB/ca-other; created once, reused after.
@@ -29,23 +29,16 @@ lab_ca() {
             chmod 600 "$other/ca.key"
             chmod 644 "$other/ca.crt"
         fi
+        if [ ! -s "$other/server.crt" ]; then
+            # A server certificate for 127.0.0.1 from the OTHER CA: what an impostor would present.
+            openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' \
+                -keyout "$other/server.key" -out "$other/server.csr" 2>/dev/null
+            openssl x509 -req -in "$other/server.csr" -CA "$other/ca.crt" -CAkey "$other/ca.key" -CAcreateserial \
+                -days 3650 -extfile "$ca/server.ext" -out "$other/server.crt" 2>/dev/null
+            chmod 600 "$other/server.key"
+        fi
         chmod 755 "$ca" "$other"
     ) 9>"$lab/.ca.lock"
-}
-
-# apt-get install, once per machine, only what is missing.
-lab_install() {
-    local missing=()
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
-    (
-        flock 9
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    ) 9>/tmp/.keyreeve-lab-apt.lock
 }
 
 # Waits until something listens on 127.0.0.1:$1 (at most $2 seconds).

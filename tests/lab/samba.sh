@@ -13,6 +13,8 @@
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "samba.sh: run as root" >&2; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.sh
+. "$HERE/common.sh"
 # shellcheck source=ca.sh
 . "$HERE/ca.sh"
 LAB=${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}
@@ -75,7 +77,7 @@ start() {
             sed -i "s#@DIR@#$D#g" "$D/etc/smb.conf"
         fi
         mkdir -p "$D/run" "$D/log"
-        setsid samba -i -M single -s "$D/etc/smb.conf" </dev/null >"$D/log/samba.log" 2>&1 &
+        setsid samba -i -M single -s "$D/etc/smb.conf" </dev/null >"$D/log/samba.log" 2>&1 8>&- &
         echo $! >"$D/samba.pid"
         if ! lab_wait_port 636 60; then
             echo "samba.sh: the DC did not start; see $D/log/samba.log" >&2

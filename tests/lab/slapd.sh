@@ -13,6 +13,8 @@
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "slapd.sh: run as root" >&2; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.sh
+. "$HERE/common.sh"
 # shellcheck source=ca.sh
 . "$HERE/ca.sh"
 LAB=${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}
@@ -92,9 +94,6 @@ LDIF
 }
 
 start() {
-    if ! dpkg-query -W -f='${Status}' slapd 2>/dev/null | grep -q 'install ok installed'; then
-        echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
-    fi
     lab_install slapd ldap-utils openssl
     lab_ca "$LAB"
     (
@@ -102,7 +101,7 @@ start() {
         running && exit 0
         [ -s "$D/slapd.conf" ] || create
         setsid slapd -d 0 -f "$D/slapd.conf" -h 'ldap://127.0.0.1:3389/ ldaps://127.0.0.1:3636/' \
-            </dev/null >"$D/slapd.log" 2>&1 &
+            </dev/null >"$D/slapd.log" 2>&1 8>&- &
         if ! lab_wait_port 3636 30; then
             echo "slapd.sh: slapd did not start; see $D/slapd.log" >&2
             tail -20 "$D/slapd.log" >&2

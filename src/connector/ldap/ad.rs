@@ -70,6 +70,10 @@ const PROTECTED_USERS_RID: u32 = 525;
 /// krbtgt carries an SPN but is the KDC's own key, not a service account to rotate like one.
 const KRBTGT_RID: u32 = 502;
 
+/// Primary groups every account has by default (Domain Users, Guests, Computers, Controllers,
+/// read-only Controllers): their implicit members are searched only if such a group is met.
+const DEFAULT_PRIMARY_GROUPS: [u32; 5] = [513, 514, 515, 516, 521];
+
 /// sAMAccountType of a normal user account.
 const NORMAL_USER_ACCOUNT: &str = "805306368";
 
@@ -183,6 +187,8 @@ struct AdFetcher<'a> {
     conn: &'a mut DirConn,
     nc: String,
     domain_sid: Option<String>,
+    /// Accounts with a non-default primary group, by RID (loaded on first need).
+    unusual_primary: Option<HashMap<u32, Vec<Node>>>,
 }
 
 impl AdFetcher<'_> {
@@ -256,19 +262,45 @@ impl Fetcher for AdFetcher<'_> {
                 }
             }
         }
-        let rids: Vec<u32> = by_rid.keys().copied().collect();
         let mut out = Vec::new();
-        for chunk in rids.chunks(BATCH) {
-            let filter: String = chunk.iter().map(|r| format!("(primaryGroupID={r})")).collect();
-            let nc = self.nc.clone();
-            for n in self.search_nodes(&nc, Scope::Subtree, &format!("(|{filter})"))? {
-                let pg = n.entry.str("primaryGroupID").and_then(|v| v.parse::<u32>().ok());
-                if let Some(group_dn) = pg.and_then(|r| by_rid.get(&r)) {
+        let nc = self.nc.clone();
+        for (rid, group_dn) in &by_rid {
+            if DEFAULT_PRIMARY_GROUPS.contains(rid) {
+                // Domain Users (or alike) nested in a privileged group: every account it is the
+                // primary group of is a member. Rare, and worth the search.
+                for n in self.search_nodes(&nc, Scope::Subtree, &format!("(primaryGroupID={rid})"))? {
+                    out.push((group_dn.clone(), n));
+                }
+            } else {
+                for n in self.unusual_primary_groups()?.get(rid).cloned().unwrap_or_default() {
                     out.push((group_dn.clone(), n));
                 }
             }
         }
         Ok(out)
+    }
+}
+
+impl AdFetcher<'_> {
+    /// Every account whose primary group is not one of the defaults, by that group's RID: one
+    /// search for the whole discovery (such accounts are few).
+    fn unusual_primary_groups(&mut self) -> ConnectorResult<&HashMap<u32, Vec<Node>>> {
+        if self.unusual_primary.is_none() {
+            let defaults: String = DEFAULT_PRIMARY_GROUPS
+                .iter()
+                .map(|r| format!("(primaryGroupID={r})"))
+                .collect();
+            let nc = self.nc.clone();
+            let found = self.search_nodes(&nc, Scope::Subtree, &format!("(&(primaryGroupID=*)(!(|{defaults})))"))?;
+            let mut map: HashMap<u32, Vec<Node>> = HashMap::new();
+            for n in found {
+                if let Some(rid) = n.entry.str("primaryGroupID").and_then(|v| v.parse::<u32>().ok()) {
+                    map.entry(rid).or_default().push(n);
+                }
+            }
+            self.unusual_primary = Some(map);
+        }
+        Ok(self.unusual_primary.get_or_insert_with(HashMap::new))
     }
 }
 
@@ -319,6 +351,7 @@ pub fn discover(conn: &mut DirConn, target: &Target, policy: &DirectoryPolicy) -
         conn,
         nc: nc.clone(),
         domain_sid: domain_sid.clone(),
+        unusual_primary: None,
     };
 
     // The privileged groups, by SID in one search.

@@ -81,7 +81,7 @@ pub fn walk(fetcher: &mut dyn Fetcher, roots: &[Node], known: HashMap<String, No
         visited.insert((i, k.clone()));
         frontier.push((i, k, vec![root.name.clone()]));
     }
-    let mut implicit_done: HashSet<String> = HashSet::new();
+    let mut implicit: HashMap<String, Vec<String>> = HashMap::new();
     while !frontier.is_empty() {
         // Fetch every member of this level not yet known, in one batch.
         let mut wanted: Vec<String> = Vec::new();
@@ -104,18 +104,18 @@ pub fn walk(fetcher: &mut dyn Fetcher, roots: &[Node], known: HashMap<String, No
                 nodes.entry(key(&dn)).or_insert_with(|| unresolved(&dn));
             }
         }
-        // Members the group objects do not list, for groups not asked about before.
-        let mut implicit: HashMap<String, Vec<String>> = HashMap::new();
+        // Members the group objects do not list, asked once per group and kept for every root.
         {
             let groups: Vec<&Node> = frontier
                 .iter()
-                .filter(|(_, g, _)| !implicit_done.contains(g))
+                .filter(|(_, g, _)| !implicit.contains_key(g))
                 .filter_map(|(_, g, _)| nodes.get(g))
                 .collect();
             if !groups.is_empty() {
+                let asked: Vec<String> = groups.iter().map(|n| key(&n.dn)).collect();
                 let found = fetcher.implicit_members(&groups)?;
-                for (_, g, _) in &frontier {
-                    implicit_done.insert(g.clone());
+                for g in asked {
+                    implicit.entry(g).or_default();
                 }
                 for (group_dn, member) in found {
                     let mk = key(&member.dn);
@@ -175,7 +175,7 @@ pub fn unresolved(dn: &str) -> Node {
 mod tests {
     use super::*;
 
-    struct Fake(HashMap<String, Node>);
+    struct Fake(HashMap<String, Node>, Vec<(String, String)>, usize);
 
     fn group(name: &str, members: &[&str]) -> Node {
         Node {
@@ -200,8 +200,15 @@ mod tests {
         fn fetch(&mut self, dns: &[String]) -> ConnectorResult<Vec<Node>> {
             Ok(dns.iter().filter_map(|d| self.0.get(&key(d)).cloned()).collect())
         }
-        fn implicit_members(&mut self, _groups: &[&Node]) -> ConnectorResult<Vec<(String, Node)>> {
-            Ok(vec![])
+        fn implicit_members(&mut self, groups: &[&Node]) -> ConnectorResult<Vec<(String, Node)>> {
+            self.2 += groups.len();
+            let asked: HashSet<String> = groups.iter().map(|g| key(&g.dn)).collect();
+            Ok(self
+                .1
+                .iter()
+                .filter(|(g, _)| asked.contains(&key(g)))
+                .map(|(g, m)| (g.clone(), self.0[&key(m)].clone()))
+                .collect())
         }
     }
 
@@ -215,7 +222,7 @@ mod tests {
             user("carol"),
             user("dave"),
         ];
-        let mut fake = Fake(objs.iter().map(|n| (key(&n.dn), n.clone())).collect());
+        let mut fake = Fake(objs.iter().map(|n| (key(&n.dn), n.clone())).collect(), vec![], 0);
         let root = fake.0[&key("CN=Domain Admins,DC=x")].clone();
         let w = walk(&mut fake, &[root], HashMap::new()).unwrap();
         let d = |n: &str| w.memberships[&key(&format!("CN={n},DC=x"))][0].describe();
@@ -225,5 +232,31 @@ mod tests {
         assert_eq!(d("gone"), "via ops -> app-admins -> Domain Admins");
         assert!(w.nodes[&key("CN=gone,DC=x")].unresolved);
         assert_eq!(w.memberships[&key("CN=app-admins,DC=x")].len(), 1);
+    }
+
+    #[test]
+    fn implicit_members_are_asked_once_and_serve_every_root() {
+        let objs = [
+            group("Administrators", &["Domain Admins"]),
+            group("Domain Admins", &["ops"]),
+            group("ops", &[]),
+            user("pg"),
+        ];
+        let mut fake = Fake(
+            objs.iter().map(|n| (key(&n.dn), n.clone())).collect(),
+            vec![("CN=ops,DC=x".into(), "CN=pg,DC=x".into())],
+            0,
+        );
+        let roots = [
+            fake.0[&key("CN=Domain Admins,DC=x")].clone(),
+            fake.0[&key("CN=Administrators,DC=x")].clone(),
+        ];
+        let w = walk(&mut fake, &roots, HashMap::new()).unwrap();
+        let got: Vec<String> = w.memberships[&key("CN=pg,DC=x")].iter().map(|m| m.describe()).collect();
+        assert_eq!(
+            got,
+            ["via ops -> Domain Admins", "via ops -> Domain Admins -> Administrators"]
+        );
+        assert_eq!(fake.2, 3, "each group asked once");
     }
 }
