@@ -469,7 +469,7 @@ pub fn settle(connector: &dyn Connector, creds: &Credentials, record: &Record, t
 /// kept (the unproven candidate to history, so no candidate is ever dropped unseen).
 pub fn store(vault: &Vault<'_>, record: &Record, new_in_force: bool) -> Result<(), crate::vault::VaultError> {
     if failpoint::should_fail("vault-stored") {
-        return Err(crate::vault::VaultError::Todo("failpoint: vault write failed".into()));
+        return Err(crate::vault::VaultError::Injected("the vault write failed".into()));
     }
     let key = format!("{}/{}", record.target, record.account);
     vault.update(&record.client, |doc| {

@@ -66,9 +66,9 @@ pub enum VaultError {
     RecipientsChanged { file: PathBuf },
     #[error("{0}")]
     Refused(String),
-    /// Any other failure, described (kept from the skeleton; used by failure-injection tests).
-    #[error("{0}")]
-    Todo(String),
+    /// A failure injected by a test at a named failpoint (see `rotation::failpoint`).
+    #[error("injected failure: {0}")]
+    Injected(String),
 }
 
 impl Hint for VaultError {
@@ -97,7 +97,7 @@ impl Hint for VaultError {
             VaultError::NoEntry(_) => Some("`keyreeve vault list` shows the stored paths".into()),
             VaultError::Pending(_) => Some("settle it first with `keyreeve recover`".into()),
             VaultError::RecipientsChanged { .. } => Some("run the command again".into()),
-            VaultError::Refused(_) | VaultError::Todo(_) => None,
+            VaultError::Refused(_) | VaultError::Injected(_) => None,
         }
     }
 }
