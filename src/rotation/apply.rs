@@ -292,15 +292,8 @@ impl<'a> Engine<'a> {
         step("change");
         let mut session = match connector.open(&creds) {
             Ok(s) => s,
-            Err(e) => {
-                return self.conclude(
-                    batcher,
-                    &record,
-                    &jfile,
-                    settle_untouched(connector, &creds, &record),
-                    Some(e),
-                )
-            }
+            // Nothing was sent: the old password is still the one in force.
+            Err(e) => return self.conclude(batcher, &record, &jfile, Settled::NotSent, Some(e)),
         };
         let change = if failpoint::should_fail("changed") {
             Err(ConnectorError::Protocol {
@@ -397,8 +390,7 @@ impl<'a> Engine<'a> {
                     true,
                 );
             }
-            Settled::New => store_with(batcher, record, true),
-            Settled::Old => store_with(batcher, record, false),
+            Settled::New | Settled::Old | Settled::NotSent => store_with(batcher, record, &settled),
         };
         if let Err(e) = stored {
             return failed(
@@ -434,6 +426,8 @@ pub enum Settled {
     Old,
     /// Neither could be proven: keep every candidate.
     Unknown(String),
+    /// The new password never left keyreeve (no session could be opened): release the entry.
+    NotSent,
 }
 
 /// The login credentials to use once `record` took effect (the login account's own rotation).
@@ -484,13 +478,11 @@ pub fn settle(connector: &dyn Connector, creds: &Credentials, record: &Record, t
 }
 
 /// Stores the proven outcome through the batcher (apply).
-fn store_with(batcher: &Batcher<'_>, record: &Record, new_in_force: bool) -> Result<(), String> {
+fn store_with(batcher: &Batcher<'_>, record: &Record, settled: &Settled) -> Result<(), String> {
     if failpoint::should_fail("vault-stored") {
         return Err("injected failure: the vault write failed".into());
     }
-    batcher
-        .update(&record.client, store_change(record, new_in_force))
-        .map(drop)
+    batcher.update(&record.client, store_change(record, settled)).map(drop)
 }
 
 /// Stores the proven outcome directly (recover, one record at a time).
@@ -498,15 +490,17 @@ pub fn store(vault: &Vault<'_>, record: &Record, new_in_force: bool) -> Result<(
     if failpoint::should_fail("vault-stored") {
         return Err(crate::vault::VaultError::Injected("the vault write failed".into()));
     }
-    let change = store_change(record, new_in_force);
+    let settled = if new_in_force { Settled::New } else { Settled::Old };
+    let change = store_change(record, &settled);
     vault.update(&record.client, |doc| Ok(change(doc))).map(drop)
 }
 
 /// The change that records the proven outcome: the new password as current (the old to
 /// history), or the old one kept (the unproven candidate to history, so no candidate is ever
 /// dropped unseen).
-fn store_change(record: &Record, new_in_force: bool) -> Change {
+fn store_change(record: &Record, settled: &Settled) -> Change {
     let key = format!("{}/{}", record.target, record.account);
+    let settled = settled.clone();
     let (id, old, new) = (record.id.clone(), record.old.clone(), record.new.clone());
     Box::new(move |doc| {
         let now = Utc::now();
@@ -516,7 +510,12 @@ fn store_change(record: &Record, new_in_force: bool) -> Change {
         if e.pending.as_ref().is_some_and(|p| p.journal_id != id) {
             return false;
         }
-        if new_in_force {
+        if settled == Settled::NotSent {
+            e.state = EntryState::Current;
+            e.pending = None;
+            return true;
+        }
+        if settled == Settled::New {
             if e.password != new {
                 e.history.push(HistoryItem {
                     password: e.password.clone(),
