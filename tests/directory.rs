@@ -546,18 +546,11 @@ fn ad_discovery_finds_every_effective_member_with_its_path() {
     let mut dc = ldap::tls::DirConn::connect(&t, &ctx(policy.clone())).unwrap();
     dc.bind("Administrator@lab.test", "Administrator", &admin_pw).unwrap();
     let scanned = ad::discover_with_scan_threshold(&mut dc, &t, &policy, 0).unwrap();
-    let view = |r: &DirectoryReport| -> Vec<(String, Vec<String>, Vec<String>, Vec<String>)> {
+    let view = |r: &DirectoryReport| -> Vec<String> {
         r.accounts
             .iter()
             .filter(|a| a.name.to_lowercase().contains(&p) || a.name == fsp_sid)
-            .map(|a| {
-                (
-                    a.dn.clone(),
-                    a.paths.clone(),
-                    a.service_reasons.clone(),
-                    a.flags.clone(),
-                )
-            })
+            .map(|a| format!("{} {:?} {:?} {:?}", a.dn, a.paths, a.service_reasons, a.flags))
             .collect()
     };
     assert_eq!(view(&scanned), view(&report));
