@@ -265,8 +265,12 @@ impl KeyRing {
         if is_age_file(&bytes) {
             return None;
         }
-        let loaded = self.load_identity(path, Path::new("")).ok()?;
-        loaded.public_key()
+        let loaded = Arc::new(self.load_identity(path, Path::new("")).ok()?);
+        let public = loaded.public_key();
+        if let Ok(mut slot) = self.loaded.lock() {
+            slot.get_or_insert(loaded);
+        }
+        public
     }
 
     /// Recipient strings of `client`'s vault: the workspace's then the client's own (empty in
@@ -341,8 +345,19 @@ impl KeyRing {
             file: file.to_path_buf(),
             detail: detail.to_string(),
         };
-        let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(ciphertext))
-            .map_err(|e| header_error(e, file))?;
+        if ciphertext.is_empty() {
+            return Err(damaged("the file is empty"));
+        }
+        if !is_age_file(ciphertext.trim_ascii_start()) {
+            return Err(damaged("it is not an age file (no age header)"));
+        }
+        // Binary files skip the armor detector: it costs a tenth of the time on large files.
+        let input: Box<dyn BufRead + '_> = if ciphertext.starts_with(b"age-encryption.org/") {
+            Box::new(ciphertext)
+        } else {
+            Box::new(age::armor::ArmoredReader::new(ciphertext))
+        };
+        let decryptor = age::Decryptor::new_buffered(input).map_err(|e| header_error(e, file))?;
         let mut reader = if decryptor.is_scrypt() {
             let passphrase = self.workspace_passphrase(false)?;
             let identity = age::scrypt::Identity::new(passphrase);
@@ -387,7 +402,7 @@ impl KeyRing {
         let mut plain = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
         reader.read_to_end(&mut plain).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => damaged("the file is truncated"),
-            _ => damaged("the encrypted payload does not authenticate (changed or cut short)"),
+            _ => damaged("the encrypted payload does not authenticate (it was cut short or changed)"),
         })?;
         Ok(plain)
     }

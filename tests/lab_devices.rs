@@ -289,6 +289,7 @@ fn ios_password_change_is_live_and_lost_on_reload_unless_saved() {
     t.cmd("username netops secret Unsaved-1", IOS_CONF);
     t.cmd("end", IOS_EXEC);
     lab.reload("r1").unwrap();
+    assert!(t.closed(Duration::from_secs(3)), "a reload ends the open sessions");
     assert!(login_works(&r1, "netops", OPS_PW));
     assert!(!login_works(&r1, "netops", "Unsaved-1"));
 
@@ -437,6 +438,8 @@ fn junos_modes_paging_help_and_exec() {
     let out = t.cmd("shw", JUNOS_OP);
     assert!(out.contains("unknown command."), "{out}");
 
+    let hw = exec(&r1, "admin", ADMIN_PW, "show chassis hardware");
+    assert!(hw.starts_with("Hardware inventory:"), "{hw}");
     let set = exec(&r1, "admin", ADMIN_PW, "show configuration system login | display set");
     assert!(
         set.contains("set system login user netops class super-user\n")
@@ -554,7 +557,9 @@ fn nxos_roles_strength_checkpoint_and_rollback() {
     let bad = t.cmd("shw users", NXOS_EXEC);
     assert!(bad.contains("% Invalid command at '^' marker."), "{bad}");
     t.cmd("terminal dont-ask", NXOS_EXEC);
-    assert!(t.cmd("checkpoint file before-rotation", NXOS_EXEC).contains("Done"));
+    assert!(t
+        .cmd("checkpoint file bootflash:before-rotation", NXOS_EXEC)
+        .contains("Done"));
 
     t.cmd("configure terminal", NXOS_CONF);
     let weak = t.cmd("username netops password short", NXOS_CONF);
@@ -569,7 +574,7 @@ fn nxos_roles_strength_checkpoint_and_rollback() {
     assert!(login_works(&r1, "netops", "N3w$Strong-pw"));
     assert!(!login_works(&r1, "netops", OPS_PW));
 
-    let out = t.cmd("rollback running-config file before-rotation", NXOS_EXEC);
+    let out = t.cmd("rollback running-config file bootflash:before-rotation", NXOS_EXEC);
     assert!(out.contains("Rollback completed successfully."), "{out}");
     assert!(login_works(&r1, "netops", OPS_PW));
     assert!(!login_works(&r1, "netops", "N3w$Strong-pw"));
@@ -645,6 +650,21 @@ fn asa_enable_pager_pbkdf2_and_write_memory() {
     assert!(out.contains("[OK]"), "{out}");
     lab.reload("r1").unwrap();
     assert!(login_works(&r1, "netops", "Kept-Asa-pass"));
+
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, ASA_USER);
+    t.cmd("enable", r"Password: $");
+    t.cmd(ENABLE_PW, ASA_EXEC);
+    t.cmd("configure terminal", ASA_CONF);
+    t.cmd("username netops password Copied-Asa-pass privilege 15", ASA_CONF);
+    t.cmd("end", ASA_EXEC);
+    t.cmd(
+        "copy running-config startup-config",
+        r"Source filename \[running-config\]\? $",
+    );
+    t.cmd("", r"Destination filename \[startup-config\]\? $");
+    let out = t.cmd("", ASA_EXEC);
+    assert!(out.contains("bytes copied"), "{out}");
+    assert!(lab.saved_password_works("r1", "netops", &pw("Copied-Asa-pass")));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -660,6 +680,8 @@ fn eos_sessions_commit_timer_and_abort() {
     t.cmd("show running-config", r" --More-- $");
     t.write("q");
     t.expect(EOS_EXEC);
+    let all = t.cmd("show running-config | no-more", EOS_EXEC);
+    assert!(!all.contains("--More--") && all.contains("\nend\r\n"), "{all}");
     assert!(t.cmd("terminal length 0", EOS_EXEC).contains("Pagination disabled."));
     let users = t.cmd("show running-config section username", EOS_EXEC);
     assert!(
@@ -709,7 +731,14 @@ const ROS: &str = r"\[admin@r1\] > $";
 
 #[test]
 fn routeros_license_help_escapes_and_persistent_set() {
-    let (lab, r1) = lab_of(TargetKind::Routeros);
+    let lab = Lab::start(LabConfig {
+        devices: vec![spec("r1", TargetKind::Routeros)],
+        auth_rejection_time: Duration::from_millis(50),
+        first_boot: true,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let r1 = lab.devices().remove(0);
     assert!(!login_works(&r1, "admin+ct511w4098h", "wrong-password"));
     let mut t = Term::open(
         &r1,
@@ -747,6 +776,10 @@ fn routeros_license_help_escapes_and_persistent_set() {
     // No license question on the next login; exec works as oxidized uses it.
     let mut t2 = Term::open(&r1, "admin", ADMIN_PW, ROS);
     t2.cmd("quit", r"interrupted\r\n$");
+    let out = exec(&r1, "admin+ct", ADMIN_PW, "/system resource print");
+    assert!(out.contains("version: 7.16"), "{out}");
+    let out = exec(&r1, "admin+ct", ADMIN_PW, "/system history print without-paging");
+    assert!(out.contains("Columns: ACTION, BY, POLICY, TIME"), "{out}");
     let out = exec(&r1, "admin+ct", ADMIN_PW, "/user print detail without-paging");
     assert!(
         out.contains("name=\"admin\" group=full") && !out.contains("[admin@"),
@@ -900,4 +933,223 @@ fn vyos_commit_save_discard_and_commit_confirm() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(!login_works(&r1, "netops", "Unconf1rmed"));
     assert!(login_works(&r1, "netops", "N3w-Vyos-pw"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// `keyreeve lab up`
+
+#[test]
+fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = tmp.path().join("identity.txt");
+    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
+    let ws = tmp.path().join("ws");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args([
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ])
+        .args([
+            "lab",
+            "up",
+            "--devices",
+            "3",
+            "--kinds",
+            "cisco-ios,junos,routeros",
+            "--client",
+            "lab1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("lab up ended early: {seen}");
+        }
+        seen.push_str(&line);
+        if line.starts_with("Running until") {
+            break;
+        }
+    }
+    assert!(seen.contains("Added client `lab1`"), "{seen}");
+
+    let workspace = keyreeve::workspace::Workspace::open(&ws).unwrap();
+    let inventory = keyreeve::inventory::Inventory::load(&workspace.inventory_file()).unwrap();
+    let keys = keyreeve::keys::KeyRing::locate(Some(&identity));
+    let doc = keyreeve::vault::Vault::new(&workspace, &inventory, &keys)
+        .load("lab1")
+        .unwrap();
+    let targets = &inventory.clients["lab1"].targets;
+    assert_eq!(targets.len(), 3);
+    for t in targets {
+        let entry = &doc.entries[&format!("{}/{}", t.name, t.login)];
+        let info = LabDeviceInfo {
+            name: t.name.clone(),
+            kind: t.kind,
+            address: t.address.clone(),
+            port: t.port,
+            host_key_fingerprint: t.host_key.clone().unwrap(),
+            login: t.login.clone(),
+            has_enable: t.enable.is_some(),
+        };
+        assert!(
+            login_works(&info, &t.login, entry.password.expose()),
+            "{} login",
+            t.name
+        );
+        assert!(!seen.contains(entry.password.expose()), "a password was printed");
+        if t.kind == TargetKind::CiscoIos {
+            assert!(doc.entries.contains_key(&format!("{}/enable", t.name)));
+        }
+    }
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn ios_revert_timer_rolls_back_unless_confirmed() {
+    let (_lab, r1) = lab_scaled(TargetKind::CiscoIos, 600.0);
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, IOS_EXEC);
+    t.cmd("configure terminal revert timer 1", IOS_CONF);
+    t.cmd("username netops secret Revert-me-1", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    assert!(login_works(&r1, "netops", "Revert-me-1"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(login_works(&r1, "netops", OPS_PW), "reverted after the timer");
+
+    t.cmd("configure terminal revert timer 1", IOS_CONF);
+    t.cmd("username netops secret Keep-me-1", IOS_CONF);
+    t.cmd("end", IOS_EXEC);
+    t.cmd("configure confirm", IOS_EXEC);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(login_works(&r1, "netops", "Keep-me-1"));
+}
+
+#[test]
+fn fault_drop_after_change_waits_for_the_junos_commit() {
+    let (lab, r1) = lab_of(TargetKind::Junos);
+    lab.set_fault("r1", Fault::DropAfterChange).unwrap();
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    t.cmd("configure", JUNOS_CONF);
+    junos_set_password(&mut t, "netops", "Dr0pped-at-commit");
+    t.write("commit\r");
+    assert!(t.closed(Duration::from_secs(3)), "dropped right after the commit");
+    assert!(login_works(&r1, "netops", "Dr0pped-at-commit"));
+}
+
+#[test]
+fn read_only_accounts_cannot_change_passwords() {
+    // (kind, login prompt, command, what the device answers)
+    let cases: &[(TargetKind, &str, &str, &str)] = &[
+        (
+            TargetKind::CiscoIos,
+            r"r1>$",
+            "configure terminal",
+            "% Invalid input detected at '^' marker.",
+        ),
+        (
+            TargetKind::CiscoNxos,
+            r"r1# $",
+            "configure terminal",
+            "% Permission denied for the role",
+        ),
+        (TargetKind::Junos, r"monitor@r1> $", "configure", "unknown command."),
+        (
+            TargetKind::Routeros,
+            r"\] > $",
+            "/user set [find name=\"netops\"] password=\"x1-Y2-z3\"",
+            "not enough permissions",
+        ),
+        (
+            TargetKind::Fortios,
+            r"r1 \$ $",
+            "config system admin",
+            "Command fail. Return code -37",
+        ),
+        (
+            TargetKind::Vyos,
+            r"monitor@r1:~\$ $",
+            "configure",
+            "Invalid command: [configure]",
+        ),
+    ];
+    for (kind, prompt, command, answer) in cases {
+        let (lab, r1) = lab_of(*kind);
+        let mut t = Term::open(&r1, "monitor", MON_PW, prompt);
+        let out = t.cmd(command, prompt);
+        assert!(out.contains(answer), "{kind}: {out}");
+        assert!(lab.running_password_works("r1", "netops", &pw(OPS_PW)), "{kind}");
+    }
+}
+
+#[test]
+fn two_hundred_devices_in_one_lab_all_answer() {
+    let mut cfg = LabConfig::generated(200, &[]);
+    cfg.auth_rejection_time = Duration::from_millis(10);
+    let lab = Lab::start(cfg.clone()).unwrap();
+    let devices = lab.devices();
+    let ports: std::collections::HashSet<u16> = devices.iter().map(|d| d.port).collect();
+    assert_eq!(ports.len(), 200, "one listener per device");
+    let work: Vec<(LabDeviceInfo, String)> = devices
+        .into_iter()
+        .zip(&cfg.devices)
+        .map(|(d, spec)| (d, spec.accounts[0].password.expose().to_string()))
+        .collect();
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = work
+            .chunks(50)
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter(|(d, password)| !login_works(d, &d.login, password))
+                        .map(|(d, _)| d.name.clone())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn junos_two_sessions_commit_only_their_own_changes() {
+    let (_lab, r1) = lab_of(TargetKind::Junos);
+    let mut a = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    let mut b = Term::open(&r1, "admin", ADMIN_PW, JUNOS_OP);
+    a.cmd("configure", JUNOS_CONF);
+    b.cmd("configure", JUNOS_CONF);
+    junos_set_password(&mut a, "netops", "Fr0m-session-A");
+    junos_set_password(&mut b, "monitor", "Fr0m-session-B");
+    a.cmd("commit", JUNOS_CONF);
+    b.cmd("commit", JUNOS_CONF);
+    assert!(
+        login_works(&r1, "netops", "Fr0m-session-A"),
+        "B's commit kept A's change"
+    );
+    assert!(login_works(&r1, "monitor", "Fr0m-session-B"));
+    a.cmd("exit", JUNOS_OP);
 }

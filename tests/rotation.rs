@@ -768,3 +768,23 @@ fn linux_rotation_end_to_end_then_verify() {
     let out = w.run(&["verify", "--client", CLIENT]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn an_unreachable_device_fails_cleanly_without_touching_the_entry() {
+    let w = World::new(vec![device("r1", TargetKind::CiscoIos)]);
+    w.lab.set_fault("r1", Fault::RefuseConnections).unwrap();
+    let plan = w.plan("plan.json", &["r1/netops"]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAILED") && !stdout.contains("keyreeve recover"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(w.journal_records(), 0);
+    let entry = w.entry("r1/netops");
+    assert_eq!(entry.state, EntryState::Current);
+    assert_eq!(entry.password, w.initial("r1/netops"));
+    assert!(entry.history.is_empty() && entry.verified_at.is_none(), "{entry:?}");
+}

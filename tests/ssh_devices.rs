@@ -373,3 +373,36 @@ fn the_device_connector_refuses_a_wrong_pin_and_names_the_target() {
     );
     lab.stop();
 }
+
+#[test]
+fn login_questions_are_answered_before_the_first_prompt() {
+    // A RouterOS on first boot asks about its license between login and the first prompt.
+    let mut config = LabConfig::generated(1, &[TargetKind::Routeros]);
+    config.first_boot = true;
+    config.auth_rejection_time = Duration::from_millis(50);
+    let spec = config.devices[0].clone();
+    let lab = Lab::start(config).expect("the device lab starts");
+    let text = format!("[clients.lab]\n{}", lab.inventory_toml("lab"));
+    let inv = keyreeve::inventory::Inventory::parse(&text, std::path::Path::new("lab.toml")).unwrap();
+    let target = inv.target("lab", &spec.name).unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = keyreeve::connector::ConnectContext {
+        known_hosts: dir.path().join("known_hosts"),
+        workspace_root: dir.path().to_path_buf(),
+        trust_on_first_use: false,
+        directory: Default::default(),
+    };
+    let conn = keyreeve::connector::for_target(&target, &ctx).unwrap();
+    let login = keyreeve::connector::Credentials {
+        username: spec.accounts[0].name.clone(),
+        method: keyreeve::inventory::LoginMethod::Password,
+        secret: spec.accounts[0].password.clone(),
+        enable: None,
+    };
+    let accounts = conn.list_accounts(&login).unwrap();
+    let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    for account in &spec.accounts {
+        assert!(names.contains(&account.name.as_str()), "{names:?}");
+    }
+    lab.stop();
+}

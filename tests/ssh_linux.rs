@@ -633,3 +633,24 @@ fn discover_lists_flags_verifies_and_saves_snapshots_while_a_failed_target_does_
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(pw.expose()));
 }
+
+#[test]
+fn a_server_offering_only_keyboard_interactive_gets_the_password_there() {
+    lab();
+    let c = ctx(false);
+    let user = "kr_kbdint";
+    let pw = random_password();
+    set_password_locally(user, &pw);
+    let conn = connector_for(&target("kbd", user, "password", Some(&fingerprint()), 2223), &c);
+    let login = password_login(user, &pw);
+    let accounts = conn
+        .list_accounts(&login)
+        .unwrap_or_else(|e| panic!("lab missing (run tests/lab/sshd.sh) or login failed: {e}"));
+    assert!(accounts.iter().any(|a| a.name == user));
+    assert_password(conn.as_ref(), &login, user, &pw, Verification::Accepted);
+    assert_password(conn.as_ref(), &login, user, &random_password(), Verification::Rejected);
+    let err = conn
+        .list_accounts(&password_login(user, &random_password()))
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::AuthFailed { .. }), "{err}");
+}

@@ -357,9 +357,12 @@ fn secrets_travel_only_on_stdin_and_the_stdout_of_get() {
     let help = text(&run(ws.kr(&["vault", "set", "--help"]), None).stdout);
     assert!(!help.contains("--password") && !help.contains("--secret"), "{help}");
 
-    // get prints exactly the secret, records the reveal, and the audit log has it.
+    // get prints exactly the secret, records the reveal, and the audit log has it; reading
+    // never rewrites the encrypted file.
+    let before = std::fs::read(ws.vault_file()).unwrap();
     let out = ws.get("acme/rtr1/admin");
     assert_eq!(ok(&out), secret);
+    assert_eq!(std::fs::read(ws.vault_file()).unwrap(), before);
     let listed: serde_json::Value = serde_json::from_str(&ok(&run(ws.kr(&["vault", "list", "--json"]), None))).unwrap();
     let admin = listed
         .as_array()
@@ -376,8 +379,11 @@ fn secrets_travel_only_on_stdin_and_the_stdout_of_get() {
     );
     assert!(log.contains(&ws.public), "the actor's key is logged: {log}");
 
-    // history and rm.
+    // history and rm; the next write folds the reveal into the document itself.
     ws.set("acme/rtr1/admin", "newer");
+    let json: serde_json::Value = serde_json::from_str(&ok(&ws.age_decrypt(&ws.key, &ws.vault_file()))).unwrap();
+    assert!(json["entries"]["rtr1/admin"]["revealed_at"].is_string(), "{json}");
+    assert!(!ws.root().join("state/reveals/acme.json").exists());
     assert_eq!(
         ok(&run(
             ws.kr(&["vault", "get", "acme/rtr1/admin", "--previous", "1"]),

@@ -7,7 +7,8 @@ use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use keyreeve::connector::ssh::hostkeys::{self, host_pattern};
 use keyreeve::connector::ssh::session::{fetch_host_key, Endpoint};
 
-use super::inventory::{connect_context, load, one, select};
+use super::context::{connect_context, load_inventory};
+use super::inventory::{one, select};
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Subcommand)]
@@ -39,7 +40,7 @@ pub fn run(g: &Global, command: Command) -> Result<Outcome> {
 }
 
 fn accept(g: &Global, name: &str, expected: Option<&str>) -> Result<Outcome> {
-    let (ws, inv) = load(g)?;
+    let (ws, inv) = load_inventory(g)?;
     let target = one(&inv, name)?;
     if target.kind.is_directory() {
         bail!(
@@ -54,7 +55,7 @@ fn accept(g: &Global, name: &str, expected: Option<&str>) -> Result<Outcome> {
             target.line
         );
     }
-    let ctx = connect_context(&ws, false);
+    let ctx = connect_context(&ws, Default::default(), false);
     let endpoint = Endpoint::new(target, &ctx);
     let key = fetch_host_key(&endpoint)?;
     let got = key.fingerprint();
@@ -93,7 +94,7 @@ struct Row {
 }
 
 fn list(g: &Global, client: Option<&str>, json: bool) -> Result<Outcome> {
-    let (ws, inv) = load(g)?;
+    let (ws, inv) = load_inventory(g)?;
     let known = hostkeys::read_known_hosts(&ws.known_hosts_file())?;
     let mut rows = Vec::new();
     for t in select(&inv, client, None)?

@@ -1,18 +1,17 @@
 //! `keyreeve inventory check|list`: validate keyreeve.toml beyond what parsing catches (files it
-//! names, vault entries it needs), and show the targets. Also the helpers the target-facing
-//! commands share: finding the workspace and inventory, choosing targets, building the connect
-//! context and the vault's key ring.
+//! names, vault entries it needs), and show the targets. Also how the target-facing commands
+//! choose targets from `--client` and `--target`.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use keyreeve::connector::ConnectContext;
 use keyreeve::inventory::{Inventory, LoginMethod, Target};
 use keyreeve::keys::KeyRing;
 use keyreeve::vault::Vault;
 use keyreeve::workspace::Workspace;
 
+use super::context::{load_inventory, locate_workspace};
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Subcommand)]
@@ -34,34 +33,6 @@ pub fn run(g: &Global, command: Command) -> Result<Outcome> {
     match command {
         Command::Check => check(g),
         Command::List { client, json } => list(g, client.as_deref(), json),
-    }
-}
-
-/// The workspace `g` names (or the one around the current directory).
-pub fn workspace(g: &Global) -> Result<Workspace> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(Workspace::locate(g.workspace.as_deref(), &cwd)?)
-}
-
-/// The workspace and its validated inventory.
-pub fn load(g: &Global) -> Result<(Workspace, Inventory)> {
-    let ws = workspace(g)?;
-    let inv = Inventory::load(&ws.inventory_file())?;
-    Ok((ws, inv))
-}
-
-/// The keys this process opens vault files with.
-pub fn keyring(g: &Global) -> KeyRing {
-    KeyRing::locate(g.identity.as_deref())
-}
-
-/// How connectors reach targets from this workspace.
-pub fn connect_context(ws: &Workspace, trust_on_first_use: bool) -> ConnectContext {
-    ConnectContext {
-        known_hosts: ws.known_hosts_file(),
-        workspace_root: ws.root().to_path_buf(),
-        trust_on_first_use,
-        directory: Default::default(),
     }
 }
 
@@ -109,7 +80,7 @@ pub fn one<'a>(inv: &'a Inventory, name: &str) -> Result<&'a Target> {
 }
 
 fn check(g: &Global) -> Result<Outcome> {
-    let ws = workspace(g)?;
+    let ws = locate_workspace(g)?;
     let file = ws.inventory_file();
     let inv = match Inventory::load(&file) {
         Ok(inv) => inv,
@@ -121,7 +92,7 @@ fn check(g: &Global) -> Result<Outcome> {
             return Ok(Outcome::Findings);
         }
     };
-    let keys = keyring(g);
+    let keys = KeyRing::locate(g.identity.as_deref());
     let vault = Vault::new(&ws, &inv, &keys);
     let findings = extra_checks(&ws, &inv, &vault, &file);
     let mut errors = 0;
@@ -233,7 +204,7 @@ fn extra_checks(ws: &Workspace, inv: &Inventory, vault: &Vault<'_>, file: &Path)
 }
 
 fn list(g: &Global, client: Option<&str>, json: bool) -> Result<Outcome> {
-    let (_ws, inv) = load(g)?;
+    let (_ws, inv) = load_inventory(g)?;
     let targets = select(&inv, client, None)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&targets)?);

@@ -1,7 +1,7 @@
 //! `keyreeve log [--json]` shows the workspace's audit log; `keyreeve log verify` checks its hash
 //! chain and exits 1 naming the first bad line.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
 use keyreeve::audit_log::{self, Event};
@@ -37,8 +37,7 @@ pub enum LogCommand {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let workspace = Workspace::locate(g.workspace.as_deref(), &cwd)?;
+    let workspace = super::context::locate_workspace(g)?;
     match args.command {
         Some(LogCommand::Verify { json }) => verify(&workspace, json),
         None => show(&workspace, &args),

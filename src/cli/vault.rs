@@ -245,27 +245,27 @@ fn set(ctx: &VaultContext, args: SetArgs) -> Result<Outcome> {
 
 fn get(ctx: &VaultContext, args: GetArgs) -> Result<Outcome> {
     let path = VaultPath::parse(&args.path)?;
-    let key = path.key();
     let subject = path.to_string();
-    let (secret, pending) = ctx.vault().update(&path.client, |doc| -> Result<(Password, bool)> {
-        let e = doc
-            .entries
-            .get_mut(&key)
-            .ok_or_else(|| VaultError::NoEntry(subject.clone()))?;
-        let secret = match args.previous {
-            None | Some(0) => e.password.clone(),
-            Some(n) => {
-                let len = e.history.len();
-                if n > len {
-                    bail!("{subject} has {len} earlier password(s); `keyreeve vault history {subject}` lists them");
-                }
-                e.history[len - n].password.clone()
+    let vault = ctx.vault();
+    let e = vault
+        .get(&path)
+        .map_err(keyreeve::Error::from)?
+        .ok_or_else(|| keyreeve::Error::from(VaultError::NoEntry(subject.clone())))?;
+    let secret = match args.previous {
+        None | Some(0) => e.password.clone(),
+        Some(n) => {
+            let len = e.history.len();
+            if n > len {
+                bail!("{subject} has {len} earlier password(s); `keyreeve vault history {subject}` lists them");
             }
-        };
-        e.revealed_at = Some(Utc::now());
-        ctx.audit("vault.get", &subject, json!({ "previous": args.previous.unwrap_or(0) }))?;
-        Ok((secret, e.state == EntryState::Pending))
-    })?;
+            e.history[len - n].password.clone()
+        }
+    };
+    let pending = e.state == EntryState::Pending;
+    drop(e);
+    // Recorded before it is shown: a reveal the log cannot hold does not happen.
+    ctx.audit("vault.get", &subject, json!({ "previous": args.previous.unwrap_or(0) }))?;
+    vault.record_reveal(&path, Utc::now()).map_err(keyreeve::Error::from)?;
     if pending {
         eprintln!("warning: {subject} has a rotation in flight: the target may already hold a newer password; run `keyreeve recover`");
     }

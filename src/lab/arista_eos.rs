@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::cisco_ios::{apply_filters, split_pipe, tokens};
+use super::cisco_ios::{apply_filters, no_more, split_pipe, tokens};
 use super::config::{self, Conf, DeviceState, PendingConfirm, Scheme, Secret, User};
 use super::{abbrev, Ctx, DeviceSpec, Echo, Reply, Shell};
 
@@ -22,10 +22,9 @@ pub(crate) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
             (a.name.clone(), user)
         })
         .collect::<BTreeMap<_, _>>();
-    let enable = spec
-        .enable_secret
-        .as_ref()
-        .map(|p| Secret::Hash(config::hash(Scheme::Sha512Crypt, p.expose())));
+    // The enable-password syntax of EOS is unconfirmed: the lab starts without one (it still takes
+    // `enable password` typed at it).
+    let enable = None;
     (
         Conf {
             hostname: spec.name.clone(),
@@ -142,8 +141,10 @@ impl EosShell {
     fn target<'a>(&self, st: &'a mut DeviceState) -> &'a mut Conf {
         match &self.mode {
             Mode::Session(name) => {
-                let base = st.running.clone();
-                st.config_sessions.entry(name.clone()).or_insert(base)
+                open_session(st, name);
+                st.config_sessions
+                    .entry(name.clone())
+                    .or_insert_with(|| st.running.clone())
             }
             _ => &mut st.running,
         }
@@ -153,8 +154,7 @@ impl EosShell {
     fn configure_session(&mut self, ctx: &mut Ctx, name: &str, action: &str) -> Reply {
         match action {
             "" => {
-                let base = ctx.state.running.clone();
-                ctx.state.config_sessions.entry(name.to_string()).or_insert(base);
+                open_session(ctx.state, name);
                 self.mode = Mode::Session(name.to_string());
                 Reply::none()
             }
@@ -162,12 +162,12 @@ impl EosShell {
                 // Confirms a pending `commit timer`, or commits the session outright.
                 if ctx.state.pending.as_ref().and_then(|p| p.session.as_deref()) == Some(name) {
                     ctx.state.pending = None;
-                    ctx.state.config_sessions.remove(name);
+                    take_session(ctx.state, name);
                     return Reply::none();
                 }
-                match ctx.state.config_sessions.remove(name) {
+                match take_session(ctx.state, name) {
                     Some(conf) => {
-                        apply(ctx, conf);
+                        ctx.state.running = conf;
                         Reply::none()
                     }
                     None => Reply::text(format!("% Cannot commit session {name}: session does not exist\n")),
@@ -177,7 +177,7 @@ impl EosShell {
                 if let Some(p) = ctx.state.pending.take_if(|p| p.session.as_deref() == Some(name)) {
                     ctx.state.running = p.restore;
                 }
-                ctx.state.config_sessions.remove(name);
+                take_session(ctx.state, name);
                 Reply::none()
             }
             other => Reply::text(invalid(3, other)),
@@ -259,7 +259,7 @@ impl EosShell {
                 return Reply::text(invalid(1, what));
             };
             return match apply_filters(&text, &filters) {
-                Ok(t) => Reply::paged(t, self.page(ctx)),
+                Ok(t) => Reply::paged(t, if no_more(&filters) { None } else { self.page(ctx) }),
                 Err(e) => Reply::text(e),
             };
         }
@@ -296,7 +296,7 @@ impl EosShell {
             return Reply::none();
         }
         if abbrev(first, "reload", 3) && !in_config {
-            ctx.state.reload();
+            ctx.reload();
             return Reply::close("");
         }
         if !in_config {
@@ -307,8 +307,8 @@ impl EosShell {
             if let Mode::Session(name) = &self.mode {
                 // `end` in a session commits it, as EOS does.
                 let name = name.clone();
-                if let Some(conf) = ctx.state.config_sessions.remove(&name) {
-                    apply(ctx, conf);
+                if let Some(conf) = take_session(ctx.state, &name) {
+                    ctx.state.running = conf;
                 }
             }
             self.mode = Mode::Exec;
@@ -316,15 +316,25 @@ impl EosShell {
         }
         if let Mode::Session(name) = self.mode.clone() {
             if first == "commit" {
-                let Some(conf) = ctx.state.config_sessions.get(&name).cloned() else {
+                if !ctx.state.config_sessions.contains_key(&name) {
                     return Reply::text("% Session does not exist\n");
-                };
+                }
                 if abbrev(word(1), "timer", 3) {
                     let Some(secs) = parse_timer(word(2)) else {
                         return Reply::text(invalid(2, word(2)));
                     };
                     let restore = ctx.state.running.clone();
-                    ctx.state.running = conf;
+                    // The session stays (pending its confirmation) but its changes are in force.
+                    let Some(edited) = ctx.state.config_sessions.get(&name).cloned() else {
+                        return Reply::none();
+                    };
+                    let base = ctx
+                        .state
+                        .config_session_bases
+                        .get(&name)
+                        .cloned()
+                        .unwrap_or_else(|| restore.clone());
+                    ctx.state.running = config::rebase(&base, &edited, &restore);
                     ctx.state.pending = Some(PendingConfirm {
                         deadline: ctx.now + ctx.scaled(Duration::from_secs(secs)),
                         restore,
@@ -333,13 +343,14 @@ impl EosShell {
                     self.mode = Mode::Exec;
                     return Reply::none();
                 }
-                ctx.state.config_sessions.remove(&name);
-                apply(ctx, conf);
+                if let Some(conf) = take_session(ctx.state, &name) {
+                    ctx.state.running = conf;
+                }
                 self.mode = Mode::Exec;
                 return Reply::none();
             }
             if first == "abort" {
-                ctx.state.config_sessions.remove(&name);
+                take_session(ctx.state, &name);
                 self.mode = Mode::Exec;
                 return Reply::none();
             }
@@ -350,8 +361,8 @@ impl EosShell {
         if first == "no" && abbrev(word(1), "username", 5) {
             let fault = ctx.fx.fault;
             let target = self.target(ctx.state);
-            if fault != super::Fault::IgnorePasswordChange && target.users.remove(word(2)).is_some() {
-                ctx.fx.password_changed = true;
+            if fault != super::Fault::IgnorePasswordChange {
+                target.users.remove(word(2));
             }
             return Reply::none();
         }
@@ -450,9 +461,23 @@ impl EosShell {
     }
 }
 
-/// Commits a session's configuration to running.
-fn apply(ctx: &mut Ctx, conf: Conf) {
-    ctx.state.running = conf;
+/// Starts the named configuration session from what runs now (if it is not open already).
+fn open_session(st: &mut DeviceState, name: &str) {
+    if !st.config_sessions.contains_key(name) {
+        st.config_sessions.insert(name.to_string(), st.running.clone());
+        st.config_session_bases.insert(name.to_string(), st.running.clone());
+    }
+}
+
+/// Closes the named session and returns what committing it makes of the running configuration:
+/// its own changes on top of whatever others committed meanwhile.
+fn take_session(st: &mut DeviceState, name: &str) -> Option<Conf> {
+    let edited = st.config_sessions.remove(name)?;
+    let base = st
+        .config_session_bases
+        .remove(name)
+        .unwrap_or_else(|| st.running.clone());
+    Some(config::rebase(&base, &edited, &st.running))
 }
 
 fn parse_timer(s: &str) -> Option<u64> {
@@ -500,7 +525,7 @@ impl Shell for EosShell {
             Mode::User => format!("{host}>"),
             Mode::Exec => format!("{host}#"),
             Mode::Config => format!("{host}(config)#"),
-            Mode::Session(name) => format!("{host}(config-s-{})#", &name[..name.len().min(6)]),
+            Mode::Session(name) => format!("{host}(config-s-{})#", name.chars().take(6).collect::<String>()),
         }
     }
 

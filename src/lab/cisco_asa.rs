@@ -114,6 +114,8 @@ enum Mode {
 pub(crate) struct AsaShell {
     mode: Mode,
     enable_prompt: bool,
+    /// `copy running-config startup-config`: 1 while asking the source, 2 the destination.
+    copy_question: u8,
     pager: Option<usize>,
 }
 
@@ -122,6 +124,7 @@ impl AsaShell {
         AsaShell {
             mode: Mode::User,
             enable_prompt: false,
+            copy_question: 0,
             pager: None,
         }
     }
@@ -152,6 +155,10 @@ impl AsaShell {
                 return Reply::none();
             }
             self.enable_prompt = true;
+            return Reply::none();
+        }
+        if config && first == "end" {
+            self.mode = Mode::Exec;
             return Reply::none();
         }
         if abbrev(first, "exit", 3) || abbrev(first, "quit", 1) || abbrev(first, "logout", 4) {
@@ -224,12 +231,20 @@ impl AsaShell {
                 "Building configuration...\nCryptochecksum: 5f1b2a9c 0d7e4f36 a8b1c2d3 e4f50617 \n\n6417 bytes copied in 0.230 secs\n[OK]\n",
             );
         }
+        if !config
+            && abbrev(first, "copy", 2)
+            && abbrev(word(1), "running-config", 3)
+            && abbrev(word(2), "startup-config", 3)
+        {
+            self.copy_question = 1;
+            return Reply::none();
+        }
         if !config && abbrev(first, "configure", 4) && (word(1).is_empty() || abbrev(word(1), "terminal", 1)) {
             self.mode = Mode::Config;
             return Reply::none();
         }
         if !config && abbrev(first, "reload", 3) {
-            ctx.state.reload();
+            ctx.reload();
             return Reply::close("Proceed with reload? [confirm] \n\n***\n*** --- START GRACEFUL SHUTDOWN ---\n");
         }
         if !config {
@@ -239,8 +254,8 @@ impl AsaShell {
             return self.username(ctx, line, &t, pl);
         }
         if first == "no" && abbrev(word(1), "username", 4) {
-            if ctx.fx.fault != super::Fault::IgnorePasswordChange && ctx.state.running.users.remove(word(2)).is_some() {
-                ctx.fx.password_changed = true;
+            if ctx.fx.fault != super::Fault::IgnorePasswordChange {
+                ctx.state.running.users.remove(word(2));
             }
             return Reply::none();
         }
@@ -384,6 +399,11 @@ impl Shell for AsaShell {
         if self.enable_prompt {
             return "Password: ".into();
         }
+        match self.copy_question {
+            1 => return "\nSource filename [running-config]? ".into(),
+            2 => return "\nDestination filename [startup-config]? ".into(),
+            _ => {}
+        }
         let host = &ctx.state.running.hostname;
         match self.mode {
             Mode::User => format!("\r{host}> "),
@@ -393,6 +413,24 @@ impl Shell for AsaShell {
     }
 
     fn line(&mut self, ctx: &mut Ctx, line: &str) -> Reply {
+        match (self.copy_question, line.trim()) {
+            (1, "" | "running-config") => {
+                self.copy_question = 2;
+                return Reply::none();
+            }
+            (2, "" | "startup-config") => {
+                self.copy_question = 0;
+                ctx.state.saved = ctx.state.running.clone();
+                return Reply::text(
+                    "Cryptochecksum: 5f1b2a9c 0d7e4f36 a8b1c2d3 e4f50617 \n\n6417 bytes copied in 0.230 secs\n",
+                );
+            }
+            (1 | 2, other) => {
+                self.copy_question = 0;
+                return Reply::text(format!("%Error opening disk0:/{other} (No such file or directory)\n"));
+            }
+            _ => {}
+        }
         if self.enable_prompt {
             self.enable_prompt = false;
             let ok = ctx.state.running.enable.as_ref().is_some_and(|e| e.verify(line));

@@ -1,11 +1,13 @@
 //! Emulated Cisco IOS / IOS-XE: user, privileged and config modes, `enable` with its secret,
 //! `terminal length` paging, `?` help the moment it is typed, `| include/section/begin/exclude`,
 //! `username ... secret` (clear or a re-applied type 5/8/9 hash) that is live at once and lost on
-//! reload unless `write memory`. Also the Cisco-style helpers NX-OS, ASA and EOS share.
+//! reload unless `write memory`; `configure terminal revert timer N` / `configure confirm` /
+//! `configure revert now` (the archive is configured). Also the Cisco-style helpers NX-OS, ASA and EOS share.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::config::{self, Conf, DeviceState, Scheme, Secret, User};
+use super::config::{self, Conf, DeviceState, PendingConfirm, Scheme, Secret, User};
 use super::{abbrev, Ctx, DeviceSpec, Echo, Reply, Shell};
 
 pub(crate) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
@@ -77,6 +79,10 @@ pub(crate) fn split_pipe(line: &str) -> (&str, Vec<&str>) {
 pub(crate) fn apply_filters(text: &str, filters: &[&str]) -> Result<String, String> {
     let mut text = text.to_string();
     for f in filters {
+        if *f == "no-more" {
+            // NX-OS and EOS: no paging for this command (the caller checks with `no_more`).
+            continue;
+        }
         let (kw, arg) = f.split_once(' ').map(|(k, a)| (k, a.trim())).unwrap_or((f, ""));
         if arg.is_empty() {
             return Err("% Incomplete command.\n\n".into());
@@ -111,6 +117,11 @@ pub(crate) fn apply_filters(text: &str, filters: &[&str]) -> Result<String, Stri
         }
     }
     Ok(text)
+}
+
+/// Whether `| no-more` (NX-OS, EOS) asks for this output unpaged.
+pub(crate) fn no_more(filters: &[&str]) -> bool {
+    filters.contains(&"no-more")
 }
 
 /// Parses a number argument.
@@ -378,6 +389,8 @@ impl IosShell {
                     &ctx.state.saved,
                     "Using 4321 out of 262144 bytes\n!\n! Configuration size : ",
                 )
+            } else if privileged && abbrev(what, "archive", 3) {
+                "The maximum archive configurations allowed is 10.\nThe next archive file will be named flash:archive-Nov-26-09-14-02.111-2\n Archive #  Name\n   1        flash:archive-Nov-26-09-14-02.111-1 <- Most Recent\n   2\n   3\n".to_string()
             } else if privileged && abbrev(what, "users", 1) {
                 format!(
                     "    Line       User       Host(s)              Idle       Location\n\
@@ -390,6 +403,9 @@ impl IosShell {
             } else {
                 return Reply::text(invalid_at(&prompt, t[1].0));
             };
+            if no_more(&filters) {
+                return Reply::text("% Invalid filter: no-more\n\n");
+            }
             return match apply_filters(&text, &filters) {
                 Ok(text) => Reply::paged(text, self.page(ctx)),
                 Err(e) => Reply::text(e),
@@ -399,9 +415,43 @@ impl IosShell {
             return Reply::text(invalid_at(&prompt, t[0].0));
         }
         if abbrev(first, "configure", 4) {
+            if abbrev(word(1), "terminal", 1) && abbrev(word(2), "revert", 3) && abbrev(word(3), "timer", 2) {
+                let Some(minutes) = word(4).parse::<u64>().ok().filter(|m| (1..=120).contains(m)) else {
+                    return match t.get(4) {
+                        Some(&(o, _)) => Reply::text(invalid_at(&prompt, o)),
+                        None => Reply::text("% Incomplete command.\n\n"),
+                    };
+                };
+                let restore = match &ctx.state.pending {
+                    Some(p) => p.restore.clone(),
+                    None => ctx.state.running.clone(),
+                };
+                ctx.state.pending = Some(PendingConfirm {
+                    deadline: ctx.now + ctx.scaled(Duration::from_secs(60 * minutes)),
+                    restore,
+                    session: None,
+                });
+                self.mode = Mode::Config;
+                return Reply::text("Enter configuration commands, one per line.  End with CNTL/Z.\n");
+            }
             if t.len() == 1 || abbrev(word(1), "terminal", 1) {
                 self.mode = Mode::Config;
                 return Reply::text("Enter configuration commands, one per line.  End with CNTL/Z.\n");
+            }
+            if abbrev(word(1), "confirm", 4) {
+                return match ctx.state.pending.take() {
+                    Some(_) => Reply::none(),
+                    None => Reply::text("% No Rollback Confirmed Change pending\n"),
+                };
+            }
+            if abbrev(word(1), "revert", 3) && abbrev(word(2), "now", 3) {
+                return match ctx.state.pending.take() {
+                    Some(p) => {
+                        ctx.state.running = p.restore;
+                        Reply::text("Rollback Done\n\n")
+                    }
+                    None => Reply::text("% No Rollback Confirmed Change pending\n"),
+                };
             }
             if abbrev(word(1), "memory", 1) {
                 ctx.state.running = ctx.state.saved.clone();
@@ -632,7 +682,6 @@ impl IosShell {
                 let yes = answer.is_empty() || answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes");
                 if yes && ctx.fx.fault != super::Fault::IgnorePasswordChange {
                     ctx.state.running.users.remove(&name);
-                    ctx.fx.password_changed = true;
                 }
                 Reply::none()
             }
@@ -662,7 +711,7 @@ impl IosShell {
             Pending::ReloadConfirm => {
                 let a = line.trim();
                 if a.is_empty() || a.eq_ignore_ascii_case("y") {
-                    ctx.state.reload();
+                    ctx.reload();
                     Reply::close("\nConnection to host lost.\n")
                 } else {
                     Reply::none()

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::cisco_ios::{apply_filters, split_pipe, tokens};
+use super::cisco_ios::{apply_filters, no_more, split_pipe, tokens};
 use super::config::{self, Conf, DeviceState, Scheme, Secret, User};
 use super::{abbrev, Ctx, DeviceSpec, Reply, Shell};
 
@@ -233,7 +233,7 @@ impl NxosShell {
                 return Reply::text(invalid(pl, t[1].0));
             };
             return match apply_filters(&text, &filters) {
-                Ok(text) => Reply::paged(text, self.page(ctx)),
+                Ok(text) => Reply::paged(text, if no_more(&filters) { None } else { self.page(ctx) }),
                 Err(e) => Reply::text(e),
             };
         }
@@ -255,6 +255,7 @@ impl NxosShell {
         }
         if abbrev(first, "checkpoint", 5) {
             let name = if word(1) == "file" { word(2) } else { word(1) };
+            let name = name.trim_start_matches("bootflash:");
             if name.is_empty() {
                 return Reply::text("% Incomplete command at '^' marker.\n\n");
             }
@@ -270,11 +271,7 @@ impl NxosShell {
             let name = word(3).trim_start_matches("bootflash:");
             return match ctx.state.checkpoints.get(name).cloned() {
                 Some(conf) => {
-                    let changed = conf != ctx.state.running;
-                    if changed && ctx.fx.fault != super::Fault::IgnorePasswordChange {
-                        ctx.state.running = conf;
-                        ctx.fx.password_changed = true;
-                    }
+                    ctx.state.running = conf;
                     Reply::text(
                         "Note: Applying config parallelly may fail Rollback verification\nCollecting Running-Config\n#Generating Rollback Patch\nExecuting Rollback Patch\nGenerating Running-config for verification\n#Generating Patch for verification\nVerification is Successful.\n\nRollback completed successfully.\n",
                     )
@@ -284,7 +281,7 @@ impl NxosShell {
         }
         if abbrev(first, "reload", 3) {
             if self.dont_ask {
-                ctx.state.reload();
+                ctx.reload();
                 return Reply::close("");
             }
             self.confirm_reload = true;
@@ -379,8 +376,8 @@ impl NxosShell {
         }
         if first == "no" && abbrev(word(1), "username", 5) {
             let name = word(2);
-            if ctx.fx.fault != super::Fault::IgnorePasswordChange && ctx.state.running.users.remove(name).is_some() {
-                ctx.fx.password_changed = true;
+            if ctx.fx.fault != super::Fault::IgnorePasswordChange {
+                ctx.state.running.users.remove(name);
             }
             return Reply::none();
         }
@@ -434,7 +431,7 @@ impl Shell for NxosShell {
         if self.confirm_reload {
             self.confirm_reload = false;
             if line.trim().eq_ignore_ascii_case("y") {
-                ctx.state.reload();
+                ctx.reload();
                 return Reply::close("");
             }
             return Reply::none();

@@ -174,6 +174,29 @@ impl Conf {
     }
 }
 
+/// `onto` with the changes that turned `base` into `edited` (what a private candidate or a
+/// configuration session commits when others committed in between).
+pub(crate) fn rebase(base: &Conf, edited: &Conf, onto: &Conf) -> Conf {
+    let mut out = onto.clone();
+    for (name, user) in &edited.users {
+        if base.users.get(name) != Some(user) {
+            out.users.insert(name.clone(), user.clone());
+        }
+    }
+    for name in base.users.keys() {
+        if !edited.users.contains_key(name) {
+            out.users.remove(name);
+        }
+    }
+    if base.hostname != edited.hostname {
+        out.hostname = edited.hostname.clone();
+    }
+    if base.enable != edited.enable {
+        out.enable = edited.enable.clone();
+    }
+    out
+}
+
 /// A commit that rolls itself back unless confirmed before `deadline`.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingConfirm {
@@ -197,6 +220,8 @@ pub(crate) struct DeviceState {
     pub checkpoints: BTreeMap<String, Conf>,
     /// EOS named configuration sessions (uncommitted).
     pub config_sessions: BTreeMap<String, Conf>,
+    /// What each EOS session started from (its commit applies only its own changes).
+    pub config_session_bases: BTreeMap<String, Conf>,
     /// A `commit confirmed` / `commit timer` waiting for confirmation.
     pub pending: Option<PendingConfirm>,
     /// Set by the OS when it rolled back on its own, shown once to the next CLI user (Junos).
@@ -215,6 +240,7 @@ impl DeviceState {
             history: vec![conf],
             checkpoints: BTreeMap::new(),
             config_sessions: BTreeMap::new(),
+            config_session_bases: BTreeMap::new(),
             pending: None,
             rolled_back_notice: false,
             license_shown: false,
@@ -229,6 +255,7 @@ impl DeviceState {
                 let restore = p.restore.clone();
                 if let Some(name) = &p.session {
                     self.config_sessions.remove(name);
+                    self.config_session_bases.remove(name);
                 }
                 self.pending = None;
                 self.running = restore.clone();
@@ -246,12 +273,34 @@ impl DeviceState {
         self.pending = None;
         self.running = self.saved.clone();
         self.config_sessions.clear();
+        self.config_session_bases.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rebase_keeps_what_others_committed() {
+        let user = |pw: &str| User {
+            secret: Secret::Plain(pw.into()),
+            privilege: 15,
+        };
+        let mut base = Conf {
+            hostname: "r1".into(),
+            users: BTreeMap::new(),
+            enable: None,
+        };
+        base.users.insert("a".into(), user("a0"));
+        base.users.insert("b".into(), user("b0"));
+        let mut mine = base.clone();
+        mine.users.insert("a".into(), user("a1"));
+        let mut theirs = base.clone();
+        theirs.users.insert("b".into(), user("b1"));
+        let merged = rebase(&base, &mine, &theirs);
+        assert!(merged.password_works("a", "a1") && merged.password_works("b", "b1"));
+    }
 
     #[test]
     fn every_scheme_verifies_its_own_hash_and_rejects_another_password() {

@@ -138,12 +138,17 @@ impl FortiShell {
         Ok(())
     }
 
+    fn super_admin(&self, ctx: &Ctx) -> bool {
+        ctx.state.running.users.get(ctx.user).is_some_and(|u| u.privilege >= 15)
+    }
+
     fn top(&mut self, ctx: &mut Ctx, w: &[&str]) -> Reply {
         match w {
             ["config", "global"] => {
                 self.global = true;
                 Reply::none()
             }
+            ["config", "system", "admin"] if !self.super_admin(ctx) => Reply::text(fail(-37)),
             ["config", "system", "admin"] => {
                 self.levels.push(Level::Admins);
                 Reply::none()
@@ -180,7 +185,7 @@ impl FortiShell {
                 Reply::none()
             }
             ["execute", "reboot"] => {
-                ctx.state.reload();
+                ctx.reload();
                 Reply::close("This operation will reboot the system !\nDo you want to continue? (y/n)y\n\nSystem is rebooting...\n")
             }
             ["exit"] | ["quit"] => Reply::close(""),
@@ -391,5 +396,9 @@ impl Shell for FortiShell {
 
     fn pager_prompt(&self) -> &'static str {
         "--More-- "
+    }
+
+    fn pager_erase(&self) -> String {
+        "\r         \r".into()
     }
 }

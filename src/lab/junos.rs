@@ -327,6 +327,9 @@ impl JunosShell {
                 None => Reply::text("error: invalid value\n"),
             },
             ("set", Some("cli"), Some("complete-on-space")) => Reply::text("Disabling complete-on-space\n\n"),
+            ("configure", _, _) if ctx.state.running.users.get(ctx.user).is_some_and(|u| u.privilege < 5) => {
+                Reply::text(Self::unknown(0, prompt_len))
+            }
             ("configure", _, _) => {
                 self.candidate = Some(ctx.state.running.clone());
                 self.base = Some(ctx.state.running.clone());
@@ -378,13 +381,19 @@ impl JunosShell {
                 }
                 Reply::paged(text + "\n", self.page(ctx))
             }
+            ("show", Some("chassis"), Some("hardware")) => Reply::text(
+                "Hardware inventory:\nItem             Version  Part number  Serial number     Description\nChassis                                CV0000AF0000      SRX300\nRouting Engine   REV 0x08 650-077890   CV0000AF0000      RE-SRX300\nFPC 0                     BUILTIN      BUILTIN           FPC\n  PIC 0                                                  6xGE,2xGE SFP Base PIC\nPower Supply 0\n\n",
+            ),
+            ("show", Some("system"), Some("license")) => Reply::text(
+                "License usage: none\n\nLicenses installed: none\n\n",
+            ),
             ("show", Some("system"), Some("users")) => Reply::text(format!(
                 "USER     TTY      FROM                              LOGIN@  IDLE WHAT\n{:<8} pts/0    127.0.0.1                         9:14AM     - -cli (cli)\n\n",
                 self.user
             )),
             ("show", None, _) => Reply::text("error: syntax error, expecting <command>\n"),
             ("request", Some("system"), Some("reboot")) => {
-                ctx.state.reload();
+                ctx.reload();
                 Reply::close("Reboot the system ? [yes,no] (no) yes\n\nShutdown NOW!\n")
             }
             _ => {
@@ -552,9 +561,12 @@ impl JunosShell {
     }
 
     fn commit(&mut self, ctx: &mut Ctx, w: &[&str]) -> Reply {
-        let Some(candidate) = self.candidate.clone() else {
+        let Some(edited) = self.candidate.clone() else {
             return Reply::none();
         };
+        // Only this session's own changes go in: others may have committed since `configure`.
+        let base = self.base.clone().unwrap_or_else(|| ctx.state.running.clone());
+        let candidate = config::rebase(&base, &edited, &ctx.state.running);
         // Validation, as `commit check` does.
         let mut errors = Vec::new();
         for (name, u) in &candidate.users {
@@ -586,6 +598,7 @@ impl JunosShell {
                 };
                 ctx.state.running = candidate.clone();
                 self.base = Some(candidate.clone());
+                self.candidate = Some(candidate.clone());
                 ctx.state.history.insert(0, candidate);
                 ctx.state.history.truncate(MAX_ROLLBACK);
                 ctx.state.pending = Some(PendingConfirm {
@@ -604,6 +617,7 @@ impl JunosShell {
                 ctx.state.running = candidate.clone();
                 ctx.state.saved = candidate.clone();
                 self.base = Some(candidate.clone());
+                self.candidate = Some(candidate.clone());
                 if changed {
                     ctx.state.history.insert(0, candidate);
                     ctx.state.history.truncate(MAX_ROLLBACK);

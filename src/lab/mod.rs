@@ -5,6 +5,24 @@
 //! runs, and speaks its OS's CLI through one file per OS. This file holds the public API (start,
 //! inspect, inject faults, stop) and the SSH core that all OSes share: line editing and echo, `?`
 //! help, paging, exec channels, and the faults.
+//!
+//! ```no_run
+//! use keyreeve::lab::{Fault, Lab, LabConfig};
+//! # fn main() -> Result<(), keyreeve::lab::LabError> {
+//! let mut config = LabConfig::generated(8, &[]); // one device of each emulated kind
+//! config.time_scale = 600.0; // a Junos `commit confirmed 1` rolls back after 0.1 s
+//! let lab = Lab::start(config.clone())?;
+//! let first = &lab.devices()[0]; // name, kind, 127.0.0.1, port, host key, login
+//! let admin = &config.devices[0].accounts[0];
+//! assert!(lab.running_password_works(&first.name, &admin.name, &admin.password));
+//! lab.set_fault(&first.name, Fault::DropAfterChange)?;
+//! let toml = lab.inventory_toml("acme"); // [[clients.acme.targets]] stanzas, host keys pinned
+//! lab.reload(&first.name)?; // a power cycle: unsaved changes are lost
+//! lab.stop();
+//! # let _ = toml;
+//! # Ok(())
+//! # }
+//! ```
 
 mod arista_eos;
 mod cisco_asa;
@@ -106,7 +124,7 @@ pub struct DeviceSpec {
     pub kind: TargetKind,
     /// Its local accounts; the first one is the login account keyreeve uses.
     pub accounts: Vec<LabAccount>,
-    /// Enable secret (IOS, ASA, EOS); ignored by OSes without one.
+    /// Enable secret (IOS, ASA); ignored by the other OSes.
     pub enable_secret: Option<Password>,
     /// 0: the next port after `LabConfig::base_port`, or any free port when that is 0 too.
     pub port: u16,
@@ -123,6 +141,9 @@ pub struct LabConfig {
     pub base_port: u16,
     /// How long a refused login takes (real servers: about 1 s).
     pub auth_rejection_time: Duration,
+    /// Devices fresh out of the box rather than in service: the first interactive login to a
+    /// RouterOS device is asked `Do you want to see the software license? [Y/n]:`.
+    pub first_boot: bool,
 }
 
 impl Default for LabConfig {
@@ -132,6 +153,7 @@ impl Default for LabConfig {
             time_scale: 1.0,
             base_port: 0,
             auth_rejection_time: Duration::from_millis(200),
+            first_boot: false,
         }
     }
 }
@@ -225,7 +247,7 @@ pub enum Fault {
     IgnorePasswordChange,
     /// Close the session right after a password change (the change is made).
     DropAfterChange,
-    /// Stop answering after the next command (characters are still echoed, nothing else).
+    /// Stop answering after the next command (no output, no echo; the connection stays open).
     Hang,
     /// Answer every command (and the login) with garbage and an unexpected prompt.
     Nonsense,
@@ -294,12 +316,9 @@ impl Lab {
             let addr = listener
                 .local_addr()
                 .map_err(|source| LabError::Bind { port, source })?;
-            devices.push(Arc::new(Device::new(
-                spec,
-                addr,
-                time_scale,
-                config.auth_rejection_time,
-            )));
+            let device = Device::new(spec, addr, time_scale, config.auth_rejection_time);
+            device.state().license_shown = !config.first_boot;
+            devices.push(Arc::new(device));
             listeners.push(listener);
         }
 
@@ -323,6 +342,7 @@ impl Lab {
                 };
                 runtime.block_on(async move {
                     for (device, listener) in thread_devices.into_iter().zip(listeners) {
+                        let _ = device.runtime.set(tokio::runtime::Handle::current());
                         tokio::spawn(serve_device(device, listener, stop_rx.clone()));
                     }
                     let _ = ready_tx.send(Ok(()));
@@ -478,6 +498,8 @@ struct Device {
     fault: watch::Sender<Fault>,
     sessions: Mutex<Vec<OpenSession>>,
     next_session: AtomicU64,
+    /// The lab's runtime, to end sessions from outside it (`Lab::reload`).
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 struct OpenSession {
@@ -516,6 +538,7 @@ impl Device {
             fault: watch::channel(Fault::None).0,
             sessions: Mutex::new(Vec::new()),
             next_session: AtomicU64::new(1),
+            runtime: std::sync::OnceLock::new(),
         }
     }
 
@@ -547,7 +570,7 @@ impl Device {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         for s in sessions.iter().filter(|s| user.is_none_or(|u| s.user == u)) {
             let handle = s.handle.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            if let Some(rt) = self.runtime.get() {
                 rt.spawn(async move {
                     let _ = handle
                         .disconnect(russh::Disconnect::ByApplication, "logged out".into(), String::new())
@@ -669,10 +692,10 @@ pub(crate) enum Echo {
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
     pub fault: Fault,
-    /// A password was really changed (for `Fault::DropAfterChange`).
-    pub password_changed: bool,
     /// Users whose sessions must end (FortiOS logs an admin out when its password changes).
     pub logout_users: Vec<String>,
+    /// The device rebooted: every session ends.
+    pub reloaded: bool,
 }
 
 impl Effects {
@@ -684,9 +707,6 @@ impl Effects {
         }
         let changed = conf.users.get(name) != Some(&user);
         conf.users.insert(name.to_string(), user);
-        if changed {
-            self.password_changed = true;
-        }
         changed
     }
 
@@ -696,7 +716,6 @@ impl Effects {
             return;
         }
         conf.enable = Some(secret);
-        self.password_changed = true;
     }
 }
 
@@ -713,6 +732,12 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Reboots the device (unsaved changes are lost; every session ends).
+    pub(crate) fn reload(&mut self) {
+        self.state.reload();
+        self.fx.reloaded = true;
+    }
+
     /// A device duration in real time.
     pub(crate) fn scaled(&self, nominal: Duration) -> Duration {
         nominal.div_f64(self.time_scale)
@@ -780,6 +805,12 @@ pub(crate) trait Shell: Send {
     /// The pager prompt.
     fn pager_prompt(&self) -> &'static str {
         " --More-- "
+    }
+    /// What erases the pager prompt once a key was pressed (default: backspaces over it, blanks,
+    /// and backspaces again, as IOS does).
+    fn pager_erase(&self) -> String {
+        let n = self.pager_prompt().chars().filter(|c| !c.is_control()).count();
+        format!("{}{}{}", "\x08".repeat(n), " ".repeat(n), "\x08".repeat(n))
     }
     /// Ctrl-C (0x03) or Ctrl-Z (0x1a).
     fn control(&mut self, _ctx: &mut Ctx, _key: u8) -> Option<Reply> {
@@ -898,6 +929,10 @@ impl Drop for Conn {
     }
 }
 
+/// The longest command line a device takes; further characters are dropped, as a CLI's line
+/// buffer does.
+const MAX_LINE: usize = 4096;
+
 const NONSENSE: &str = "\n\u{7}*** SYSTEM IN DIAGNOSTIC MODE *** unit 0x7f3e: parity ok/ko ???\nmfg-diag::: ";
 
 fn crlf(text: &str, pty: bool) -> String {
@@ -968,12 +1003,6 @@ impl Conn {
         for &b in data {
             let Some(chan) = self.channels.get_mut(&ch) else { return };
             if chan.hung || chan.closing {
-                if chan.hung {
-                    // A hung device still echoes what the line discipline sees, as a stuck CLI does.
-                    if (0x20..0x7f).contains(&b) {
-                        let _ = session.data(ch, vec![b]);
-                    }
-                }
                 continue;
             }
             if chan.pager.is_some() {
@@ -1029,7 +1058,8 @@ impl Conn {
                     }
                 }
                 b'\t' => {}
-                _ if b >= 0x20 || b >= 0x80 => {
+                _ if b >= 0x20 && chan.line.len() >= MAX_LINE => {}
+                _ if b >= 0x20 => {
                     chan.line.push(b);
                     echo_byte(session, ch, echo, b);
                 }
@@ -1097,25 +1127,28 @@ impl Conn {
         }
         let rows = chan.pty_rows;
         let Some(mut shell) = chan.shell.take() else { return };
-        let ((reply, prompt), fx) = self.ctx_run(rows, |ctx| {
+        let ((reply, prompt, changed), fx) = self.ctx_run(rows, |ctx| {
+            let before = credentials(&ctx.state.running);
             let reply = shell.line(ctx, line);
+            let changed = credentials(&ctx.state.running) != before;
             let prompt = shell.prompt(ctx);
-            (reply, prompt)
+            (reply, prompt, changed)
         });
         let pager_prompt = shell.pager_prompt();
         let Some(chan) = self.channels.get_mut(&ch) else { return };
         chan.shell = Some(shell);
 
-        let drop_now = fx.password_changed && fx.fault == Fault::DropAfterChange;
+        let drop_now = changed && fx.fault == Fault::DropAfterChange;
         if drop_now {
             chan.closing = true;
             let _ = session.disconnect(russh::Disconnect::ByApplication, "connection lost", "");
             return;
         }
-        if !fx.logout_users.is_empty() {
-            for u in &fx.logout_users {
-                self.device.drop_sessions(Some(u));
-            }
+        for u in &fx.logout_users {
+            self.device.drop_sessions(Some(u));
+        }
+        if fx.reloaded {
+            self.device.drop_sessions(None);
         }
         let Some(chan) = self.channels.get_mut(&ch) else { return };
         if reply.close {
@@ -1155,8 +1188,7 @@ impl Conn {
         let Some(chan) = self.channels.get_mut(&ch) else { return };
         let Some(mut pager) = chan.pager.take() else { return };
         let pty = chan.has_pty;
-        let width = pager.prompt.len();
-        let mut out = format!("{}{}{}", "\x08".repeat(width), " ".repeat(width), "\x08".repeat(width));
+        let mut out = chan.shell.as_ref().map(|sh| sh.pager_erase()).unwrap_or_default();
         let take = match key {
             b' ' => pager.per_page - 1,
             b'\r' | b'\n' => 1,
@@ -1203,14 +1235,16 @@ impl Conn {
             let st = self.device.state();
             new_shell(kind, &user, &st)
         };
-        let ((text, status), fx) = self.ctx_run(0, |ctx| {
+        let ((text, status, changed), fx) = self.ctx_run(0, |ctx| {
             if fault == Fault::Nonsense {
-                (NONSENSE.to_string(), 0)
+                (NONSENSE.to_string(), 0, false)
             } else {
-                shell.exec(ctx, command)
+                let before = credentials(&ctx.state.running);
+                let (text, status) = shell.exec(ctx, command);
+                (text, status, credentials(&ctx.state.running) != before)
             }
         });
-        if fx.password_changed && fx.fault == Fault::DropAfterChange {
+        if changed && fx.fault == Fault::DropAfterChange {
             let _ = session.disconnect(russh::Disconnect::ByApplication, "connection lost", "");
             return;
         }
@@ -1222,6 +1256,14 @@ impl Conn {
         let _ = session.eof(ch);
         let _ = session.close(ch);
     }
+}
+
+/// What logins depend on in a configuration: the accounts' secrets and the enable secret.
+fn credentials(conf: &Conf) -> (Vec<(String, config::Secret)>, Option<config::Secret>) {
+    (
+        conf.users.iter().map(|(n, u)| (n.clone(), u.secret.clone())).collect(),
+        conf.enable.clone(),
+    )
 }
 
 fn send(session: &mut Session, ch: ChannelId, pty: bool, text: &str) {
@@ -1326,6 +1368,152 @@ mod tests {
             vec!["/user", "set", "[find", "name=a b]", "password=x\"y"]
         );
         assert_eq!(words("set password ''"), vec!["set", "password", ""]);
+    }
+
+    /// Random lines made of every OS's keywords, quotes, brackets and odd characters: no shell may
+    /// panic on them.
+    #[test]
+    fn no_shell_panics_on_random_input() {
+        const WORDS: &[&str] = &[
+            "show",
+            "running-config",
+            "run",
+            "|",
+            "include",
+            "section",
+            "no-more",
+            "configure",
+            "terminal",
+            "session",
+            "s1",
+            "commit",
+            "confirmed",
+            "timer",
+            "00:00:01",
+            "abort",
+            "rollback",
+            "1",
+            "0",
+            "99",
+            "username",
+            "netops",
+            "admin",
+            "monitor",
+            "secret",
+            "password",
+            "5",
+            "8",
+            "9",
+            "0",
+            "privilege",
+            "15",
+            "role",
+            "network-admin",
+            "enable",
+            "end",
+            "exit",
+            "quit",
+            "do",
+            "write",
+            "memory",
+            "copy",
+            "startup-config",
+            "checkpoint",
+            "file",
+            "bootflash:x",
+            "set",
+            "delete",
+            "system",
+            "login",
+            "user",
+            "authentication",
+            "plain-text-password",
+            "plaintext-password",
+            "encrypted-password",
+            "class",
+            "super-user",
+            "/user",
+            "[find",
+            "name=\"netops\"]",
+            "password=\"a\\\"b\"",
+            "/password",
+            "print",
+            "detail",
+            "config",
+            "admin",
+            "edit",
+            "\"netops\"",
+            "next",
+            "ENC",
+            "SH2",
+            "$6$x$y",
+            "$9$",
+            "'q'",
+            "\"",
+            "'",
+            "[",
+            "]",
+            "\\",
+            "é",
+            "\u{0}",
+            "..",
+            "/",
+            "display",
+            "compare",
+            "save",
+            "discard",
+            "commit-confirm",
+            "confirm",
+            "accprofile",
+            "super_admin",
+            "revert",
+            "now",
+            "reload",
+            "y",
+            "n",
+            "yes",
+        ];
+        let mut rng = rand::rng();
+        for (i, kind) in EMULATED_KINDS.iter().enumerate() {
+            let spec = DeviceSpec {
+                name: format!("fuzz{i}"),
+                kind: *kind,
+                accounts: vec![
+                    LabAccount::new("admin", random_password(), 15),
+                    LabAccount::new("netops", random_password(), 15),
+                    LabAccount::new("monitor", random_password(), 1),
+                ],
+                enable_secret: Some(random_password()),
+                port: 0,
+            };
+            let (conf, autosave) = initial_conf(&spec);
+            let mut state = DeviceState::new(conf, autosave);
+            let mut answered = 0;
+            for user in ["admin", "monitor"] {
+                let mut shell = new_shell(*kind, user, &state);
+                for _ in 0..1500 {
+                    let n = rng.random_range(0..8);
+                    let line: Vec<&str> = (0..n).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
+                    let line = line.join(if rng.random_bool(0.1) { "" } else { " " });
+                    let mut ctx = Ctx {
+                        state: &mut state,
+                        fx: Effects::default(),
+                        user,
+                        now: Instant::now(),
+                        time_scale: 1000.0,
+                        rows: 24,
+                    };
+                    if !shell.line(&mut ctx, &line).text.is_empty() {
+                        answered += 1;
+                    }
+                    let _ = shell.prompt(&ctx);
+                    let _ = shell.help(&mut ctx, &line);
+                    let _ = shell.exec(&mut ctx, &line);
+                    ctx.state.settle(Instant::now());
+                }
+            }
+            assert!(answered > 300, "{kind}: only {answered} lines got an answer");
+        }
     }
 
     #[test]

@@ -174,7 +174,19 @@ pub(crate) struct RouterosShell {
     pending: Option<Pending>,
 }
 
-const MENUS: &[&str] = &["user", "system", "identity", "ip", "address", "interface", "password"];
+const MENUS: &[&str] = &[
+    "user",
+    "system",
+    "identity",
+    "resource",
+    "package",
+    "update",
+    "history",
+    "ip",
+    "address",
+    "interface",
+    "password",
+];
 
 impl RouterosShell {
     pub(crate) fn new(user: &str, _st: &DeviceState) -> Self {
@@ -183,6 +195,15 @@ impl RouterosShell {
             menu: Vec::new(),
             pending: None,
         }
+    }
+
+    /// Whether the logged-in user's group may change users (`full`).
+    fn full(&self, ctx: &Ctx) -> bool {
+        ctx.state
+            .running
+            .users
+            .get(&self.user)
+            .is_some_and(|u| u.privilege >= 15)
     }
 
     fn user_print(conf: &Conf, detail: bool) -> String {
@@ -295,6 +316,7 @@ impl RouterosShell {
                 }
                 Ok(Self::user_print(&ctx.state.running, detail))
             }
+            (["user"], "set") if !self.full(ctx) => Err("failure: not enough permissions".into()),
             (["user"], "set") => {
                 let Some(reference) = args.first() else {
                     return Err("missing value(s) of argument(s) numbers".into());
@@ -328,6 +350,7 @@ impl RouterosShell {
                 }
                 Ok(String::new())
             }
+            (["user"], "add") if !self.full(ctx) => Err("failure: not enough permissions".into()),
             (["user"], "add") => {
                 let p = params(args)?;
                 let Some(name) = p.get("name") else {
@@ -344,6 +367,7 @@ impl RouterosShell {
                 Self::set_user(ctx, name, User { secret, privilege });
                 Ok(String::new())
             }
+            (["user"], "remove") if !self.full(ctx) => Err("failure: not enough permissions".into()),
             (["user"], "remove") => {
                 let Some(reference) = args.first() else {
                     return Err("missing value(s) of argument(s) numbers".into());
@@ -355,7 +379,6 @@ impl RouterosShell {
                     if ctx.fx.fault != super::Fault::IgnorePasswordChange {
                         ctx.state.running.users.remove(&name);
                         ctx.state.saved = ctx.state.running.clone();
-                        ctx.fx.password_changed = true;
                     }
                 }
                 Ok(String::new())
@@ -379,6 +402,14 @@ impl RouterosShell {
                 }
                 Ok(String::new())
             }
+            (["system", "package", "update"], "print") => Ok(
+                "           channel: stable\n  installed-version: 7.16\n"
+                    .into(),
+            ),
+            (["system", "history"], "print") => Ok(
+                "Flags: U - undoable, R - redoable, F - floating-undo\nColumns: ACTION, BY, POLICY, TIME\n  ACTION                          BY     POLICY  TIME               \nU user netops changed           admin  write   2026-11-26 09:14:02\n"
+                    .into(),
+            ),
             (["system", "resource"], "print") | (["system"], "resource") => Ok(
                 "                   uptime: 12d4h1m\n                  version: 7.16 (stable)\n               build-time: 2024-09-20 13:00:27\n              free-memory: 847.3MiB\n             total-memory: 1024.0MiB\n                      cpu: QEMU\n                cpu-count: 1\n       architecture-name: x86_64\n               board-name: CHR QEMU Standard PC (i440FX + PIIX, 1996)\n                 platform: MikroTik\n"
                     .into(),

@@ -171,6 +171,9 @@ impl VyosShell {
                 Err(_) => Reply::text(format!("\n  Invalid value: [{n}]\n\n")),
             },
             ["set", "terminal", "width", _] | ["terminal", "width", _] => Reply::none(),
+            ["configure"] if ctx.state.running.users.get(ctx.user).is_some_and(|u| u.privilege < 15) => {
+                Reply::text("\n  Invalid command: [configure]\n\n")
+            }
             ["configure"] => {
                 self.candidate = Some(ctx.state.running.clone());
                 self.base = Some(ctx.state.running.clone());
@@ -190,7 +193,7 @@ impl VyosShell {
             )),
             ["exit"] | ["logout"] => Reply::close("logout\n"),
             ["reboot", "now"] | ["reboot"] => {
-                ctx.state.reload();
+                ctx.reload();
                 Reply::close("\nThe system is going down NOW!\n")
             }
             [first, ..] => Reply::text(format!("\n  Invalid command: [{first}]\n\n")),
@@ -201,7 +204,9 @@ impl VyosShell {
         let owned = words(line);
         let w: Vec<&str> = owned.iter().map(String::as_str).collect();
         if let Some(minutes) = self.confirm_pending.take() {
-            if w.first().is_some_and(|a| a.eq_ignore_ascii_case("y")) {
+            if w.first()
+                .is_none_or(|a| a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes"))
+            {
                 return self.commit(ctx, Some(minutes));
             }
             return Reply::text("commit-confirm canceled\n");
@@ -316,9 +321,12 @@ impl VyosShell {
     }
 
     fn commit(&mut self, ctx: &mut Ctx, confirm_minutes: Option<u64>) -> Reply {
-        let Some(candidate) = self.candidate.clone() else {
+        let Some(edited) = self.candidate.clone() else {
             return Reply::none();
         };
+        // Only this session's own changes go in: others may have committed since `configure`.
+        let base = self.base.clone().unwrap_or_else(|| ctx.state.running.clone());
+        let candidate = config::rebase(&base, &edited, &ctx.state.running);
         if candidate == ctx.state.running {
             return Reply::text("No configuration changes to commit\n");
         }
@@ -333,7 +341,8 @@ impl VyosShell {
         ctx.state.history.insert(0, ctx.state.running.clone());
         ctx.state.history.truncate(100);
         ctx.state.running = candidate.clone();
-        self.base = Some(candidate);
+        self.base = Some(candidate.clone());
+        self.candidate = Some(candidate);
         Reply::none()
     }
 }
@@ -372,5 +381,9 @@ impl Shell for VyosShell {
 
     fn pager_prompt(&self) -> &'static str {
         ":"
+    }
+
+    fn pager_erase(&self) -> String {
+        "\r\x1b[K".into()
     }
 }

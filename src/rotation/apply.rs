@@ -6,6 +6,7 @@
 use chrono::Utc;
 use serde::Serialize;
 
+use super::batch::{Batcher, Change};
 use super::failpoint;
 use super::journal::{Journal, Record, RunLock, RECORD_FORMAT};
 use super::plan::{Item, Plan};
@@ -114,9 +115,10 @@ impl<'a> Engine<'a> {
         let run = journal.start_run()?;
         let mut groups: Vec<(String, Vec<&Item>)> = plan.by_target().into_iter().collect();
         groups.sort_by_key(|(_, items)| items.iter().map(|i| i.priority).min().unwrap_or(0));
+        let batcher = Batcher::new(self.vault());
         let per_target = run_concurrently(groups, concurrency, |(target_path, items)| {
             observer.target_started(&target_path, items.len());
-            let done = self.rotate_target(&items, &run, connector_for, observer);
+            let done = self.rotate_target(&items, &run, &batcher, connector_for, observer);
             observer.target_done(&target_path);
             done
         });
@@ -131,6 +133,7 @@ impl<'a> Engine<'a> {
         &self,
         items: &[&Item],
         run: &RunLock,
+        batcher: &Batcher<'_>,
         connector_for: &ConnectorFactory<'_>,
         observer: &dyn Observer,
     ) -> Vec<AccountResult> {
@@ -163,7 +166,7 @@ impl<'a> Engine<'a> {
                             reason: format!("outside the rotation windows ({})", windows.join(", ")),
                         }
                     } else {
-                        self.rotate_one(target, connector.as_ref(), item, run, &|step| {
+                        self.rotate_one(target, connector.as_ref(), item, run, batcher, &|step| {
                             observer.step(&target_path, &item.account, step)
                         })
                     }
@@ -191,6 +194,7 @@ impl<'a> Engine<'a> {
         connector: &dyn Connector,
         item: &Item,
         run: &RunLock,
+        batcher: &Batcher<'_>,
         step: &dyn Fn(&str),
     ) -> Outcome {
         let vault = self.vault();
@@ -249,21 +253,26 @@ impl<'a> Engine<'a> {
         failpoint::hit("journal-written");
 
         // 2. Claim the entry: pending with the candidate. A second apply finds it pending.
-        let claimed = vault.update(&item.client, |doc| {
-            let Some(e) = doc.entries.get_mut(&key) else {
-                return Ok::<bool, crate::vault::VaultError>(false);
-            };
-            if e.state != EntryState::Current || state_fingerprint(e) != item.vault_state {
-                return Ok(false);
-            }
-            e.state = EntryState::Pending;
-            e.pending = Some(PendingRotation {
+        let claim: Change = {
+            let (key, fingerprint) = (key.clone(), item.vault_state.clone());
+            let pending = PendingRotation {
                 journal_id: record.id.clone(),
                 started_at: record.started_at,
                 candidates: vec![new.clone()],
-            });
-            Ok(true)
-        });
+            };
+            Box::new(move |doc| {
+                let Some(e) = doc.entries.get_mut(&key) else {
+                    return false;
+                };
+                if e.state != EntryState::Current || state_fingerprint(e) != fingerprint {
+                    return false;
+                }
+                e.state = EntryState::Pending;
+                e.pending = Some(pending);
+                true
+            })
+        };
+        let claimed = batcher.update(&item.client, claim);
         match claimed {
             Ok(true) => {}
             Ok(false) => {
@@ -283,7 +292,8 @@ impl<'a> Engine<'a> {
         step("change");
         let mut session = match connector.open(&creds) {
             Ok(s) => s,
-            Err(e) => return self.conclude(&record, &jfile, settle_untouched(connector, &creds, &record), Some(e)),
+            // Nothing was sent: the old password is still the one in force.
+            Err(e) => return self.conclude(batcher, &record, &jfile, Settled::NotSent, Some(e)),
         };
         let change = if failpoint::should_fail("changed") {
             Err(ConnectorError::Protocol {
@@ -298,7 +308,7 @@ impl<'a> Engine<'a> {
             drop(session);
             // The device may or may not have taken it (e.g. the session dropped right after).
             let settled = settle(connector, &creds, &record, true);
-            return self.conclude(&record, &jfile, settled, Some(e));
+            return self.conclude(batcher, &record, &jfile, settled, Some(e));
         }
 
         // 4. Verify with a fresh login while the first session stays open.
@@ -327,7 +337,7 @@ impl<'a> Engine<'a> {
                 }
                 failpoint::hit("saved");
                 step("store");
-                self.conclude(&record, &jfile, Settled::New, None)
+                self.conclude(batcher, &record, &jfile, Settled::New, None)
             }
             other => {
                 let why = match other {
@@ -342,25 +352,27 @@ impl<'a> Engine<'a> {
                     Ok(()) => format!("{why}; rolled back"),
                     Err(e) => format!("{why}; rollback failed: {e}"),
                 };
-                self.conclude_with_cause(&record, &jfile, settled, cause)
+                self.conclude_with_cause(batcher, &record, &jfile, settled, cause)
             }
         }
     }
 
     fn conclude(
         &self,
+        batcher: &Batcher<'_>,
         record: &Record,
         jfile: &std::path::Path,
         settled: Settled,
         error: Option<ConnectorError>,
     ) -> Outcome {
         let cause = error.map(|e| e.to_string()).unwrap_or_default();
-        self.conclude_with_cause(record, jfile, settled, cause)
+        self.conclude_with_cause(batcher, record, jfile, settled, cause)
     }
 
     /// Stores what `settle` proved, then clears the journal record. Unknown: keep both.
     fn conclude_with_cause(
         &self,
+        batcher: &Batcher<'_>,
         record: &Record,
         jfile: &std::path::Path,
         settled: Settled,
@@ -378,8 +390,7 @@ impl<'a> Engine<'a> {
                     true,
                 );
             }
-            Settled::New => store(&self.vault(), record, true),
-            Settled::Old => store(&self.vault(), record, false),
+            Settled::New | Settled::Old | Settled::NotSent => store_with(batcher, record, &settled),
         };
         if let Err(e) = stored {
             return failed(
@@ -393,7 +404,6 @@ impl<'a> Engine<'a> {
         }
         failpoint::hit("journal-cleared");
         match settled {
-            Settled::New if cause.is_empty() => Outcome::Rotated,
             Settled::New => Outcome::Rotated,
             _ => failed(
                 if cause.is_empty() {
@@ -416,6 +426,8 @@ pub enum Settled {
     Old,
     /// Neither could be proven: keep every candidate.
     Unknown(String),
+    /// The new password never left keyreeve (no session could be opened): release the entry.
+    NotSent,
 }
 
 /// The login credentials to use once `record` took effect (the login account's own rotation).
@@ -465,40 +477,63 @@ pub fn settle(connector: &dyn Connector, creds: &Credentials, record: &Record, t
     }
 }
 
-/// Stores the proven outcome: the new password as current (the old to history), or the old one
-/// kept (the unproven candidate to history, so no candidate is ever dropped unseen).
+/// Stores the proven outcome through the batcher (apply).
+fn store_with(batcher: &Batcher<'_>, record: &Record, settled: &Settled) -> Result<(), String> {
+    if failpoint::should_fail("vault-stored") {
+        return Err("injected failure: the vault write failed".into());
+    }
+    batcher.update(&record.client, store_change(record, settled)).map(drop)
+}
+
+/// Stores the proven outcome directly (recover, one record at a time).
 pub fn store(vault: &Vault<'_>, record: &Record, new_in_force: bool) -> Result<(), crate::vault::VaultError> {
     if failpoint::should_fail("vault-stored") {
-        return Err(crate::vault::VaultError::Todo("failpoint: vault write failed".into()));
+        return Err(crate::vault::VaultError::Injected("the vault write failed".into()));
     }
+    let settled = if new_in_force { Settled::New } else { Settled::Old };
+    let change = store_change(record, &settled);
+    vault.update(&record.client, |doc| Ok(change(doc))).map(drop)
+}
+
+/// The change that records the proven outcome: the new password as current (the old to
+/// history), or the old one kept (the unproven candidate to history, so no candidate is ever
+/// dropped unseen).
+fn store_change(record: &Record, settled: &Settled) -> Change {
     let key = format!("{}/{}", record.target, record.account);
-    vault.update(&record.client, |doc| {
+    let settled = settled.clone();
+    let (id, old, new) = (record.id.clone(), record.old.clone(), record.new.clone());
+    Box::new(move |doc| {
         let now = Utc::now();
-        let entry = doc.entries.get_mut(&key);
-        let Some(e) = entry else { return Ok(()) };
-        let ours = e.pending.as_ref().is_none_or(|p| p.journal_id == record.id);
-        if !ours {
-            return Ok(());
+        let Some(e) = doc.entries.get_mut(&key) else {
+            return false;
+        };
+        if e.pending.as_ref().is_some_and(|p| p.journal_id != id) {
+            return false;
         }
-        if new_in_force {
-            if e.password != record.new {
+        if settled == Settled::NotSent {
+            e.state = EntryState::Current;
+            e.pending = None;
+            return true;
+        }
+        if settled == Settled::New {
+            if e.password != new {
                 e.history.push(HistoryItem {
                     password: e.password.clone(),
                     replaced_at: now,
                 });
-                e.password = record.new.clone();
+                e.password = new;
             }
             e.rotated_at = Some(now);
         } else {
-            if e.password != record.old {
+            if e.password != old {
                 e.history.push(HistoryItem {
                     password: e.password.clone(),
                     replaced_at: now,
                 });
-                e.password = record.old.clone();
+                e.password = old;
             }
             e.history.push(HistoryItem {
-                password: record.new.clone(),
+                password: new,
                 replaced_at: now,
             });
         }
@@ -506,6 +541,6 @@ pub fn store(vault: &Vault<'_>, record: &Record, new_in_force: bool) -> Result<(
         e.pending = None;
         e.verified_at = Some(now);
         e.verify_failed_at = None;
-        Ok(())
+        true
     })
 }

@@ -18,6 +18,7 @@ use crate::inventory::Target;
 use crate::vault::{Entry, VaultDocument};
 
 pub mod apply;
+pub mod batch;
 pub mod failpoint;
 pub mod journal;
 pub mod plan;

@@ -95,7 +95,7 @@ impl Engine<'_> {
         let settled = settle(connector.as_ref(), &creds, record, true);
         let new_in_force = match settled {
             Settled::New => true,
-            Settled::Old => false,
+            Settled::Old | Settled::NotSent => false,
             Settled::Unknown(why) => {
                 return failed(format!(
                     "{why}; the record is kept, try again when the target is reachable"

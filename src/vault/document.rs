@@ -116,6 +116,113 @@ impl Entry {
     }
 }
 
+/// Parses only the entry `key` of `client`'s document: the rest is scanned (its JSON must be
+/// well-formed) but not built, so revealing one password in a large vault costs little more than
+/// decrypting it. Any doubt falls back to the full parse for its precise error.
+pub(crate) fn parse_entry(plain: &[u8], client: &str, key: &str, file: &Path) -> Result<Option<Entry>, VaultError> {
+    let mut de = serde_json::Deserializer::from_slice(plain);
+    let header = match serde::de::DeserializeSeed::deserialize(OneEntry { key }, &mut de).and_then(|h| {
+        de.end()?;
+        Ok(h)
+    }) {
+        Ok(h) => h,
+        Err(_) => return parse(plain, client, file).map(|mut doc| doc.entries.remove(key)),
+    };
+    let sound = header.format.as_deref() == Some(FORMAT)
+        && header.version.is_some_and(|v| (1..=u64::from(VERSION)).contains(&v))
+        && header.client.as_deref() == Some(client)
+        && header.updated_at
+        && header.entries.is_some();
+    if !sound {
+        return parse(plain, client, file).map(|mut doc| doc.entries.remove(key));
+    }
+    Ok(header.entries.flatten())
+}
+
+/// What [`parse_entry`] keeps of a document: its header and the one entry asked for.
+struct Sparse {
+    format: Option<String>,
+    version: Option<u64>,
+    client: Option<String>,
+    updated_at: bool,
+    entries: Option<Option<Entry>>,
+}
+
+/// Walks a document keeping only the header and entry `key`; every other value is skipped
+/// (still checked to be well-formed JSON) without being built.
+struct OneEntry<'k> {
+    key: &'k str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for OneEntry<'_> {
+    type Value = Sparse;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Sparse, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for OneEntry<'_> {
+    type Value = Sparse;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a keyreeve vault document")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Sparse, A::Error> {
+        use serde::de::IgnoredAny;
+        let mut out = Sparse {
+            format: None,
+            version: None,
+            client: None,
+            updated_at: false,
+            entries: None,
+        };
+        while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match field.as_ref() {
+                "format" => out.format = Some(map.next_value()?),
+                "version" => out.version = Some(map.next_value()?),
+                "client" => out.client = Some(map.next_value()?),
+                "updated_at" => {
+                    map.next_value::<DateTime<Utc>>()?;
+                    out.updated_at = true;
+                }
+                "entries" => out.entries = Some(map.next_value_seed(EntriesSeed { key: self.key })?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+struct EntriesSeed<'k> {
+    key: &'k str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for EntriesSeed<'_> {
+    type Value = Option<Entry>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Entry>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EntriesSeed<'_> {
+    type Value = Option<Entry>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map of vault entries")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Option<Entry>, A::Error> {
+        let mut found = None;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if found.is_none() && k == self.key {
+                found = Some(map.next_value::<Entry>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Parses decrypted `plain` as `client`'s document read from `file`.
 pub(crate) fn parse(plain: &[u8], client: &str, file: &Path) -> Result<VaultDocument, VaultError> {
     let doc = match serde_json::from_slice::<VaultDocument>(plain) {
@@ -187,6 +294,35 @@ mod tests {
     const GOOD: &str = r#"{"format":"keyreeve-vault","version":1,"client":"acme","updated_at":"2026-11-27T17:00:00Z",
       "entries":{"rtr1/admin":{"username":"admin","password":"s3cret-value","created":"2026-11-27T17:00:00Z",
       "rotated_at":null,"verified_at":null,"revealed_at":null}}}"#;
+
+    #[test]
+    fn one_entry_is_read_without_building_the_others() {
+        let e = parse_entry(GOOD.as_bytes(), "acme", "rtr1/admin", Path::new("f"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.password.expose(), "s3cret-value");
+        assert!(parse_entry(GOOD.as_bytes(), "acme", "rtr1/nobody", Path::new("f"))
+            .unwrap()
+            .is_none());
+        let future = GOOD.replace(r#""version":1"#, r#""version":3"#);
+        let err = parse_entry(future.as_bytes(), "acme", "rtr1/admin", Path::new("f")).unwrap_err();
+        assert!(matches!(err, VaultError::FutureVersion { .. }), "{err}");
+        let err = parse_entry(GOOD.as_bytes(), "globex", "rtr1/admin", Path::new("f")).unwrap_err();
+        assert!(matches!(err, VaultError::WrongClient { .. }), "{err}");
+        let err = parse_entry(&GOOD.as_bytes()[..40], "acme", "rtr1/admin", Path::new("f")).unwrap_err();
+        assert!(matches!(err, VaultError::Damaged { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_one_entry_path_takes_any_field_order_and_escapes() {
+        let doc = r#"{"entries":{"rtr1\/admin":{"username":"admin","password":"p\u0041","created":"2026-11-27T17:00:00Z",
+          "rotated_at":null,"verified_at":null,"revealed_at":null},"other/x":[1,2,{"deep":true}]},
+          "client":"acme","version":1,"updated_at":"2026-11-27T17:00:00Z","format":"keyreeve-vault","extra":{}}"#;
+        let e = parse_entry(doc.as_bytes(), "acme", "rtr1/admin", Path::new("f"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.password.expose(), "pA");
+    }
 
     #[test]
     fn parses_a_document_with_defaults() {

@@ -7,10 +7,11 @@ pub mod lock;
 pub mod recipients;
 pub mod store;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 pub use document::{Entry, EntryState, HistoryItem, PendingRotation, VaultDocument};
 
@@ -65,9 +66,9 @@ pub enum VaultError {
     RecipientsChanged { file: PathBuf },
     #[error("{0}")]
     Refused(String),
-    /// Any other failure, described (kept from the skeleton; used by failure-injection tests).
-    #[error("{0}")]
-    Todo(String),
+    /// A failure injected by a test at a named failpoint (see `rotation::failpoint`).
+    #[error("injected failure: {0}")]
+    Injected(String),
 }
 
 impl Hint for VaultError {
@@ -96,7 +97,7 @@ impl Hint for VaultError {
             VaultError::NoEntry(_) => Some("`keyreeve vault list` shows the stored paths".into()),
             VaultError::Pending(_) => Some("settle it first with `keyreeve recover`".into()),
             VaultError::RecipientsChanged { .. } => Some("run the command again".into()),
-            VaultError::Refused(_) | VaultError::Todo(_) => None,
+            VaultError::Refused(_) | VaultError::Injected(_) => None,
         }
     }
 }
@@ -213,6 +214,72 @@ impl<'a> Vault<'a> {
         }
     }
 
+    /// Reads one entry of the vault, without building the others: the fast path of `vault get`.
+    /// None if the client has no file or no such entry.
+    pub fn get(&self, path: &VaultPath) -> Result<Option<Entry>, VaultError> {
+        check_client(&path.client)?;
+        let file = self.workspace.vault_file(&path.client);
+        let Some(bytes) = self.read_file(&file)? else {
+            return Ok(None);
+        };
+        let plain = self.keys.decrypt(&bytes, &file)?;
+        let key = path.key();
+        let mut entry = document::parse_entry(&plain, &path.client, &key, &file)?;
+        if let (Some(e), Some(at)) = (entry.as_mut(), self.read_reveals(&path.client).get(&key)) {
+            e.revealed_at = e.revealed_at.max(Some(*at));
+        }
+        Ok(entry)
+    }
+
+    /// Records that `path` was revealed at `at`, without rewriting the encrypted file: the time
+    /// goes to `state/reveals/CLIENT.json` (not secret), which every read overlays and the next
+    /// write folds into the document. So reading a password never re-encrypts the vault nor
+    /// pushes a real earlier version out of the backups.
+    pub fn record_reveal(&self, path: &VaultPath, at: DateTime<Utc>) -> Result<(), VaultError> {
+        check_client(&path.client)?;
+        let _lock = lock::ClientLock::acquire(&self.workspace.locks_dir(), &path.client, self.lock_wait)?;
+        let mut reveals = self.read_reveals(&path.client);
+        let slot = reveals.entry(path.key()).or_insert(at);
+        *slot = (*slot).max(at);
+        let file = self.reveals_file(&path.client);
+        store::write_atomic_unsynced(&file, 0o600, |w| {
+            serde_json::to_writer(w, &reveals).map_err(std::io::Error::other)
+        })
+        .map_err(|source| VaultError::Io {
+            what: "cannot record the reveal in",
+            path: file,
+            source,
+        })
+    }
+
+    fn reveals_file(&self, client: &str) -> PathBuf {
+        self.workspace
+            .state_dir()
+            .join("reveals")
+            .join(format!("{client}.json"))
+    }
+
+    /// Reveal times not yet folded into the document. A missing or unreadable file means none:
+    /// the audit log keeps every reveal anyway.
+    fn read_reveals(&self, client: &str) -> BTreeMap<String, DateTime<Utc>> {
+        let file = self.reveals_file(client);
+        match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                tracing::warn!("ignoring unreadable {}", file.display());
+                BTreeMap::new()
+            }),
+            Err(_) => BTreeMap::new(),
+        }
+    }
+
+    fn overlay_reveals(&self, doc: &mut VaultDocument) {
+        for (key, at) in self.read_reveals(&doc.client) {
+            if let Some(e) = doc.entries.get_mut(&key) {
+                e.revealed_at = e.revealed_at.max(Some(at));
+            }
+        }
+    }
+
     /// Locks `client`'s vault, reads it, applies `change`, and writes it back atomically; the
     /// previous file is kept as a backup. Nothing is written if `change` fails.
     pub fn update<T, E>(&self, client: &str, change: impl FnOnce(&mut VaultDocument) -> Result<T, E>) -> Result<T, E>
@@ -276,7 +343,15 @@ impl<'a> Vault<'a> {
             what: "cannot write",
             path: file,
             source,
-        })
+        })?;
+        // The reveals were overlaid when the document was read under this lock: now they are in it.
+        match std::fs::remove_file(self.reveals_file(client)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!("cannot remove {}: {e}", self.reveals_file(client).display())
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// A writer that loaded keyreeve.toml before `vault recipients` changed it must not write
@@ -314,7 +389,9 @@ impl<'a> Vault<'a> {
 
     fn open_bytes(&self, client: &str, file: &Path, bytes: &[u8]) -> Result<VaultDocument, VaultError> {
         let plain = self.keys.decrypt(bytes, file)?;
-        document::parse(&plain, client, file)
+        let mut doc = document::parse(&plain, client, file)?;
+        self.overlay_reveals(&mut doc);
+        Ok(doc)
     }
 
     /// Encrypts `doc` for `client` the way a vault file is written, into memory (for exports

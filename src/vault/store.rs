@@ -16,6 +16,26 @@ pub fn write_atomic(
     mode: u32,
     body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    replace(path, mode, true, body)
+}
+
+/// Like [`write_atomic`] but without the fsyncs: readers still see the old or the new file,
+/// never a mix, but a crash may lose the change. Only for data that is also kept elsewhere
+/// (reveal times, which the audit log holds).
+pub fn write_atomic_unsynced(
+    path: &Path,
+    mode: u32,
+    body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    replace(path, mode, false, body)
+}
+
+fn replace(
+    path: &Path,
+    mode: u32,
+    durable: bool,
+    body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -38,9 +58,14 @@ pub fn write_atomic(
         body(&mut w)?;
         w.flush()?;
     }
-    tmp.as_file().sync_all()?;
+    if durable {
+        tmp.as_file().sync_all()?;
+    }
     tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Makes a rename in `dir` durable.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real OpenSSH sshd on 127.0.0.1:2222 for the linux connector's tests: its own config, host key
 # and authorized keys under ${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}/sshd/, never the system sshd.
+# A second instance on 127.0.0.1:2223 offers keyboard-interactive (PAM) only, as some devices do.
 # Creates the kr_* test users (one per test: /etc/shadow is shared), gives kr_sudo sudo rights, and
 # writes the host key fingerprint and root's private key into that folder. Idempotent.
 # Usage: tests/lab/sshd.sh [start|stop]   (as root)
@@ -11,16 +12,22 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/common.sh"
 D="$LAB_DIR/sshd"
 PORT=2222
-USERS=(kr_list kr_root_target kr_self kr_sudo kr_sudo_target kr_rollback kr_verify kr_mismatch kr_wrong kr_discover)
+KBD_PORT=2223
+USERS=(kr_list kr_root_target kr_self kr_sudo kr_sudo_target kr_rollback kr_verify kr_mismatch kr_wrong kr_discover kr_kbdint)
 
-stop() {
+stop_one() {
     local pid
-    pid="$(cat "$D/sshd.pid" 2>/dev/null || true)"
+    pid="$(cat "$1" 2>/dev/null || true)"
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
         kill "$pid"
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
-    rm -f "$D/sshd.pid"
+    rm -f "$1"
+}
+
+stop() {
+    stop_one "$D/sshd.pid"
+    stop_one "$D/sshd_kbdint.pid"
 }
 
 if [[ "${1:-start}" == "stop" ]]; then
@@ -48,31 +55,44 @@ usermod -aG sudo kr_sudo
 echo '%sudo ALL=(ALL:ALL) ALL' >/etc/sudoers.d/keyreeve-lab
 chmod 440 /etc/sudoers.d/keyreeve-lab
 
-cat >"$D/sshd_config" <<CONF
-Port $PORT
+# write_config FILE PORT PIDFILE AUTH-LINES
+write_config() {
+    cat >"$1" <<CONF
+Port $2
 ListenAddress 127.0.0.1
 HostKey $D/hostkey_ed25519
-PidFile $D/sshd.pid
-PasswordAuthentication yes
-KbdInteractiveAuthentication no
-UsePAM no
+PidFile $3
+$4
 PermitRootLogin prohibit-password
 AuthorizedKeysFile $D/authorized_keys/%u
 StrictModes no
 MaxStartups 100:30:200
 MaxAuthTries 6
 CONF
-/usr/sbin/sshd -t -f "$D/sshd_config"
+    /usr/sbin/sshd -t -f "$1"
+}
 
-if [[ -f "$D/sshd.pid" ]] && kill -0 "$(cat "$D/sshd.pid")" 2>/dev/null; then
-    kill -HUP "$(cat "$D/sshd.pid")"   # re-read the config; sshd re-executes itself
-    sleep 0.3
-else
-    /usr/sbin/sshd -D -e -f "$D/sshd_config" </dev/null >>"$D/sshd.log" 2>&1 &
-fi
-for _ in $(seq 50); do
-    ss -Hltn "src 127.0.0.1:$PORT" | grep -q . && break
-    sleep 0.1
-done
-ss -Hltn "src 127.0.0.1:$PORT" | grep -q . || { echo "sshd did not start; see $D/sshd.log" >&2; exit 1; }
-echo "sshd lab ready on 127.0.0.1:$PORT ($D)"
+# start_instance CONFIG PORT PIDFILE LOG
+start_instance() {
+    if [[ -f "$3" ]] && kill -0 "$(cat "$3")" 2>/dev/null; then
+        kill -HUP "$(cat "$3")"   # re-read the config; sshd re-executes itself
+        sleep 0.3
+    else
+        /usr/sbin/sshd -D -e -f "$1" </dev/null >>"$4" 2>&1 &
+    fi
+    for _ in $(seq 50); do
+        ss -Hltn "src 127.0.0.1:$2" | grep -q . && break
+        sleep 0.1
+    done
+    ss -Hltn "src 127.0.0.1:$2" | grep -q . || { echo "sshd on port $2 did not start; see $4" >&2; exit 1; }
+}
+
+write_config "$D/sshd_config" "$PORT" "$D/sshd.pid" "PasswordAuthentication yes
+KbdInteractiveAuthentication no
+UsePAM no"
+write_config "$D/sshd_kbdint_config" "$KBD_PORT" "$D/sshd_kbdint.pid" "PasswordAuthentication no
+KbdInteractiveAuthentication yes
+UsePAM yes"
+start_instance "$D/sshd_config" "$PORT" "$D/sshd.pid" "$D/sshd.log"
+start_instance "$D/sshd_kbdint_config" "$KBD_PORT" "$D/sshd_kbdint.pid" "$D/sshd_kbdint.log"
+echo "sshd lab ready on 127.0.0.1:$PORT and 127.0.0.1:$KBD_PORT (keyboard-interactive) ($D)"

@@ -191,6 +191,29 @@ fn is_timeout(e: &ssh2::Error) -> bool {
     )
 }
 
+/// Answers keyboard-interactive prompts: the password to hidden ones, nothing to the others.
+struct PasswordPrompter<'a> {
+    password: &'a Password,
+    rounds: u32,
+}
+
+impl ssh2::KeyboardInteractivePrompt for PasswordPrompter<'_> {
+    fn prompt<'b>(&mut self, _username: &str, _instructions: &str, prompts: &[ssh2::Prompt<'b>]) -> Vec<String> {
+        self.rounds += 1;
+        prompts
+            .iter()
+            // One round with the password; a server asking again gets nothing more.
+            .map(|p| {
+                if !p.echo && self.rounds == 1 {
+                    self.password.expose().to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .collect()
+    }
+}
+
 /// An authenticated SSH session.
 pub struct SshSession {
     endpoint: Endpoint,
@@ -211,6 +234,10 @@ impl SshSession {
     /// Connects, verifies the host key, then authenticates `username`.
     pub fn login(ep: &Endpoint, username: &str, auth: Auth<'_>) -> ConnectorResult<SshSession> {
         let (session, _key) = handshake(ep)?;
+        // A refused password may take seconds (PAM's fail delay): give authentication the longer
+        // of the two timeouts, so that a wrong password reads as refused, not as a timeout.
+        let auth_timeout = ep.connect_timeout.max(ep.command_timeout);
+        session.set_timeout(millis(auth_timeout));
         let (result, secret) = match auth {
             Auth::Password(pw) => (session.userauth_password(username, pw.expose()), pw),
             Auth::PrivateKey(key) => {
@@ -220,9 +247,30 @@ impl SshSession {
                 (session.userauth_pubkey_memory(username, None, &text, None), key)
             }
         };
+        // Some devices offer only keyboard-interactive: answer its password prompt instead. Asked
+        // only after a refusal, so an ordinary login costs no extra round trip.
+        let result = match (result, auth) {
+            (Err(e), Auth::Password(pw)) if !session.authenticated() && !is_timeout(&e) => {
+                let methods = session.auth_methods(username).unwrap_or_default().to_string();
+                if !methods.split(',').any(|m| m == "password")
+                    && methods.split(',').any(|m| m == "keyboard-interactive")
+                {
+                    session.userauth_keyboard_interactive(
+                        username,
+                        &mut PasswordPrompter {
+                            password: pw,
+                            rounds: 0,
+                        },
+                    )
+                } else {
+                    Err(e)
+                }
+            }
+            (result, _) => result,
+        };
         if let Err(e) = result {
             if is_timeout(&e) {
-                return Err(ep.timeout_err(ep.connect_timeout, format!("authenticating `{username}`")));
+                return Err(ep.timeout_err(auth_timeout, format!("authenticating `{username}`")));
             }
             if !session.authenticated() {
                 if let (Auth::PrivateKey(_), ssh2::ErrorCode::Session(code)) = (auth, e.code()) {
