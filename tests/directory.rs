@@ -542,6 +542,20 @@ fn ad_discovery_finds_every_effective_member_with_its_path() {
     assert_eq!(ours, server_plus_pg);
     assert_eq!(ours.len(), 9);
 
+    // One pass over the whole domain (used for large walks) gives the very same report.
+    let mut dc = ldap::tls::DirConn::connect(&t, &ctx(policy.clone())).unwrap();
+    dc.bind("Administrator@lab.test", "Administrator", &admin_pw).unwrap();
+    let scanned = ad::discover_with_scan_threshold(&mut dc, &t, &policy, 0).unwrap();
+    let view = |r: &DirectoryReport| -> Vec<String> {
+        r.accounts
+            .iter()
+            .filter(|a| a.name.to_lowercase().contains(&p) || a.name == fsp_sid)
+            .map(|a| format!("{} {:?} {:?} {:?}", a.dn, a.paths, a.service_reasons, a.flags))
+            .collect()
+    };
+    assert_eq!(view(&scanned), view(&report));
+    assert_eq!(view(&report).len(), 16);
+
     // The generic interface gives the same, complete on its own.
     let conn = ldap::connector(&t, &ctx(policy)).unwrap();
     let infos = conn.list_accounts(&creds("Administrator", &admin_pw)).unwrap();

@@ -102,8 +102,16 @@ const UAC_FLAGS: &[(u32, &str)] = &[
     (UF_TRUSTED_TO_AUTH_FOR_DELEGATION, "trusted-to-auth-for-delegation"),
 ];
 
-/// DNs per `(|(distinguishedName=...)...)` batch.
+/// DNs per `(|(distinguishedName=...)...)` batch. Measured on Samba: a search costs about
+/// 20 ms plus a term growing with the square of the clauses; 100 is near the optimum.
 const BATCH: usize = 100;
+
+/// Past this many objects wanted in one level of the walk, one paged pass over every security
+/// principal of the domain is cheaper than targeted lookups (about 2x on 22,000 objects).
+const SCAN_THRESHOLD: usize = 1000;
+
+/// The objects that can be members of a security group.
+const PRINCIPALS: &str = "(|(objectClass=user)(objectClass=group)(objectClass=foreignSecurityPrincipal))";
 
 /// `S-1-5-21-...` from a binary objectSid.
 pub fn sid_to_string(b: &[u8]) -> Option<String> {
@@ -189,6 +197,9 @@ struct AdFetcher<'a> {
     domain_sid: Option<String>,
     /// Accounts with a non-default primary group, by RID (loaded on first need).
     unusual_primary: Option<HashMap<u32, Vec<Node>>>,
+    /// Every principal of the domain, once a level of the walk is large enough to read them all.
+    scanned: Option<HashMap<String, Node>>,
+    scan_threshold: usize,
 }
 
 impl AdFetcher<'_> {
@@ -227,16 +238,37 @@ impl AdFetcher<'_> {
 
 impl Fetcher for AdFetcher<'_> {
     fn fetch(&mut self, dns: &[String]) -> ConnectorResult<Vec<Node>> {
-        let mut out = Vec::new();
-        for chunk in dns.chunks(BATCH) {
-            let filter: String = chunk
-                .iter()
-                .map(|dn| format!("(distinguishedName={})", ldap_escape(dn.as_str())))
-                .collect();
+        if self.scanned.is_none() && dns.len() > self.scan_threshold {
             let nc = self.nc.clone();
-            let found = self.search_nodes(&nc, Scope::Subtree, &format!("(|{filter})"))?;
-            let seen: BTreeSet<String> = found.iter().map(|n| key(&n.dn)).collect();
-            out.extend(found);
+            let all = self.search_nodes(&nc, Scope::Subtree, PRINCIPALS)?;
+            self.scanned = Some(all.into_iter().map(|n| (key(&n.dn), n)).collect());
+        }
+        let mut out = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        match &mut self.scanned {
+            Some(all) => {
+                for dn in dns {
+                    match all.remove(&key(dn)) {
+                        Some(n) => out.push(n),
+                        None => missing.push(dn.clone()),
+                    }
+                }
+            }
+            None => missing = dns.to_vec(),
+        }
+        let scanned = self.scanned.is_some();
+        for chunk in missing.chunks(BATCH) {
+            let mut seen: BTreeSet<String> = BTreeSet::new();
+            if !scanned {
+                let filter: String = chunk
+                    .iter()
+                    .map(|dn| format!("(distinguishedName={})", ldap_escape(dn.as_str())))
+                    .collect();
+                let nc = self.nc.clone();
+                let found = self.search_nodes(&nc, Scope::Subtree, &format!("(|{filter})"))?;
+                seen.extend(found.iter().map(|n| key(&n.dn)));
+                out.extend(found);
+            }
             // Outside the naming context (or hidden from the subtree search): read directly.
             for dn in chunk.iter().filter(|d| !seen.contains(&key(d))) {
                 if let Some(e) = self.conn.read(dn, ATTRS)? {
@@ -332,6 +364,18 @@ fn glob_filter(pattern: &str) -> String {
 
 /// Full discovery of an AD domain.
 pub fn discover(conn: &mut DirConn, target: &Target, policy: &DirectoryPolicy) -> ConnectorResult<DirectoryReport> {
+    discover_with_scan_threshold(conn, target, policy, SCAN_THRESHOLD)
+}
+
+/// [`discover`] switching to one pass over the domain past `scan_threshold` objects in a level
+/// (tests use 0 to prove both ways give the same report).
+#[doc(hidden)]
+pub fn discover_with_scan_threshold(
+    conn: &mut DirConn,
+    target: &Target,
+    policy: &DirectoryPolicy,
+    scan_threshold: usize,
+) -> ConnectorResult<DirectoryReport> {
     let base_dn = target.base_dn.clone().unwrap_or_default();
     let mut warnings = Vec::new();
     let nc = conn
@@ -352,6 +396,8 @@ pub fn discover(conn: &mut DirConn, target: &Target, policy: &DirectoryPolicy) -
         nc: nc.clone(),
         domain_sid: domain_sid.clone(),
         unusual_primary: None,
+        scanned: None,
+        scan_threshold,
     };
 
     // The privileged groups, by SID in one search.
