@@ -160,18 +160,29 @@ impl Host {
     }
 
     /// The account's shadow hash, to restore it on rollback.
-    fn shadow_hash(&mut self, account: &str) -> ConnectorResult<Zeroizing<String>> {
-        let out = self.privileged(&format!("getent shadow {account}"), b"")?;
-        let line = Zeroizing::new(out.stdout);
-        let hash = line.trim().split(':').nth(1).map(|h| Zeroizing::new(h.to_string()));
-        match hash {
-            Some(h) if out.status == 0 => Ok(h),
-            _ => Err(ConnectorError::UnexpectedOutput {
+    /// Reads the current hash (for rollback) and sets the new password in one exec channel: each
+    /// channel costs sshd a fork and a shell. `chpasswd` runs only if the hash was read.
+    fn shadow_hash_then_chpasswd(&mut self, account: &str, new: &Password) -> ConnectorResult<Zeroizing<String>> {
+        let mut input = Zeroizing::new(format!("{account}:{}\n", new.expose()).into_bytes());
+        let command = format!("sh -c 'getent shadow {account} && exec chpasswd'");
+        let out = self.privileged(&command, &input)?;
+        input.iter_mut().for_each(|b| *b = 0);
+        let line = Zeroizing::new(out.stdout.clone());
+        let hash = line
+            .lines()
+            .find(|l| l.starts_with(&format!("{account}:")))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|h| Zeroizing::new(h.to_string()));
+        let Some(hash) = hash else {
+            // getent found nothing (or could not run): chpasswd did not run either.
+            return Err(ConnectorError::UnexpectedOutput {
                 target: self.target(),
                 during: format!("reading the current password hash of `{account}`"),
                 last_lines: format!("exit {}: {}", out.status, super::session::last_lines(&out.stderr, 3)),
-            }),
-        }
+            });
+        };
+        check_change(&self.target(), account, "chpasswd", &out)?;
+        Ok(hash)
     }
 
     fn chpasswd(&mut self, account: &str, value: &str, encrypted: bool) -> ConnectorResult<()> {
@@ -390,10 +401,10 @@ impl Connector for LinuxConnector {
             ChangeMethod::SelfChange => vec![format!(
                 "passwd   # as {account}; stdin: ******** / ******** / ********"
             )],
-            _ => vec![
-                format!("getent shadow {account}   # as root or through sudo -S: saved for rollback"),
-                format!("chpasswd   # as root or through sudo -S; stdin: {account}:********"),
-            ],
+            _ => vec![format!(
+                "sh -c 'getent shadow {account} && exec chpasswd'   # as root or through sudo -S; \
+                 the hash is saved for rollback; stdin: {account}:********"
+            )],
         }
     }
 
@@ -446,8 +457,7 @@ impl ChangeSession for LinuxChangeSession {
         self.host.session.add_secret(new);
         let as_root = self.host.is_root || (account != self.host.login_user && self.host.can_be_root()?);
         if as_root {
-            let hash = self.host.shadow_hash(account)?;
-            self.host.chpasswd(account, new.expose(), false)?;
+            let hash = self.host.shadow_hash_then_chpasswd(account, new)?;
             self.undo.insert(account.to_string(), Undo::Hash(hash));
             return Ok(());
         }
