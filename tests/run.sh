@@ -12,4 +12,4 @@ cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 # --lib --bins --tests: every unit and integration test, but not the benchmarks (run them with
 # the commands in BENCHMARKS.md).
-cargo test --lib --bins --tests
+cargo test --no-fail-fast --lib --bins --tests

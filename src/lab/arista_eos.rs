@@ -22,9 +22,12 @@ pub(crate) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
             (a.name.clone(), user)
         })
         .collect::<BTreeMap<_, _>>();
-    // The enable-password syntax of EOS is unconfirmed: the lab starts without one (it still takes
-    // `enable password` typed at it).
-    let enable = None;
+    // Shown as `enable password sha512 HASH` (the reference marks the EOS syntax unconfirmed; this
+    // is the form the dialect writes and `has_enable` promises).
+    let enable = spec
+        .enable_secret
+        .as_ref()
+        .map(|p| Secret::Hash(config::hash(Scheme::Sha512Crypt, p.expose())));
     (
         Conf {
             hostname: spec.name.clone(),
