@@ -265,9 +265,19 @@ fn apply_rotates_every_account_and_saves_it() {
         }
     }
     assert_eq!(w.journal_records(), 0);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    for (_, pw) in &w.initial {
-        assert!(!stdout.contains(pw.expose()));
+    // Neither the old nor the new passwords reach the output, nor the audit log.
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit = std::fs::read_to_string(w.ws.join("state/audit.log")).unwrap();
+    for (key, old) in &w.initial {
+        let new = w.entry(key).password;
+        for pw in [old, &new] {
+            assert!(!shown.contains(pw.expose()), "{key}: a password reached apply's output");
+            assert!(!audit.contains(pw.expose()), "{key}: a password reached the audit log");
+        }
     }
 }
 

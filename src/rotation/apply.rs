@@ -239,6 +239,7 @@ impl<'a> Engine<'a> {
                 entry.username.clone()
             },
             method: item.method,
+            is_login: item.is_login,
             old: old.clone(),
             new: new.clone(),
             started_at: Utc::now(),
@@ -282,8 +283,9 @@ impl<'a> Engine<'a> {
                 };
             }
             Err(e) => {
-                let _ = journal.remove(&jfile);
-                return failed(format!("marking the vault entry pending: {e}"), false);
+                // The write may have landed before failing (e.g. the directory fsync): keep the
+                // record so that `recover` settles the entry either way.
+                return failed(format!("marking the vault entry pending: {e}"), true);
             }
         }
         failpoint::hit("pending-marked");
@@ -433,7 +435,7 @@ pub enum Settled {
 /// The login credentials to use once `record` took effect (the login account's own rotation).
 fn creds_after(creds: &Credentials, record: &Record, new: &Password) -> Credentials {
     let mut c = creds.clone();
-    if record.method == ChangeMethod::SelfChange || record.account == creds.username {
+    if record.method == ChangeMethod::SelfChange || record.is_login {
         c.secret = new.clone();
     }
     if record.method == ChangeMethod::EnableSecret {
@@ -482,17 +484,27 @@ fn store_with(batcher: &Batcher<'_>, record: &Record, settled: &Settled) -> Resu
     if failpoint::should_fail("vault-stored") {
         return Err("injected failure: the vault write failed".into());
     }
-    batcher.update(&record.client, store_change(record, settled)).map(drop)
+    match batcher.update(&record.client, store_change(record, settled))? {
+        true => Ok(()),
+        false => Err(NOT_OURS.into()),
+    }
 }
 
+/// Why an outcome could not be stored: the record is then kept for `recover`.
+const NOT_OURS: &str = "the vault entry is gone or now belongs to another rotation";
+
 /// Stores the proven outcome directly (recover, one record at a time).
-pub fn store(vault: &Vault<'_>, record: &Record, new_in_force: bool) -> Result<(), crate::vault::VaultError> {
+pub fn store(vault: &Vault<'_>, record: &Record, new_in_force: bool) -> Result<(), String> {
     if failpoint::should_fail("vault-stored") {
-        return Err(crate::vault::VaultError::Injected("the vault write failed".into()));
+        return Err("injected failure: the vault write failed".into());
     }
     let settled = if new_in_force { Settled::New } else { Settled::Old };
     let change = store_change(record, &settled);
-    vault.update(&record.client, |doc| Ok(change(doc))).map(drop)
+    match vault.update(&record.client, |doc| Ok::<_, crate::vault::VaultError>(change(doc))) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(NOT_OURS.into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The change that records the proven outcome: the new password as current (the old to

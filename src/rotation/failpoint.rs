@@ -1,7 +1,7 @@
 //! Named points in the rotation sequence where the crash-injection tests stop the process: with
 //! `KEYREEVE_FAILPOINT=NAME` (a step name, never a secret) apply writes `NAME` to the file named by
 //! `KEYREEVE_FAILPOINT_FILE` and waits to be killed, or with `NAME:fail` makes that step fail.
-//! Unset, these are no-ops.
+//! Unset, these are no-ops; release builds ignore them altogether.
 
 /// The steps of one account's rotation, in order.
 pub const STEPS: &[&str] = &[
@@ -16,11 +16,14 @@ pub const STEPS: &[&str] = &[
 
 /// Whether the step `name` should fail (for `NAME:fail`).
 pub fn should_fail(name: &str) -> bool {
-    std::env::var("KEYREEVE_FAILPOINT").is_ok_and(|v| v.strip_suffix(":fail") == Some(name))
+    cfg!(debug_assertions) && std::env::var("KEYREEVE_FAILPOINT").is_ok_and(|v| v.strip_suffix(":fail") == Some(name))
 }
 
 /// Stops here (announcing it) when the test asked to kill the process at `name`.
 pub fn hit(name: &str) {
+    if !cfg!(debug_assertions) {
+        return;
+    }
     let Ok(v) = std::env::var("KEYREEVE_FAILPOINT") else {
         return;
     };

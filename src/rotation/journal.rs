@@ -33,6 +33,9 @@ pub struct Record {
     pub account: String,
     pub username: String,
     pub method: ChangeMethod,
+    /// The account is the one keyreeve logs in with: once changed, logins use the new password.
+    #[serde(default)]
+    pub is_login: bool,
     pub old: Password,
     pub new: Password,
     pub started_at: DateTime<Utc>,
@@ -198,9 +201,10 @@ impl<'a> Journal<'a> {
     pub fn read(&self, keys: &KeyRing, file: &Path) -> Result<Record, RotationError> {
         let sealed = std::fs::read(file).map_err(self.io("reading", file))?;
         let plain = keys.decrypt(&sealed, file)?;
+        // serde's own message may quote a value, which here could be a password: give only where.
         let record: Record = serde_json::from_slice(&plain).map_err(|e| RotationError::CorruptJournal {
             path: file.to_path_buf(),
-            detail: e.to_string(),
+            detail: format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()),
         })?;
         if record.format != RECORD_FORMAT {
             return Err(RotationError::CorruptJournal {

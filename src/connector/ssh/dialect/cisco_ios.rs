@@ -84,8 +84,19 @@ fn accounts_from(users: &[UserLine], enable_output: &str) -> Vec<AccountInfo> {
         accounts.push(a);
     }
     if let Some(line) = enable_line(enable_output) {
-        let form = line.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+        // Only the keyword and the type digit: an `enable password cisco` line (type 0) holds the
+        // password itself, which must not reach discovery output or snapshots.
+        let form = match SECRET_FORM.captures(&line) {
+            Some(c) => match c.get(2) {
+                Some(t) => format!("enable {} {}", &c[1], t.as_str()),
+                None => format!("enable {}", &c[1]),
+            },
+            None => "enable".to_string(),
+        };
         let mut a = common::enable_account("privilege 15");
+        if form == "enable password" || form == "enable password 0" || form == "enable password 7" {
+            a.details.insert("reversible".into(), true.into());
+        }
         a.details.insert("password_form".into(), form.into());
         accounts.push(a);
     }
@@ -251,6 +262,20 @@ impl Dialect for CiscoIos {
 
     fn verify_enable(&self, shell: &mut dyn Shell, candidate: &Password) -> ConnectorResult<Verification> {
         common::cisco_verify_enable(shell, candidate)
+    }
+}
+
+#[cfg(test)]
+mod plaintext_enable_tests {
+    use super::*;
+
+    #[test]
+    fn a_plaintext_enable_password_is_never_copied_into_discovery_details() {
+        let accounts = accounts_from(&[], "enable password cisco-plain-123\n");
+        let shown = serde_json::to_string(&accounts).unwrap();
+        assert!(!shown.contains("cisco-plain-123"), "{shown}");
+        assert_eq!(accounts[0].details["password_form"], "enable password");
+        assert_eq!(accounts[0].details["reversible"], true);
     }
 }
 
