@@ -232,7 +232,15 @@ impl ChangeSession for DeviceChangeSession {
             login.secret = new.clone();
             login.method = crate::inventory::LoginMethod::Password;
         }
-        let mut fresh = device.login_shell(&login)?;
+        // A device that logs sessions out after a change may still be doing so when the fresh
+        // session arrives (FortiOS): one more fresh login after a pause, never a second change.
+        let mut fresh = match device.login_shell(&login) {
+            Err(ConnectorError::Protocol { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                device.login_shell(&login)?
+            }
+            other => other?,
+        };
         fresh.add_secret(old);
         fresh.add_secret(&new);
         let result = device.dialect.rollback(&mut fresh, &state, account, old);

@@ -114,7 +114,9 @@ fn set_password(
             Err(e) => return Err(e),
         }
     }
-    Ok(false)
+    // The logout of an admin whose own password changed may arrive after the prompt: the session
+    // is as good as ended either way, so nothing more is sent on it.
+    Ok(own)
 }
 
 impl Dialect for FortiOs {
