@@ -14,7 +14,7 @@ use super::errors::Operation;
 use super::tls::{DirConn, Entry, SecretValue};
 use super::walk::{self, key, Fetcher, Node, Walk};
 use super::{glob_match, DirectoryAccount, DirectoryReport, PrivilegedGroup};
-use crate::connector::{AccountKind, ConnectorError, ConnectorResult};
+use crate::connector::{AccountKind, ConnectorResult};
 use crate::inventory::Target;
 use crate::policy::DirectoryPolicy;
 use crate::secret::Password;
@@ -687,26 +687,7 @@ fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
 
 /// The DN of `account` (sAMAccountName, or a DN).
 pub fn find_dn(conn: &mut DirConn, nc: &str, account: &str) -> ConnectorResult<String> {
-    if account.contains('=') {
-        return Ok(account.to_string());
-    }
-    let found = conn.search(
-        nc,
-        Scope::Subtree,
-        &format!("(sAMAccountName={})", ldap_escape(account)),
-        &["sAMAccountName"],
-    )?;
-    match found.as_slice() {
-        [one] => Ok(one.dn.clone()),
-        [] => Err(ConnectorError::Protocol {
-            target: conn.target().to_string(),
-            detail: format!("no account `{account}` under {nc}"),
-        }),
-        _ => Err(ConnectorError::Protocol {
-            target: conn.target().to_string(),
-            detail: format!("`{account}` names several accounts under {nc}"),
-        }),
-    }
+    conn.find_dn(nc, "sAMAccountName", account)
 }
 
 /// The unicodePwd value: the password in double quotes, UTF-16LE.

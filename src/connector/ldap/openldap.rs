@@ -10,7 +10,7 @@ use super::errors::Operation;
 use super::tls::{DirConn, Entry};
 use super::walk::{self, key, Fetcher, Node, Walk};
 use super::{glob_match, DirectoryAccount, DirectoryReport, PrivilegedGroup};
-use crate::connector::{AccountKind, ConnectorError, ConnectorResult};
+use crate::connector::{AccountKind, ConnectorResult};
 use crate::inventory::Target;
 use crate::policy::DirectoryPolicy;
 use crate::secret::Password;
@@ -298,26 +298,7 @@ fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
 
 /// The DN of `account` (uid, or a DN).
 pub fn find_dn(conn: &mut DirConn, base: &str, account: &str) -> ConnectorResult<String> {
-    if account.contains('=') {
-        return Ok(account.to_string());
-    }
-    let found = conn.search(
-        base,
-        Scope::Subtree,
-        &format!("(uid={})", ldap_escape(account)),
-        &["uid"],
-    )?;
-    match found.as_slice() {
-        [one] => Ok(one.dn.clone()),
-        [] => Err(ConnectorError::Protocol {
-            target: conn.target().to_string(),
-            detail: format!("no account with uid `{account}` under {base}"),
-        }),
-        _ => Err(ConnectorError::Protocol {
-            target: conn.target().to_string(),
-            detail: format!("uid `{account}` names several entries under {base}"),
-        }),
-    }
+    conn.find_dn(base, "uid", account)
 }
 
 /// Password Modify as an administrator (no old password).

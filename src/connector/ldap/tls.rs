@@ -281,6 +281,27 @@ impl DirConn {
     }
 
     /// A paged subtree or one-level search; referral entries are skipped.
+    /// The DN of the one entry under `base` whose `attr` is `account` (or `account` itself when
+    /// it is already a DN).
+    pub fn find_dn(&mut self, base: &str, attr: &str, account: &str) -> ConnectorResult<String> {
+        if account.contains('=') {
+            return Ok(account.to_string());
+        }
+        let filter = format!("({attr}={})", ldap3::ldap_escape(account));
+        let found = self.search(base, Scope::Subtree, &filter, &[attr])?;
+        match found.as_slice() {
+            [one] => Ok(one.dn.clone()),
+            [] => Err(ConnectorError::Protocol {
+                target: self.target().to_string(),
+                detail: format!("no account with {attr} `{account}` under {base}"),
+            }),
+            _ => Err(ConnectorError::Protocol {
+                target: self.target().to_string(),
+                detail: format!("{attr} `{account}` names several entries under {base}"),
+            }),
+        }
+    }
+
     pub fn search(&mut self, base: &str, scope: Scope, filter: &str, attrs: &[&str]) -> ConnectorResult<Vec<Entry>> {
         let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
         let timeout = self.timeout;
