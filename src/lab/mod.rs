@@ -429,7 +429,20 @@ impl Lab {
     /// Injects (or with `Fault::None` clears) a fault.
     pub fn set_fault(&self, device: &str, fault: Fault) -> Result<(), LabError> {
         let d = self.find(device)?;
-        d.fault.send_replace(fault);
+        let before = d.fault.send_replace(fault);
+        // The listener closes or reopens on the lab's own thread: return only once the port does
+        // what the fault says, so that a test's next connection sees it.
+        let refusing = fault == Fault::RefuseConnections;
+        if refusing != (before == Fault::RefuseConnections) {
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                let open = std::net::TcpStream::connect_timeout(&d.addr, Duration::from_millis(200)).is_ok();
+                if open != refusing {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         Ok(())
     }
 
