@@ -626,15 +626,20 @@ pub fn new_identity_file(out: &Path, passphrase: Option<SecretString>) -> Result
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_err)?;
     }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+    // A temporary file (mode 0600) in the same folder, synced, then linked into place only if
+    // nothing is there: a crash never leaves a truncated identity, and none is overwritten.
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
+    tmp.write_all(&content)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(io_err)?;
+    tmp.persist_noclobber(out).map_err(|e| io_err(e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
-    let mut f = opts.open(out).map_err(io_err)?;
-    f.write_all(&content).and_then(|_| f.sync_all()).map_err(io_err)?;
     Ok(public)
 }
 

@@ -115,6 +115,20 @@ fn parse_known_hosts(text: &str) -> Vec<KnownHost> {
         .collect()
 }
 
+/// The keys marked `@revoked` in a known_hosts file: refused for every host, known or not.
+pub fn revoked_keys(path: &Path) -> std::io::Result<Vec<Vec<u8>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("@revoked"))
+        .filter_map(|rest| rest.split_whitespace().nth(2).and_then(|b| STANDARD.decode(b).ok()))
+        .collect())
+}
+
 /// What the known_hosts file says about a host's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Known {
@@ -215,6 +229,13 @@ impl HostKeyPolicy<'_> {
             target: self.target.to_string(),
             detail: format!("known hosts file {}: {e}", self.known_hosts.display()),
         };
+        if revoked_keys(self.known_hosts).map_err(io_err)?.contains(&key.blob) {
+            return Err(ConnectorError::HostKeyMismatch {
+                target: self.target.to_string(),
+                expected: "a key not marked @revoked in the known hosts file".into(),
+                got,
+            });
+        }
         let entries = read_known_hosts(self.known_hosts).map_err(io_err)?;
         match lookup(&entries, &self.host_pattern, key) {
             Known::Match => Ok(()),
@@ -299,6 +320,28 @@ mod tests {
         tofu.check(&other).unwrap();
         let entries = read_known_hosts(&kh).unwrap();
         assert_eq!(entries.len(), 2);
+    }
+
+    #[test]
+    fn a_revoked_key_is_refused_even_on_first_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        std::fs::write(&kh, format!("@revoked * ssh-ed25519 {ED25519_PUB}\n")).unwrap();
+        let tofu = HostKeyPolicy {
+            target: "acme/rtr",
+            pinned: None,
+            known_hosts: &kh,
+            host_pattern: host_pattern("127.0.0.1", 2222),
+            trust_on_first_use: true,
+        };
+        assert!(matches!(
+            tofu.check(&key()),
+            Err(ConnectorError::HostKeyMismatch { .. })
+        ));
+        assert!(
+            read_known_hosts(&kh).unwrap().is_empty(),
+            "the revoked key was recorded"
+        );
     }
 
     #[test]
