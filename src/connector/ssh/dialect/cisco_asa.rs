@@ -73,11 +73,6 @@ fn find_user(shell: &mut dyn Shell, account: &str) -> ConnectorResult<UserLine> 
         })
 }
 
-fn abandon<T>(shell: &mut dyn Shell, err: ConnectorError) -> ConnectorResult<T> {
-    let _ = shell.command("exit");
-    Err(err)
-}
-
 impl Dialect for CiscoAsa {
     fn kind(&self) -> TargetKind {
         TargetKind::CiscoAsa
@@ -174,11 +169,9 @@ impl Dialect for CiscoAsa {
                 )
             }
         };
-        common::run(shell, "configure terminal", &ERRORS, &[])?;
-        if let Err(e) = common::run_secret(shell, &line, &shown, &ERRORS, &[new]) {
-            return abandon(shell, e);
-        }
-        common::run(shell, "exit", &ERRORS, &[])?;
+        common::in_config_mode(shell, "configure terminal", "exit", &ERRORS, |sh| {
+            common::run_secret(sh, &line, &shown, &ERRORS, &[new])
+        })?;
         Ok(ChangeState {
             restore_lines: vec![restore],
             ..ChangeState::default()
@@ -196,11 +189,9 @@ impl Dialect for CiscoAsa {
         _account: &str,
         _old: &Password,
     ) -> ConnectorResult<()> {
-        common::run(shell, "configure terminal", &ERRORS, &[])?;
-        if let Err(e) = common::restore_lines(shell, &state.restore_lines, &ERRORS) {
-            return abandon(shell, e);
-        }
-        common::run(shell, "exit", &ERRORS, &[]).map(drop)
+        common::in_config_mode(shell, "configure terminal", "exit", &ERRORS, |sh| {
+            common::restore_lines(sh, &state.restore_lines, &ERRORS)
+        })
     }
 
     fn verify_enable(&self, shell: &mut dyn Shell, candidate: &Password) -> ConnectorResult<Verification> {

@@ -124,12 +124,6 @@ fn find_user(shell: &mut dyn Shell, account: &str) -> ConnectorResult<UserLine> 
         })
 }
 
-/// Leaves configuration mode after a failure, keeping the first error.
-fn abandon<T>(shell: &mut dyn Shell, err: ConnectorError) -> ConnectorResult<T> {
-    let _ = shell.command("end");
-    Err(err)
-}
-
 impl Dialect for CiscoIos {
     fn kind(&self) -> TargetKind {
         TargetKind::CiscoIos
@@ -231,11 +225,9 @@ impl Dialect for CiscoIos {
                 )
             }
         };
-        common::run(shell, "configure terminal", &ERRORS, &[])?;
-        if let Err(e) = common::run_secret(shell, &line, &shown, &ERRORS, &[new]) {
-            return abandon(shell, e);
-        }
-        common::run(shell, "end", &ERRORS, &[])?;
+        common::in_config_mode(shell, "configure terminal", "end", &ERRORS, |sh| {
+            common::run_secret(sh, &line, &shown, &ERRORS, &[new])
+        })?;
         Ok(ChangeState {
             restore_lines: vec![restore],
             ..ChangeState::default()
@@ -253,11 +245,9 @@ impl Dialect for CiscoIos {
         _account: &str,
         _old: &Password,
     ) -> ConnectorResult<()> {
-        common::run(shell, "configure terminal", &ERRORS, &[])?;
-        if let Err(e) = common::restore_lines(shell, &state.restore_lines, &ERRORS) {
-            return abandon(shell, e);
-        }
-        common::run(shell, "end", &ERRORS, &[]).map(drop)
+        common::in_config_mode(shell, "configure terminal", "end", &ERRORS, |sh| {
+            common::restore_lines(sh, &state.restore_lines, &ERRORS)
+        })
     }
 
     fn verify_enable(&self, shell: &mut dyn Shell, candidate: &Password) -> ConnectorResult<Verification> {

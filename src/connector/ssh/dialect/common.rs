@@ -146,6 +146,28 @@ pub(crate) fn restore_lines(shell: &mut dyn Shell, lines: &[String], errors: &Re
     Ok(())
 }
 
+/// Runs `body` in configuration mode: `enter`, then `body`, then `leave`. If `body` fails, the
+/// session still leaves configuration mode (best effort) before the error is returned, so that
+/// a rollback from the same session starts from the usual prompt.
+pub(crate) fn in_config_mode<T>(
+    shell: &mut dyn Shell,
+    enter: &str,
+    leave: &str,
+    errors: &Regex,
+    body: impl FnOnce(&mut dyn Shell) -> ConnectorResult<T>,
+) -> ConnectorResult<T> {
+    run(shell, enter, errors, &[])?;
+    let value = match body(shell) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = shell.command(leave);
+            return Err(e);
+        }
+    };
+    run(shell, leave, errors, &[])?;
+    Ok(value)
+}
+
 /// A short unique name for a checkpoint or configuration session.
 pub(crate) fn checkpoint_name() -> String {
     if cfg!(test) {
