@@ -72,10 +72,3 @@ pub fn connect_context(ws: &Workspace, directory: DirectoryPolicy, trust_on_firs
 pub fn factory(ctx: &ConnectContext) -> impl Fn(&Target) -> Result<Box<dyn Connector>, ConnectorError> + Sync + '_ {
     move |t| connector::for_target(t, ctx)
 }
-
-/// The OS user running keyreeve, for plans and the audit log.
-pub fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
-}

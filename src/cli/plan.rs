@@ -11,7 +11,7 @@ use chrono::Utc;
 use keyreeve::rotation::plan::{make_plan, Mode, Plan, PlanInputs, Selection};
 use keyreeve::vault::Vault;
 
-use super::context::{factory, os_user, Context};
+use super::context::{factory, Context};
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -104,7 +104,7 @@ pub fn build(ctx: &Context, selection: &Selection) -> Result<Plan> {
         vaults: &vaults,
         connect: &connect,
         now: Utc::now(),
-        created_by: os_user(),
+        created_by: keyreeve::audit_log::os_user(),
     };
     let connector_for = factory(&connect);
     let plan = make_plan(&inputs, selection, &connector_for)?;
