@@ -576,3 +576,38 @@ fn passphrase_workspace_and_passphrase_protected_identity() {
         .env("KEYREEVE_PASSPHRASE_FILE", &pass);
     assert_eq!(ok(&run(c, None)), "opened-with-protected-key");
 }
+
+#[test]
+fn generate_follows_the_policy_and_what_the_target_can_take() {
+    let ws = Ws::new(&[]);
+    let inv = ws.root().join("keyreeve.toml");
+    let mut t = std::fs::read_to_string(&inv).unwrap();
+    for (name, kind) in [("rtr", "cisco-ios"), ("fw", "cisco-asa")] {
+        t.push_str(&format!(
+            "\n[[clients.acme.targets]]\nname = \"{name}\"\nkind = \"{kind}\"\naddress = \"127.0.0.1\"\nlogin = \"admin\"\n"
+        ));
+    }
+    std::fs::write(&inv, t).unwrap();
+    // IOS: 20 characters of lower case and `?`/`-` only; IOS cannot take `?`, so every symbol is `-`.
+    // ASA: 64 asked, but the ASA takes at most 32.
+    std::fs::write(
+        ws.root().join("policies/zz-test.toml"),
+        "[[rules]]\nkind = \"cisco-ios\"\nlength = 20\nupper = false\ndigits = false\nsymbols = \"?-\"\n\n\
+         [[rules]]\nkind = \"cisco-asa\"\nlength = 64\n",
+    )
+    .unwrap();
+    for _ in 0..5 {
+        ok(&run(ws.kr(&["vault", "set", "--generate", "acme/rtr/admin"]), None));
+        let ios = ok(&ws.get("acme/rtr/admin"));
+        let ios = ios.trim_end_matches('\n');
+        assert_eq!(ios.len(), 20, "{ios:?}");
+        assert!(ios.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{ios:?}");
+        assert!(ios.contains('-'), "every allowed class appears: {ios:?}");
+    }
+    ok(&run(ws.kr(&["vault", "set", "--generate", "acme/fw/admin"]), None));
+    let asa = ok(&ws.get("acme/fw/admin"));
+    assert_eq!(asa.trim_end_matches('\n').len(), 32, "{asa:?}");
+    // A target the inventory does not hold: no guess at what it can take.
+    let err = fails(&run(ws.kr(&["vault", "set", "--generate", "acme/nas/admin"]), None));
+    assert!(err.contains("acme/nas") && err.contains("keyreeve.toml"), "{err}");
+}

@@ -10,9 +10,11 @@ use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use keyreeve::connector;
 use keyreeve::inventory::Inventory;
 use keyreeve::keys::{parse_recipient, KeyRing};
-use keyreeve::policy::generate::{generate, Composition};
+use keyreeve::policy::generate::generate;
+use keyreeve::policy::Policy;
 use keyreeve::secret::Password;
 use keyreeve::vault::recipients::{change_recipients, Change};
 use keyreeve::vault::{Entry, EntryState, Vault, VaultError, VaultPath};
@@ -41,7 +43,8 @@ pub enum Command {
 pub struct SetArgs {
     /// CLIENT/TARGET/ACCOUNT
     pub path: String,
-    /// Generate a new password instead of reading one.
+    /// Generate a new password, as `apply` would: the policy that applies to this account, cut to
+    /// what the target can take (the target must be in keyreeve.toml).
     #[arg(long)]
     pub generate: bool,
     /// The username (default: the existing entry's, else ACCOUNT).
@@ -192,6 +195,25 @@ fn read_secret(path: &VaultPath) -> Result<Password> {
     Ok(secret)
 }
 
+/// A new password made as `apply` would make it: the policy's composition for this account,
+/// cut to what the target's dialect or directory can take.
+fn generate_for(ctx: &VaultContext, path: &VaultPath) -> Result<Password> {
+    let target = ctx.inventory.target(&path.client, &path.target).map_err(|e| {
+        anyhow!(e).context(format!(
+            "--generate needs {}/{} in keyreeve.toml to know which characters it can take \
+             (or store a password of your own without --generate)",
+            path.client, path.target
+        ))
+    })?;
+    let policy = Policy::load_dir(&ctx.workspace.policies_dir())?;
+    let composition = policy
+        .effective(&path.client, target.kind, &target.name, &path.account)
+        .composition;
+    let connect = super::context::connect_context(&ctx.workspace, policy.directory.clone(), false);
+    let rules = connector::for_target(target, &connect)?.password_rules(&path.account);
+    generate(&composition, &rules).map_err(|e| anyhow!(e).context(format!("cannot generate a password for {path}")))
+}
+
 fn set(ctx: &VaultContext, args: SetArgs) -> Result<Outcome> {
     let path = VaultPath::parse(&args.path)?;
     ctx.inventory
@@ -199,7 +221,7 @@ fn set(ctx: &VaultContext, args: SetArgs) -> Result<Outcome> {
         .map_err(VaultError::from)
         .map_err(keyreeve::Error::from)?;
     let secret = if args.generate {
-        generate(&Composition::default(), &Default::default()).map_err(|e| anyhow!(e))?
+        generate_for(ctx, &path)?
     } else {
         read_secret(&path)?
     };
