@@ -78,12 +78,32 @@ impl KnownHost {
     }
 
     fn names(&self, pattern: &str) -> bool {
-        self.hosts.split(',').any(|h| h == pattern)
+        match self.hosts.strip_prefix("|1|") {
+            Some(hashed) => hashed_names(hashed, pattern),
+            None => self.hosts.split(',').any(|h| h == pattern),
+        }
     }
 }
 
+/// Whether a hashed host field (`SALT|HASH` after `|1|`, both base64) names `pattern`: OpenSSH
+/// stores HMAC-SHA1 of the host pattern keyed with the salt, so the name itself is never written.
+fn hashed_names(hashed: &str, pattern: &str) -> bool {
+    use hmac::{KeyInit, Mac};
+    let Some((salt, hash)) = hashed.split_once('|') else {
+        return false;
+    };
+    let (Ok(salt), Ok(hash)) = (STANDARD.decode(salt), STANDARD.decode(hash)) else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt) else {
+        return false;
+    };
+    mac.update(pattern.as_bytes());
+    mac.verify_slice(&hash).is_ok()
+}
+
 /// Reads a known_hosts file; a missing file is empty. Lines keyreeve cannot read (comments,
-/// hashed or marker entries) are skipped.
+/// marker entries) are skipped; hashed host names (`|1|...`) are matched by their HMAC.
 pub fn read_known_hosts(path: &Path) -> std::io::Result<Vec<KnownHost>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -171,7 +191,12 @@ pub fn record(path: &Path, pattern: &str, key: &HostKey) -> std::io::Result<Vec<
         match parsed.first() {
             Some(e) if e.names(pattern) => {
                 replaced.push(e.fingerprint());
-                let others: Vec<&str> = e.hosts.split(',').filter(|h| *h != pattern).collect();
+                // A hashed line names one host only: it goes whole.
+                let others: Vec<&str> = if e.hosts.starts_with("|1|") {
+                    Vec::new()
+                } else {
+                    e.hosts.split(',').filter(|h| *h != pattern).collect()
+                };
                 if !others.is_empty() {
                     out.push_str(&format!(
                         "{} {} {}\n",
@@ -342,6 +367,50 @@ mod tests {
             read_known_hosts(&kh).unwrap().is_empty(),
             "the revoked key was recorded"
         );
+    }
+
+    #[test]
+    fn hashed_entries_are_matched_and_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let old = key();
+        let pattern = "[127.0.0.1]:2222";
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n{}\n",
+                old.known_hosts_line(pattern),
+                old.known_hosts_line("[127.0.0.1]:2223")
+            ),
+        )
+        .unwrap();
+        // OpenSSH's own hashing (HashKnownHosts), so the HMAC is checked against the real thing.
+        let hashed = std::process::Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .expect("ssh-keygen is missing: install Debian's openssh-client (tests/run.sh does)");
+        assert!(hashed.status.success(), "{}", String::from_utf8_lossy(&hashed.stderr));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().all(|l| l.starts_with("|1|")), "{text}");
+        let other_host = text.lines().nth(1).unwrap().to_string();
+        let entries = read_known_hosts(&path).unwrap();
+        assert_eq!(lookup(&entries, pattern, &old), Known::Match);
+        let changed = HostKey::new(b"another key blob");
+        assert!(matches!(lookup(&entries, pattern, &changed), Known::Mismatch(_)));
+        assert_eq!(lookup(&entries, "[127.0.0.9]:2222", &old), Known::Unknown);
+
+        let replaced = record(&path, pattern, &changed).unwrap();
+        assert_eq!(replaced, vec![old.fingerprint()]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&other_host),
+            "the other host's hashed line is kept: {text}"
+        );
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let entries = read_known_hosts(&path).unwrap();
+        assert_eq!(lookup(&entries, pattern, &changed), Known::Match);
     }
 
     #[test]
