@@ -46,6 +46,12 @@ pub enum KeyError {
     WrongPassphrase { file: PathBuf },
     #[error("{} is damaged: {detail}; it was left untouched", file.display())]
     Damaged { file: PathBuf, detail: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{} asks for more scrypt work (2^{required}) than this build allows (2^{allowed})", file.display())]
     ExcessiveWork { file: PathBuf, required: u8, allowed: u8 },
     #[error("recipient `{recipient}`: {reason}")]
@@ -85,6 +91,7 @@ impl Hint for KeyError {
                 "use the identity this file is encrypted to (--identity FILE or {IDENTITY_ENV}); \
                  `keyreeve vault recipients list --client CLIENT` shows who can open it"
             ),
+            KeyError::Read { .. } => "check that the file is there and that you may read it".into(),
             KeyError::Damaged { .. } => "restore the file from its latest backup under state/backups/CLIENT/ \
                  (or from git); `age -d` on a backup tells whether it is sound"
                 .into(),
@@ -341,21 +348,48 @@ impl KeyRing {
 
     /// Decrypts an age file (binary or armored) read from `file` (named in errors).
     pub fn decrypt(&self, ciphertext: &[u8], file: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.decrypt_from(ciphertext, ciphertext.len(), file)
+    }
+
+    /// Decrypts the age file at `file` as it is read, so the ciphertext is never held whole in
+    /// memory; `Ok(None)` when there is no such file.
+    pub fn decrypt_file(&self, file: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
+        let io = |source| KeyError::Read {
+            path: file.to_path_buf(),
+            source,
+        };
+        let f = match std::fs::File::open(file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let len = f.metadata().map_err(io)?.len();
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        self.decrypt_from(std::io::BufReader::with_capacity(1 << 16, f), len, file)
+            .map(Some)
+    }
+
+    /// Decrypts `input`, an age file at most `len` bytes long.
+    fn decrypt_from(&self, mut input: impl BufRead, len: usize, file: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let damaged = |detail: &str| KeyError::Damaged {
             file: file.to_path_buf(),
             detail: detail.to_string(),
         };
-        if ciphertext.is_empty() {
+        let start = input.fill_buf().map_err(|source| KeyError::Read {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        if start.is_empty() {
             return Err(damaged("the file is empty"));
         }
-        if !is_age_file(ciphertext.trim_ascii_start()) {
+        if !is_age_file(start.trim_ascii_start()) {
             return Err(damaged("it is not an age file (no age header)"));
         }
         // Binary files skip the armor detector: it costs a tenth of the time on large files.
-        let input: Box<dyn BufRead + '_> = if ciphertext.starts_with(b"age-encryption.org/") {
-            Box::new(ciphertext)
+        let input: Box<dyn BufRead + '_> = if start.starts_with(b"age-encryption.org/") {
+            Box::new(input)
         } else {
-            Box::new(age::armor::ArmoredReader::new(ciphertext))
+            Box::new(age::armor::ArmoredReader::new(input))
         };
         let decryptor = age::Decryptor::new_buffered(input).map_err(|e| header_error(e, file))?;
         let mut reader = if decryptor.is_scrypt() {
@@ -399,10 +433,16 @@ impl KeyRing {
         };
         // The plaintext is never longer than the ciphertext: reserve once so no copy is left
         // behind by a reallocation.
-        let mut plain = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
+        let mut plain = Zeroizing::new(Vec::with_capacity(len));
         reader.read_to_end(&mut plain).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => damaged("the file is truncated"),
-            _ => damaged("the encrypted payload does not authenticate (it was cut short or changed)"),
+            std::io::ErrorKind::InvalidData => {
+                damaged("the encrypted payload does not authenticate (it was cut short or changed)")
+            }
+            _ => KeyError::Read {
+                path: file.to_path_buf(),
+                source: e,
+            },
         })?;
         Ok(plain)
     }

@@ -196,21 +196,27 @@ fn read_secret(path: &VaultPath) -> Result<Password> {
 }
 
 /// A new password made as `apply` would make it: the policy's composition for this account,
-/// cut to what the target's dialect or directory can take.
+/// cut to what the target's dialect or directory can take. A target the inventory does not hold
+/// gets the policy's kind-free rules and the safe symbol set alone.
 fn generate_for(ctx: &VaultContext, path: &VaultPath) -> Result<Password> {
-    let target = ctx.inventory.target(&path.client, &path.target).map_err(|e| {
-        anyhow!(e).context(format!(
-            "--generate needs {}/{} in keyreeve.toml to know which characters it can take \
-             (or store a password of your own without --generate)",
-            path.client, path.target
-        ))
-    })?;
     let policy = Policy::load_dir(&ctx.workspace.policies_dir())?;
-    let composition = policy
-        .effective(&path.client, target.kind, &target.name, &path.account)
-        .composition;
-    let connect = super::context::connect_context(&ctx.workspace, policy.directory.clone(), false);
-    let rules = connector::for_target(target, &connect)?.password_rules(&path.account);
+    let (composition, rules) = match ctx.inventory.target(&path.client, &path.target) {
+        Ok(target) => {
+            let eff = policy.effective(&path.client, target.kind, &target.name, &path.account);
+            let connect = super::context::connect_context(&ctx.workspace, policy.directory.clone(), false);
+            let rules = connector::for_target(target, &connect)?.password_rules(&path.account);
+            (eff.composition, rules)
+        }
+        Err(_) => {
+            eprintln!(
+                "note: {}/{} is not in keyreeve.toml: the password follows the policy's rules that name no \
+                 target kind; add the target so that what its CLI cannot take is left out too",
+                path.client, path.target
+            );
+            let eff = policy.effective_kindless(&path.client, &path.target, &path.account);
+            (eff.composition, Default::default())
+        }
+    };
     generate(&composition, &rules).map_err(|e| anyhow!(e).context(format!("cannot generate a password for {path}")))
 }
 

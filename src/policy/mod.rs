@@ -320,6 +320,16 @@ impl Policy {
 
     /// The settings for one account.
     pub fn effective(&self, client: &str, kind: TargetKind, target: &str, account: &str) -> Effective {
+        self.effective_for(client, Some(kind), target, account)
+    }
+
+    /// The settings for an account of a target the inventory does not hold: rules that name a
+    /// target kind do not apply.
+    pub fn effective_kindless(&self, client: &str, target: &str, account: &str) -> Effective {
+        self.effective_for(client, None, target, account)
+    }
+
+    fn effective_for(&self, client: &str, kind: Option<TargetKind>, target: &str, account: &str) -> Effective {
         let mut eff = self.base.clone();
         let path = format!("{client}/{target}/{account}");
         if self.exclude.iter().any(|p| path_match(p, &path)) {
@@ -328,7 +338,7 @@ impl Policy {
         }
         for rule in &self.rules {
             let matches = rule.client.as_deref().is_none_or(|c| glob_match(c, client))
-                && rule.kind.is_none_or(|k| k == kind)
+                && rule.kind.is_none_or(|k| Some(k) == kind)
                 && rule.target.as_deref().is_none_or(|t| glob_match(t, target))
                 && rule.account.as_deref().is_none_or(|a| glob_match(a, account));
             if matches {

@@ -120,6 +120,9 @@ impl Entry {
 /// well-formed) but not built, so revealing one password in a large vault costs little more than
 /// decrypting it. Any doubt falls back to the full parse for its precise error.
 pub(crate) fn parse_entry(plain: &[u8], client: &str, key: &str, file: &Path) -> Result<Option<Entry>, VaultError> {
+    if let Some(entry) = jump_to_entry(plain, client, key) {
+        return Ok(Some(entry));
+    }
     let mut de = serde_json::Deserializer::from_slice(plain);
     let header = match serde::de::DeserializeSeed::deserialize(OneEntry { key }, &mut de).and_then(|h| {
         de.end()?;
@@ -137,6 +140,78 @@ pub(crate) fn parse_entry(plain: &[u8], client: &str, key: &str, file: &Path) ->
         return parse(plain, client, file).map(|mut doc| doc.entries.remove(key));
     }
     Ok(header.entries.flatten())
+}
+
+/// The fast path of [`parse_entry`] for documents as keyreeve writes them (compact JSON, header
+/// before `entries`): check the header, then find `"KEY":` and parse only the value after it.
+/// The whole file was authenticated by age, so the JSON is keyreeve's own. In valid JSON an
+/// unescaped `"KEY":` (KEY has no quote or backslash) is an object key, and the only keys that
+/// hold a `/` are entry paths; to be sure it also follows `{` or `,`. `None`: take the walk.
+fn jump_to_entry(plain: &[u8], client: &str, key: &str) -> Option<Entry> {
+    if !key.contains('/') || key.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return None;
+    }
+    let header = header_before_entries(plain)?;
+    let sound = header.format.as_deref() == Some(FORMAT)
+        && header.version.is_some_and(|v| (1..=u64::from(VERSION)).contains(&v))
+        && header.client.as_deref() == Some(client)
+        && header.updated_at;
+    if !sound {
+        return None;
+    }
+    let pattern = format!("\"{key}\":");
+    let at = memchr::memmem::find(plain, pattern.as_bytes())?;
+    if !matches!(at.checked_sub(1).map(|i| plain[i]), Some(b'{' | b',')) {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(&plain[at + pattern.len()..]);
+    Entry::deserialize(&mut de).ok()
+}
+
+/// The header fields that come before `entries` in the document (all of them, as keyreeve
+/// writes it); `None` when `entries` does not come after them.
+fn header_before_entries(plain: &[u8]) -> Option<Sparse> {
+    struct UntilEntries<'a>(&'a std::cell::RefCell<Sparse>);
+    impl<'de> serde::de::Visitor<'de> for UntilEntries<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a keyreeve vault document")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut out = self.0.borrow_mut();
+            while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                match field.as_ref() {
+                    "format" => out.format = Some(map.next_value()?),
+                    "version" => out.version = Some(map.next_value()?),
+                    "client" => out.client = Some(map.next_value()?),
+                    "updated_at" => {
+                        map.next_value::<DateTime<Utc>>()?;
+                        out.updated_at = true;
+                    }
+                    "entries" => {
+                        out.entries = Some(None);
+                        // Stop here: the rest is not read.
+                        return Err(serde::de::Error::custom("entries reached"));
+                    }
+                    _ => {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+    let seen = std::cell::RefCell::new(Sparse {
+        format: None,
+        version: None,
+        client: None,
+        updated_at: false,
+        entries: None,
+    });
+    let mut de = serde_json::Deserializer::from_slice(plain);
+    let _ = serde::Deserializer::deserialize_map(&mut de, UntilEntries(&seen));
+    let header = seen.into_inner();
+    header.entries.is_some().then_some(header)
 }
 
 /// What [`parse_entry`] keeps of a document: its header and the one entry asked for.
@@ -294,6 +369,34 @@ mod tests {
     const GOOD: &str = r#"{"format":"keyreeve-vault","version":1,"client":"acme","updated_at":"2026-11-27T17:00:00Z",
       "entries":{"rtr1/admin":{"username":"admin","password":"s3cret-value","created":"2026-11-27T17:00:00Z",
       "rotated_at":null,"verified_at":null,"revealed_at":null}}}"#;
+
+    #[test]
+    fn the_jump_finds_the_entry_and_nothing_that_only_looks_like_it() {
+        let e = jump_to_entry(GOOD.as_bytes(), "acme", "rtr1/admin").expect("fast path taken");
+        assert_eq!(e.password.expose(), "s3cret-value");
+        // The key's text inside an earlier entry's notes is escaped JSON, never `"KEY":` itself.
+        let decoy = GOOD.replace(
+            r#""entries":{"#,
+            r#""entries":{"a/0":{"username":"x","password":"decoy","notes":"see \"rtr1/admin\": {\"password\":\"no\"}","created":"2026-11-27T17:00:00Z","rotated_at":null,"verified_at":null,"revealed_at":null},"#,
+        );
+        let e = parse_entry(decoy.as_bytes(), "acme", "rtr1/admin", Path::new("f"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.password.expose(), "s3cret-value");
+        let e = jump_to_entry(decoy.as_bytes(), "acme", "a/0").unwrap();
+        assert_eq!(e.password.expose(), "decoy");
+        // Anything unexpected leaves it to the walk: another client, a future version, the header
+        // after the entries, spaces before the colon, an absent entry.
+        assert!(jump_to_entry(GOOD.as_bytes(), "globex", "rtr1/admin").is_none());
+        let future = GOOD.replace(r#""version":1"#, r#""version":3"#);
+        assert!(jump_to_entry(future.as_bytes(), "acme", "rtr1/admin").is_none());
+        let reordered = r#"{"entries":{"rtr1/admin":{"username":"admin","password":"p","created":"2026-11-27T17:00:00Z"}},
+            "format":"keyreeve-vault","version":1,"client":"acme","updated_at":"2026-11-27T17:00:00Z"}"#;
+        assert!(jump_to_entry(reordered.as_bytes(), "acme", "rtr1/admin").is_none());
+        let spaced = GOOD.replace(r#""rtr1/admin":"#, r#""rtr1/admin" :"#);
+        assert!(jump_to_entry(spaced.as_bytes(), "acme", "rtr1/admin").is_none());
+        assert!(jump_to_entry(GOOD.as_bytes(), "acme", "rtr1/nobody").is_none());
+    }
 
     #[test]
     fn one_entry_is_read_without_building_the_others() {

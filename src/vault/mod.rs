@@ -219,10 +219,9 @@ impl<'a> Vault<'a> {
     pub fn get(&self, path: &VaultPath) -> Result<Option<Entry>, VaultError> {
         check_client(&path.client)?;
         let file = self.workspace.vault_file(&path.client);
-        let Some(bytes) = self.read_file(&file)? else {
+        let Some(plain) = self.keys.decrypt_file(&file)? else {
             return Ok(None);
         };
-        let plain = self.keys.decrypt(&bytes, &file)?;
         let key = path.key();
         let mut entry = document::parse_entry(&plain, &path.client, &key, &file)?;
         if let (Some(e), Some(at)) = (entry.as_mut(), self.read_reveals(&path.client).get(&key)) {
