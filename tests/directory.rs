@@ -1150,3 +1150,411 @@ fn ad_domain_users_nested_in_a_privileged_group_makes_every_user_privileged() {
         .paths
         .contains(&format!("via Domain Users -> {p}-wide")));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Locked accounts and passwords that must change, for real: a lockout policy that reaches only
+// this test's own users (an AD fine-grained password settings object on a group of the test's;
+// an OpenLDAP pwdPolicy entry named by the user's pwdPolicySubentry). The domain's and the
+// directory's own settings are never touched: other tests share these servers.
+
+/// The domain-wide lockout threshold (0: no lockout), checked unchanged by the lockout tests.
+fn domain_lockout_threshold(c: &mut LdapConn) -> String {
+    let (rs, _) = c
+        .search(AD_BASE, Scope::Base, "(objectClass=*)", vec!["lockoutThreshold"])
+        .unwrap()
+        .success()
+        .unwrap();
+    let e = SearchEntry::construct(rs.into_iter().next().unwrap());
+    e.attrs["lockoutThreshold"][0].clone()
+}
+
+fn attr(c: &mut LdapConn, dn: &str, name: &str) -> Vec<String> {
+    let (rs, _) = c
+        .search(dn, Scope::Base, "(objectClass=*)", vec![name])
+        .unwrap()
+        .success()
+        .unwrap();
+    let e = SearchEntry::construct(rs.into_iter().next().unwrap());
+    e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// A fine-grained password settings object locking out after `threshold` bad passwords for 30
+/// minutes, applied to `applies_to` only (a group of the test's own).
+fn ad_lockout_pso(c: &mut LdapConn, name: &str, applies_to: &str, threshold: u32) -> String {
+    let dn = format!("CN={name},CN=Password Settings Container,CN=System,{AD_BASE}");
+    // Durations are negative counts of 100 ns.
+    let thirty_minutes = (-30i64 * 60 * 10_000_000).to_string();
+    add(
+        c,
+        &dn,
+        vec![
+            ("objectClass", v("msDS-PasswordSettings")),
+            ("msDS-PasswordSettingsPrecedence", v("10")),
+            ("msDS-PasswordReversibleEncryptionEnabled", v("FALSE")),
+            ("msDS-PasswordHistoryLength", v("24")),
+            ("msDS-PasswordComplexityEnabled", v("TRUE")),
+            ("msDS-MinimumPasswordLength", v("7")),
+            ("msDS-MinimumPasswordAge", v("0")),
+            ("msDS-MaximumPasswordAge", v("-37108517437440")),
+            ("msDS-LockoutThreshold", v(&threshold.to_string())),
+            ("msDS-LockoutObservationWindow", v(&thirty_minutes)),
+            ("msDS-LockoutDuration", v(&thirty_minutes)),
+            ("msDS-PSOAppliesTo", v(applies_to)),
+        ],
+    );
+    dn
+}
+
+#[test]
+fn ad_account_locked_out_by_its_own_pso_is_named_locked_and_never_taken_for_a_wrong_password() {
+    let admin_pw = require("samba", 636);
+    let p = prefix();
+    let mut c = raw_conn("ldaps://127.0.0.1:636", "Administrator@lab.test", &admin_pw);
+    let threshold_before = domain_lockout_threshold(&mut c);
+    let account = format!("{p}-lk");
+    let p0 = fresh_password();
+    let dn = ad_user(&mut c, &account, 512, &p0, vec![]);
+    let bystander = format!("{p}-by");
+    let by_pw = fresh_password();
+    let by_dn = ad_user(&mut c, &bystander, 512, &by_pw, vec![]);
+    let group = ad_group(&mut c, &format!("{p}-lockg"), std::slice::from_ref(&dn));
+    let pso = ad_lockout_pso(&mut c, &format!("{p}-pso"), &group, 3);
+    // The settings reach our user only.
+    assert_eq!(attr(&mut c, &dn, "msDS-ResultantPSO"), vec![pso.clone()]);
+    assert!(attr(&mut c, &by_dn, "msDS-ResultantPSO").is_empty());
+
+    let conn = ldap::connector(&ad_target(&account), &ctx(DirectoryPolicy::default())).unwrap();
+    let login = creds(&account, &p0);
+    for _ in 0..3 {
+        assert_eq!(
+            conn.verify(&login, &account, &fresh_password()).unwrap(),
+            Verification::Rejected
+        );
+    }
+    assert_eq!(attr(&mut c, &dn, "badPwdCount"), vec!["3".to_string()]);
+    // Locked now: the right password and a wrong one get the same answer, and it is not
+    // "rejected" (which would tell a rotation the candidate is not in force).
+    for pw in [&p0, &fresh_password()] {
+        let err = conn.verify(&login, &account, pw).unwrap_err();
+        assert!(matches!(err, ConnectorError::AccountLocked { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with("lab/dc1: "), "{text}");
+        assert!(text.contains(&format!("`{account}`")), "{text}");
+        assert!(text.contains("locked out (AD data 775)"), "{text}");
+        assert!(keyreeve::Hint::hint(&err).unwrap().contains("unlock the account"));
+        let err = conn.verify_login(&login, &account, pw).unwrap_err();
+        assert!(matches!(err, ConnectorError::AccountLocked { .. }), "{err}");
+    }
+    let err = conn.open(&login).err().unwrap();
+    assert!(matches!(err, ConnectorError::AccountLocked { .. }), "{err}");
+    // The bystander, under the domain's settings (no lockout), is untouched by all this.
+    let by_conn = ldap::connector(&ad_target(&bystander), &ctx(DirectoryPolicy::default())).unwrap();
+    for _ in 0..4 {
+        assert_eq!(
+            by_conn
+                .verify(&creds(&bystander, &by_pw), &bystander, &fresh_password())
+                .unwrap(),
+            Verification::Rejected
+        );
+    }
+    assert_eq!(
+        by_conn.verify(&creds(&bystander, &by_pw), &bystander, &by_pw).unwrap(),
+        Verification::Accepted
+    );
+
+    // Discovery shows it locked.
+    let mut t = ad_target("Administrator");
+    t.extra_groups = vec![group.clone()];
+    let admin = creds("Administrator", &admin_pw);
+    let report = ldap::discover_directory(&t, &ctx(DirectoryPolicy::default()), &admin).unwrap();
+    let a = find(&report, &account);
+    assert!(a.locked && !a.enabled && !a.disabled, "{a:?}");
+    assert!(a.flags.contains(&"locked".to_string()), "{:?}", a.flags);
+
+    // An administrator's reset goes through (AD does not unlock on reset), but a fresh bind with
+    // the new password cannot prove it: still "locked", never "rejected".
+    let admin_conn = ldap::connector(&t, &ctx(DirectoryPolicy::default())).unwrap();
+    let mut s = admin_conn.open(&admin).unwrap();
+    let p1 = fresh_password();
+    s.change_password(&account, ChangeMethod::AdminReset, &p0, &p1).unwrap();
+    let err = admin_conn.verify(&admin, &account, &p1).unwrap_err();
+    assert!(matches!(err, ConnectorError::AccountLocked { .. }), "{err}");
+    s.rollback(&account, &p0).unwrap();
+
+    // Unlocked by an administrator (lockoutTime 0): the old password is the one in force.
+    modify(
+        &mut c,
+        &dn,
+        vec![Mod::Replace(
+            b"lockoutTime".to_vec(),
+            [b"0".to_vec()].into_iter().collect(),
+        )],
+    );
+    assert_eq!(conn.verify(&login, &account, &p0).unwrap(), Verification::Accepted);
+    assert_eq!(conn.verify(&login, &account, &p1).unwrap(), Verification::Rejected);
+
+    c.delete(&pso).unwrap().success().unwrap();
+    assert_eq!(domain_lockout_threshold(&mut c), threshold_before);
+}
+
+#[test]
+fn ad_must_change_at_next_logon_is_named_by_the_heartbeat_and_cleared_by_a_reset() {
+    let admin_pw = require("samba", 636);
+    let p = prefix();
+    let mut c = raw_conn("ldaps://127.0.0.1:636", "Administrator@lab.test", &admin_pw);
+    let account = format!("{p}-mc");
+    let p0 = fresh_password();
+    let dn = ad_user(&mut c, &account, 512, &p0, vec![("pwdLastSet", v("0"))]);
+    let admin = creds("Administrator", &admin_pw);
+    let t = ad_target("Administrator");
+    let conn = ldap::connector(&t, &ctx(DirectoryPolicy::default())).unwrap();
+    // Samba says 773 only for the right password: a wrong one is plainly rejected.
+    assert_eq!(
+        conn.verify_login(&admin, &account, &fresh_password()).unwrap(),
+        Verification::Rejected
+    );
+    // The heartbeat's question (can it log in?) gets "must change", with the account named.
+    let err = conn.verify_login(&admin, &account, &p0).unwrap_err();
+    assert!(matches!(err, ConnectorError::PasswordExpired { .. }), "{err}");
+    assert!(
+        err.to_string().contains("must be changed at next logon (AD data 773)"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&format!("`{account}`")), "{err}");
+    assert!(keyreeve::Hint::hint(&err)
+        .unwrap()
+        .contains("must change password at next logon"));
+    // The rotation's question (which password is in force?) gets the right answer: p0.
+    assert_eq!(conn.verify(&admin, &account, &p0).unwrap(), Verification::Accepted);
+    // The account itself cannot open a session to change it.
+    let self_conn = ldap::connector(&ad_target(&account), &ctx(DirectoryPolicy::default())).unwrap();
+    let err = self_conn.open(&creds(&account, &p0)).err().unwrap();
+    assert!(matches!(err, ConnectorError::PasswordExpired { .. }), "{err}");
+    // An administrator's reset sets pwdLastSet: the new password logs in.
+    let mut s = conn.open(&admin).unwrap();
+    let p1 = fresh_password();
+    s.change_password(&account, ChangeMethod::AdminReset, &p0, &p1).unwrap();
+    assert_eq!(
+        conn.verify_login(&admin, &account, &p1).unwrap(),
+        Verification::Accepted
+    );
+    assert_ne!(attr(&mut c, &dn, "pwdLastSet"), vec!["0".to_string()]);
+}
+
+fn ensure_ol_policies(c: &mut LdapConn) {
+    let dn = format!("ou=policies,{OL_BASE}");
+    let res = c
+        .add(
+            &dn,
+            vec![
+                (
+                    b"objectClass".to_vec(),
+                    [b"organizationalUnit".to_vec()].into_iter().collect(),
+                ),
+                (b"ou".to_vec(), [b"policies".to_vec()].into_iter().collect()),
+            ],
+        )
+        .unwrap();
+    // 68: already there (tests/lab/slapd.sh creates it).
+    assert!(res.rc == 0 || res.rc == 68, "{res:?}");
+}
+
+/// A pwdPolicy entry of this test's own, with `settings` (name, value).
+fn ol_policy(c: &mut LdapConn, name: &str, settings: &[(&str, &str)]) -> String {
+    ensure_ol_policies(c);
+    let dn = format!("cn={name},ou=policies,{OL_BASE}");
+    let mut attrs: Attrs<'_> = vec![
+        (
+            "objectClass",
+            vec![b"organizationalRole".to_vec(), b"pwdPolicy".to_vec()],
+        ),
+        ("cn", v(name)),
+        ("pwdAttribute", v("userPassword")),
+    ];
+    for (k, val) in settings {
+        attrs.push((k, v(val)));
+    }
+    add(c, &dn, attrs);
+    dn
+}
+
+fn set_policy(c: &mut LdapConn, user_dn: &str, policy: &str) {
+    modify(
+        c,
+        user_dn,
+        vec![Mod::Replace(
+            b"pwdPolicySubentry".to_vec(),
+            [policy.as_bytes().to_vec()].into_iter().collect(),
+        )],
+    );
+}
+
+fn ol_self_target(uid: &str, dn: &str) -> Target {
+    target(
+        TargetKind::Ldap,
+        "ldaps://127.0.0.1:3636",
+        OL_BASE,
+        uid,
+        Some(dn),
+        "ca/ca.crt",
+    )
+}
+
+#[test]
+fn openldap_ppolicy_lockout_is_named_locked() {
+    let admin_pw = require("slapd", 3636);
+    let p = prefix();
+    let mut c = raw_conn("ldaps://127.0.0.1:3636", OL_ADMIN, &admin_pw);
+    let policy = ol_policy(
+        &mut c,
+        &format!("{p}-lock"),
+        &[
+            ("pwdLockout", "TRUE"),
+            ("pwdMaxFailure", "3"),
+            // Locked until an administrator unlocks it.
+            ("pwdLockoutDuration", "0"),
+        ],
+    );
+    let uid = format!("{p}-lk");
+    let p0 = fresh_password();
+    let dn = ol_user(&mut c, &uid, &p0);
+    set_policy(&mut c, &dn, &policy);
+    let by_uid = format!("{p}-by");
+    let by_dn = ol_user(&mut c, &by_uid, &p0);
+    let group = format!("cn={p}-lockg,ou=groups,{OL_BASE}");
+    add(
+        &mut c,
+        &group,
+        vec![
+            ("objectClass", v("groupOfNames")),
+            ("cn", v(&format!("{p}-lockg"))),
+            ("member", vs(&[dn.clone(), by_dn.clone()])),
+        ],
+    );
+
+    let conn = ldap::connector(&ol_self_target(&uid, &dn), &ctx(DirectoryPolicy::default())).unwrap();
+    let login = creds(&uid, &p0);
+    for _ in 0..3 {
+        assert_eq!(
+            conn.verify(&login, &uid, &fresh_password()).unwrap(),
+            Verification::Rejected
+        );
+    }
+    assert!(
+        !attr(&mut c, &dn, "pwdAccountLockedTime").is_empty(),
+        "slapd did not lock it"
+    );
+    // slapd's answer is a bare invalidCredentials; the password policy control says why.
+    for pw in [&p0, &fresh_password()] {
+        let err = conn.verify(&login, &uid, pw).unwrap_err();
+        assert!(matches!(err, ConnectorError::AccountLocked { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with("lab/ol: "), "{text}");
+        assert!(text.contains(&format!("`{uid}`")), "{text}");
+        assert!(text.contains("locked by the password policy"), "{text}");
+        assert!(keyreeve::Hint::hint(&err).unwrap().contains("unlock the account"));
+    }
+    let err = conn.open(&login).err().unwrap();
+    assert!(matches!(err, ConnectorError::AccountLocked { .. }), "{err}");
+
+    // The bystander has no policy: wrong passwords never lock it.
+    let by_conn = ldap::connector(&ol_self_target(&by_uid, &by_dn), &ctx(DirectoryPolicy::default())).unwrap();
+    for _ in 0..4 {
+        assert_eq!(
+            by_conn
+                .verify(&creds(&by_uid, &p0), &by_uid, &fresh_password())
+                .unwrap(),
+            Verification::Rejected
+        );
+    }
+    assert_eq!(
+        by_conn.verify(&creds(&by_uid, &p0), &by_uid, &p0).unwrap(),
+        Verification::Accepted
+    );
+
+    // Discovery shows it locked, the bystander not.
+    let mut t = target(
+        TargetKind::Ldap,
+        "ldaps://127.0.0.1:3636",
+        OL_BASE,
+        "admin",
+        Some(OL_ADMIN),
+        "ca/ca.crt",
+    );
+    t.extra_groups = vec![group];
+    let admin = creds("admin", &admin_pw);
+    let report = ldap::discover_directory(&t, &ctx(DirectoryPolicy::default()), &admin).unwrap();
+    let a = find(&report, &uid);
+    assert!(a.locked && !a.enabled, "{a:?}");
+    assert!(!find(&report, &by_uid).locked);
+
+    // An administrator's verification of the locked account says the same.
+    let admin_conn = ldap::connector(&t, &ctx(DirectoryPolicy::default())).unwrap();
+    let err = admin_conn.verify(&admin, &uid, &p0).unwrap_err();
+    assert!(matches!(err, ConnectorError::AccountLocked { .. }), "{err}");
+
+    // Unlocked by an administrator: the password works again.
+    modify(
+        &mut c,
+        &dn,
+        vec![Mod::Delete(b"pwdAccountLockedTime".to_vec(), HashSet::new())],
+    );
+    assert_eq!(conn.verify(&login, &uid, &p0).unwrap(), Verification::Accepted);
+}
+
+#[test]
+fn openldap_ppolicy_refusing_a_new_password_is_a_policy_refusal() {
+    let admin_pw = require("slapd", 3636);
+    let p = prefix();
+    let mut c = raw_conn("ldaps://127.0.0.1:3636", OL_ADMIN, &admin_pw);
+    let policy = ol_policy(
+        &mut c,
+        &format!("{p}-quality"),
+        &[("pwdMinLength", "30"), ("pwdCheckQuality", "2"), ("pwdInHistory", "5")],
+    );
+    let uid = format!("{p}-q");
+    let p0 = fresh_password();
+    let dn = ol_user(&mut c, &uid, &p0);
+    set_policy(&mut c, &dn, &policy);
+
+    let conn = ldap::connector(&ol_self_target(&uid, &dn), &ctx(DirectoryPolicy::default())).unwrap();
+    let mut s = conn.open(&creds(&uid, &p0)).unwrap();
+    // fresh_password() is 39 characters; this one, 27, is refused as too short.
+    let short = Password::new(format!("Kr-{}-aZ9", &uuid::Uuid::new_v4().simple().to_string()[..20]));
+    let err = s
+        .change_password(&uid, ChangeMethod::SelfChange, &p0, &short)
+        .unwrap_err();
+    assert!(err.is_password_rejected(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("password policy refused it: too short"), "{text}");
+    assert!(text.starts_with("lab/ol: "), "{text}");
+    assert!(!text.contains(short.expose()), "{text}");
+    assert_eq!(
+        conn.verify(&creds(&uid, &p0), &uid, &p0).unwrap(),
+        Verification::Accepted
+    );
+    assert_eq!(
+        conn.verify(&creds(&uid, &p0), &uid, &short).unwrap(),
+        Verification::Rejected
+    );
+
+    // History: back to a password used before is refused as such, not as a wrong old password.
+    let p1 = fresh_password();
+    s.change_password(&uid, ChangeMethod::SelfChange, &p0, &p1).unwrap();
+    let err = s.change_password(&uid, ChangeMethod::SelfChange, &p1, &p0).unwrap_err();
+    assert!(err.is_password_rejected(), "{err}");
+    assert!(err.to_string().contains("password history"), "{err}");
+    assert_eq!(
+        conn.verify(&creds(&uid, &p1), &uid, &p1).unwrap(),
+        Verification::Accepted
+    );
+    // A wrong old password is still told apart.
+    let err = s
+        .change_password(&uid, ChangeMethod::SelfChange, &p0, &fresh_password())
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::AuthFailed { .. }), "{err}");
+}

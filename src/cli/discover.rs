@@ -64,6 +64,9 @@ pub struct AccountReport {
     /// `accepted`, `rejected`, or the error; absent without `--verify` or without a stored password.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<String>,
+    /// What to do when the verification ended in an error (a locked account, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_hint: Option<String>,
     /// A device account the vault does not know.
     pub flagged: bool,
 }
@@ -186,19 +189,20 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: 
         };
         // The login's entry holds a private key, not a password: its login already proved it.
         let key_entry = account.name == target.login && target.login_method == LoginMethod::PrivateKey;
-        let verified = match (verify && !key_entry, stored) {
-            (true, Some(Some(pw))) => Some(match conn.verify(&login, &account.name, pw) {
-                Ok(Verification::Accepted) => "accepted".to_string(),
-                Ok(Verification::Rejected) => "rejected".to_string(),
-                Err(e) => format!("error: {e}"),
-            }),
-            _ => None,
+        let (verified, verify_hint) = match (verify && !key_entry, stored) {
+            (true, Some(Some(pw))) => match conn.verify_login(&login, &account.name, pw) {
+                Ok(Verification::Accepted) => (Some("accepted".to_string()), None),
+                Ok(Verification::Rejected) => (Some("rejected".to_string()), None),
+                Err(e) => (Some(format!("error: {e}")), e.hint()),
+            },
+            _ => (None, None),
         };
         let flagged = device && in_vault == InVault::No;
         report.accounts.push(AccountReport {
             account,
             in_vault,
             verified,
+            verify_hint,
             flagged,
         });
     }
@@ -357,5 +361,10 @@ fn print_human(reports: &[TargetReport]) {
             table.add_row(row);
         }
         println!("{table}");
+        for a in &r.accounts {
+            if let Some(h) = &a.verify_hint {
+                println!("  {}: hint: {h}", a.account.name);
+            }
+        }
     }
 }

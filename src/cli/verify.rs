@@ -49,6 +49,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 Status::Error(e) => format!("ERROR: {e}"),
             };
             println!("  {}: {s}", r.path);
+            if let Some(h) = &r.hint {
+                println!("    hint: {h}");
+            }
         }
         println!(
             "\n{} verified, {} working, {} not.",

@@ -250,6 +250,14 @@ pub trait Connector: Send + Sync {
     /// A fresh login (or bind) proving whether `password` is `account`'s password now. For an
     /// enable secret, logs in with `login` and tries `enable` with `password`.
     fn verify(&self, login: &Credentials, account: &str, password: &Password) -> ConnectorResult<Verification>;
+
+    /// Like [`Connector::verify`], for the heartbeat and `discover --verify`: whether `account`
+    /// can log in with `password` now. A right password that cannot log in yet (it must be
+    /// changed at next logon, or has expired) is an error saying so here, where `verify` (which
+    /// decides which password is in force during a rotation) counts it as accepted.
+    fn verify_login(&self, login: &Credentials, account: &str, password: &Password) -> ConnectorResult<Verification> {
+        self.verify(login, account, password)
+    }
 }
 
 /// A session logged in with the current credentials, held open across change, verify and save,

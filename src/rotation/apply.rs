@@ -344,7 +344,7 @@ impl<'a> Engine<'a> {
             other => {
                 let why = match other {
                     Ok(_) => "a fresh login with the new password was refused".to_string(),
-                    Err(e) => format!("the fresh login failed: {e}"),
+                    Err(e) => format!("the fresh login failed: {}", cause_of(&e)),
                 };
                 step("rollback");
                 let rolled = session.rollback(&item.account, &old);
@@ -367,7 +367,7 @@ impl<'a> Engine<'a> {
         settled: Settled,
         error: Option<ConnectorError>,
     ) -> Outcome {
-        let cause = error.map(|e| e.to_string()).unwrap_or_default();
+        let cause = error.as_ref().map(cause_of).unwrap_or_default();
         self.conclude_with_cause(batcher, record, jfile, settled, cause)
     }
 
@@ -416,6 +416,18 @@ impl<'a> Engine<'a> {
                 false,
             ),
         }
+    }
+}
+
+/// An error as the cause of a failed rotation. The account's own state (locked, must change its
+/// password) gets its hint: no retry by keyreeve fixes it, a person must.
+fn cause_of(e: &ConnectorError) -> String {
+    use crate::error::Hint;
+    match (e, e.hint()) {
+        (ConnectorError::AccountLocked { .. } | ConnectorError::PasswordExpired { .. }, Some(hint)) => {
+            format!("{e} (hint: {hint})")
+        }
+        _ => e.to_string(),
     }
 }
 

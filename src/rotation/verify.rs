@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::apply::{ConnectorFactory, Engine};
 use super::{login_credentials, run_concurrently, RotationError};
 use crate::connector::Verification;
+use crate::error::Hint;
 use crate::vault::{EntryState, Vault};
 
 /// What a verification found for one entry.
@@ -26,6 +27,9 @@ pub enum Status {
 pub struct VerifyResult {
     pub path: String,
     pub status: Status,
+    /// What to do about an error (unlock the account, clear `must change password`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl Engine<'_> {
@@ -56,9 +60,9 @@ impl Engine<'_> {
                     .into_iter()
                     .map(|(key, entry)| {
                         let account = &key[prefix.len()..];
-                        let status = match (&setup, entry.state) {
-                            (_, EntryState::Pending) => Status::Pending,
-                            (Err(e), _) => Status::Error(e.clone()),
+                        let (status, hint) = match (&setup, entry.state) {
+                            (_, EntryState::Pending) => (Status::Pending, None),
+                            (Err(e), _) => (Status::Error(e.clone()), None),
                             (Ok((conn, creds)), _) => {
                                 let mut creds = creds.clone();
                                 if target.enable.as_deref() == Some(account) {
@@ -76,23 +80,25 @@ impl Engine<'_> {
                                         Err(e) => Err(e),
                                     }
                                 } else {
-                                    conn.verify(&creds, account, &entry.password)
+                                    // A right password the account cannot log in with (locked,
+                                    // must change) is a finding here, not a working password.
+                                    conn.verify_login(&creds, account, &entry.password)
                                 };
                                 match verdict {
-                                    Ok(Verification::Accepted) => Status::Works,
-                                    Ok(Verification::Rejected) => Status::Mismatch,
-                                    Err(e) => Status::Error(e.to_string()),
+                                    Ok(Verification::Accepted) => (Status::Works, None),
+                                    Ok(Verification::Rejected) => (Status::Mismatch, None),
+                                    Err(e) => (Status::Error(e.to_string()), e.hint()),
                                 }
                             }
                         };
-                        (key.clone(), status)
+                        (key.clone(), status, hint)
                     })
                     .collect::<Vec<_>>()
             });
-            let found: Vec<(String, Status)> = per_target.into_iter().flatten().collect();
+            let found: Vec<(String, Status, Option<String>)> = per_target.into_iter().flatten().collect();
             let now = Utc::now();
             vault.update(name, |doc| {
-                for (key, status) in &found {
+                for (key, status, _) in &found {
                     if let Some(e) = doc.entries.get_mut(key) {
                         match status {
                             Status::Works => e.verified_at = Some(now),
@@ -103,12 +109,12 @@ impl Engine<'_> {
                 }
                 Ok::<(), crate::vault::VaultError>(())
             })?;
-            for (key, status) in found {
+            for (key, status, hint) in found {
                 let path = format!("{name}/{key}");
                 if status != Status::Works {
                     self.audit("verify.mismatch", &path, serde_json::json!({ "status": status }));
                 }
-                all.push(VerifyResult { path, status });
+                all.push(VerifyResult { path, status, hint });
             }
         }
         Ok(all)

@@ -3,6 +3,10 @@
 # ldap://127.0.0.1:3389 (StartTLS) and ldaps://127.0.0.1:3636, certificate signed by the lab's CA
 # ($LAB/ca/ca.crt), suffix dc=lab,dc=test, rootdn cn=admin,dc=lab,dc=test, the memberof
 # overlay, and ACLs letting a user write its own userPassword (Password Modify as self).
+# The ppolicy overlay is loaded with no default policy: a test puts its own pwdPolicy entry
+# under ou=policies and points its own users at it (pwdPolicySubentry), so lockouts and quality
+# rules never reach another test's accounts. `ppolicy_use_lockout` makes a locked account's
+# bind say so in the password policy response control.
 #
 #   tests/lab/slapd.sh          install if needed, create once, start (idempotent)
 #   tests/lab/slapd.sh stop     stop it
@@ -49,6 +53,7 @@ include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
+moduleload ppolicy
 pidfile $D/slapd.pid
 argsfile $D/slapd.args
 TLSCACertificateFile $LAB/ca/ca.crt
@@ -65,6 +70,8 @@ maxsize 1073741824
 index objectClass eq
 index uid,cn,member,uniqueMember,memberUid eq
 overlay memberof
+overlay ppolicy
+ppolicy_use_lockout
 
 access to attrs=userPassword
     by self write
@@ -88,9 +95,27 @@ ou: people
 dn: ou=groups,dc=lab,dc=test
 objectClass: organizationalUnit
 ou: groups
+
+dn: ou=policies,dc=lab,dc=test
+objectClass: organizationalUnit
+ou: policies
 LDIF
     sed -i "s#$D.tmp/#$D/#g" "$D.tmp/slapd.conf"
     mv "$D.tmp" "$D"
+}
+
+# A lab created before the ppolicy overlay was added gets it (and ou=policies) now: stopped,
+# its slapd.conf extended, the entry added offline, started again below.
+upgrade() {
+    [ -s "$D/slapd.conf" ] || return 0
+    grep -q '^overlay ppolicy$' "$D/slapd.conf" && return 0
+    stop
+    if ! slapcat -f "$D/slapd.conf" 2>/dev/null | grep -qx 'dn: ou=policies,dc=lab,dc=test'; then
+        printf 'dn: ou=policies,dc=lab,dc=test\nobjectClass: organizationalUnit\nou: policies\n' |
+            slapadd -f "$D/slapd.conf"
+    fi
+    sed -i -e 's/^moduleload memberof$/moduleload memberof\nmoduleload ppolicy/' \
+        -e 's/^overlay memberof$/overlay memberof\noverlay ppolicy\nppolicy_use_lockout/' "$D/slapd.conf"
 }
 
 start() {
@@ -98,6 +123,7 @@ start() {
     lab_ca "$LAB"
     (
         flock 8
+        upgrade
         running && exit 0
         [ -s "$D/slapd.conf" ] || create
         setsid slapd -d 0 -f "$D/slapd.conf" -h 'ldap://127.0.0.1:3389/ ldaps://127.0.0.1:3636/' \

@@ -3,9 +3,16 @@
 //! in one place, so that a password the policy refused is reported as such (and never retried as
 //! is) while a wrong old password or a missing right is not mistaken for it.
 //!
+//! OpenLDAP's ppolicy overlay says nothing in the text: a locked account's bind gets a bare
+//! `invalidCredentials`, like a wrong password. The reason comes only in the password policy
+//! response control (draft-behera-ldap-password-policy), which keyreeve therefore asks for on
+//! every bind and Password Modify to an `ldap` target ([`ppolicy_request`]) and reads here.
+//!
 //! Diagnostic texts never carry a password (servers do not echo them), but they are still
 //! shortened to their first line.
 
+use ldap3::asn1::{parse_tag, TagClass, PL};
+use ldap3::controls::RawControl;
 use ldap3::result::{LdapError, LdapResult};
 
 use crate::connector::ConnectorError;
@@ -77,7 +84,104 @@ pub fn bind_failure(text: &str) -> BindFailure {
     match ad_bind_subcode(text).as_deref() {
         Some("532") | Some("773") => BindFailure::MustChange,
         Some("775") | Some("533") | Some("701") | Some("530") | Some("531") => BindFailure::Locked,
-        _ => BindFailure::InvalidCredentials,
+        Some(_) => BindFailure::InvalidCredentials,
+        // Servers without AD's sub-codes that say it in words (389-ds, older OpenLDAP builds).
+        None => {
+            let lower = text.to_ascii_lowercase();
+            if lower.contains("account locked") || lower.contains("account is locked") {
+                BindFailure::Locked
+            } else {
+                BindFailure::InvalidCredentials
+            }
+        }
+    }
+}
+
+/// Classifies a failed bind's result: the password policy control first (OpenLDAP), then AD's
+/// sub-code or the text.
+pub fn bind_failure_of(res: &LdapResult) -> BindFailure {
+    match ppolicy_error(res) {
+        Some(PolicyError::AccountLocked) => BindFailure::Locked,
+        Some(PolicyError::PasswordExpired) => BindFailure::MustChange,
+        _ => bind_failure(&res.text),
+    }
+}
+
+/// OID of the password policy request and response control.
+pub const PPOLICY_OID: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
+
+/// The request control: empty, not critical (a server without a password policy ignores it).
+pub fn ppolicy_request() -> RawControl {
+    RawControl {
+        ctype: PPOLICY_OID.into(),
+        crit: false,
+        val: None,
+    }
+}
+
+/// The `error` of a password policy response control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyError {
+    PasswordExpired,
+    AccountLocked,
+    ChangeAfterReset,
+    PasswordModNotAllowed,
+    MustSupplyOldPassword,
+    InsufficientPasswordQuality,
+    PasswordTooShort,
+    PasswordTooYoung,
+    PasswordInHistory,
+    Other(u64),
+}
+
+impl PolicyError {
+    fn from_code(code: u64) -> PolicyError {
+        match code {
+            0 => PolicyError::PasswordExpired,
+            1 => PolicyError::AccountLocked,
+            2 => PolicyError::ChangeAfterReset,
+            3 => PolicyError::PasswordModNotAllowed,
+            4 => PolicyError::MustSupplyOldPassword,
+            5 => PolicyError::InsufficientPasswordQuality,
+            6 => PolicyError::PasswordTooShort,
+            7 => PolicyError::PasswordTooYoung,
+            8 => PolicyError::PasswordInHistory,
+            n => PolicyError::Other(n),
+        }
+    }
+}
+
+/// The error a password policy response control carries, if the result has one with an error.
+pub fn ppolicy_error(res: &LdapResult) -> Option<PolicyError> {
+    res.ctrls
+        .iter()
+        .filter(|c| c.1.ctype == PPOLICY_OID)
+        .find_map(|c| c.1.val.as_deref().and_then(parse_ppolicy_value))
+}
+
+/// `SEQUENCE { warning [0] ... OPTIONAL, error [1] ENUMERATED OPTIONAL }`: the error, if any.
+/// Anything malformed counts as no error (the result code still says what failed).
+pub fn parse_ppolicy_value(val: &[u8]) -> Option<PolicyError> {
+    let (_, top) = parse_tag(val).ok()?;
+    let PL::C(items) = top.payload else {
+        return None;
+    };
+    items.into_iter().find_map(|t| match (t.class, t.id, t.payload) {
+        (TagClass::Context, 1, PL::P(bytes)) if !bytes.is_empty() && bytes.len() <= 8 => {
+            let code = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+            Some(PolicyError::from_code(code))
+        }
+        _ => None,
+    })
+}
+
+fn ppolicy_bind_detail(e: PolicyError) -> &'static str {
+    match e {
+        PolicyError::AccountLocked => {
+            "the account is locked by the password policy after too many failed binds (ppolicy accountLocked)"
+        }
+        PolicyError::PasswordExpired => "the password has expired (ppolicy passwordExpired)",
+        _ => "refused by the directory's password policy",
     }
 }
 
@@ -107,11 +211,19 @@ pub fn short_text(text: &str) -> String {
     s
 }
 
-/// The reason a directory refused a new password, from AD/Samba's diagnostic (`0000052D`, Samba's
-/// `check_password_restrictions: ...`) or OpenLDAP's text.
-fn policy_reason(text: &str) -> String {
+/// The reason a directory refused a new password, from the password policy control (OpenLDAP),
+/// AD/Samba's diagnostic (`0000052D`, Samba's `check_password_restrictions: ...`) or the text.
+fn policy_reason(text: &str, policy: Option<PolicyError>) -> String {
     let lower = text.to_ascii_lowercase();
-    let what = if lower.contains("too short") || lower.contains("length") {
+    let what = if let Some(reason) = policy.and_then(|p| match p {
+        PolicyError::PasswordTooShort => Some("too short"),
+        PolicyError::PasswordTooYoung => Some("changed too recently (minimum password age)"),
+        PolicyError::PasswordInHistory => Some("used before (password history)"),
+        PolicyError::InsufficientPasswordQuality => Some("not complex enough (quality check)"),
+        _ => None,
+    }) {
+        reason
+    } else if lower.contains("too short") || lower.contains("length") {
         "too short"
     } else if lower.contains("too young") || lower.contains("minimum password age") {
         "changed too recently (minimum password age)"
@@ -128,9 +240,26 @@ fn policy_reason(text: &str) -> String {
     )
 }
 
+/// Whether the password policy control says the new password itself was refused.
+fn is_quality_refusal(policy: Option<PolicyError>) -> bool {
+    matches!(
+        policy,
+        Some(
+            PolicyError::InsufficientPasswordQuality
+                | PolicyError::PasswordTooShort
+                | PolicyError::PasswordTooYoung
+                | PolicyError::PasswordInHistory
+        )
+    )
+}
+
 /// Whether a diagnostic says the OLD password given in a self-change was wrong.
 fn wrong_old_password(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
+    // OpenLDAP's ppolicy: "Password is in history of old passwords" is about the new one.
+    if lower.contains("history") {
+        return false;
+    }
     // AD: 00000056 (ERROR_INVALID_PASSWORD); Samba: "The old password specified doesn't match";
     // OpenLDAP Password Modify: "unwilling to verify old password".
     lower.starts_with("00000056")
@@ -145,8 +274,18 @@ pub fn from_result(target: &str, account: &str, op: Operation, res: &LdapResult)
     let lower = res.text.to_ascii_lowercase();
     match res.rc {
         rc::INVALID_CREDENTIALS => {
+            let policy = ppolicy_error(res);
             let code = ad_bind_subcode(&res.text);
-            match bind_failure(&res.text) {
+            let detail = || -> String {
+                match (policy, code.as_deref()) {
+                    (Some(p @ (PolicyError::AccountLocked | PolicyError::PasswordExpired)), _) => {
+                        ppolicy_bind_detail(p).into()
+                    }
+                    (_, Some(c)) => ad_bind_detail(c).into(),
+                    (_, None) => format!("the directory says: {text}"),
+                }
+            };
+            match bind_failure_of(res) {
                 BindFailure::InvalidCredentials => ConnectorError::AuthFailed {
                     target: target.into(),
                     user: account.into(),
@@ -154,19 +293,25 @@ pub fn from_result(target: &str, account: &str, op: Operation, res: &LdapResult)
                 BindFailure::MustChange => ConnectorError::PasswordExpired {
                     target: target.into(),
                     account: account.into(),
-                    detail: ad_bind_detail(code.as_deref().unwrap_or_default()).into(),
+                    detail: detail(),
                 },
                 BindFailure::Locked => ConnectorError::AccountLocked {
                     target: target.into(),
                     account: account.into(),
-                    detail: ad_bind_detail(code.as_deref().unwrap_or_default()).into(),
+                    detail: detail(),
                 },
             }
         }
         rc::CONSTRAINT_VIOLATION | rc::UNWILLING_TO_PERFORM
             if matches!(op, Operation::PasswordChange | Operation::SelfChange) =>
         {
-            if op == Operation::SelfChange && wrong_old_password(&res.text) {
+            let policy = ppolicy_error(res);
+            if policy == Some(PolicyError::PasswordModNotAllowed) {
+                ConnectorError::InsufficientAccess {
+                    target: target.into(),
+                    detail: format!("the password policy does not let `{account}` change this password [{text}]"),
+                }
+            } else if op == Operation::SelfChange && !is_quality_refusal(policy) && wrong_old_password(&res.text) {
                 ConnectorError::AuthFailed {
                     target: target.into(),
                     user: account.into(),
@@ -181,7 +326,7 @@ pub fn from_result(target: &str, account: &str, op: Operation, res: &LdapResult)
             } else {
                 ConnectorError::PasswordRejected {
                     target: target.into(),
-                    reason: policy_reason(&res.text),
+                    reason: policy_reason(&res.text, policy),
                 }
             }
         }
@@ -271,6 +416,92 @@ pub fn from_ldap(target: &str, account: &str, op: Operation, timeout_secs: u64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_ppolicy(rc: u32, text: &str, value: &[u8]) -> LdapResult {
+        let mut r = res(rc, text);
+        r.ctrls = vec![ldap3::controls::Control(
+            None,
+            RawControl {
+                ctype: PPOLICY_OID.into(),
+                crit: false,
+                val: Some(value.to_vec()),
+            },
+        )];
+        r
+    }
+
+    #[test]
+    fn the_password_policy_control_is_read() {
+        // error [1] ENUMERATED accountLocked (1), as slapd's ppolicy overlay sends it.
+        assert_eq!(
+            parse_ppolicy_value(&[0x30, 0x03, 0x81, 0x01, 0x01]),
+            Some(PolicyError::AccountLocked)
+        );
+        // A warning (graceAuthNsRemaining 2) and no error.
+        assert_eq!(parse_ppolicy_value(&[0x30, 0x05, 0xa0, 0x03, 0x81, 0x01, 0x02]), None);
+        assert_eq!(
+            parse_ppolicy_value(&[0x30, 0x08, 0xa0, 0x03, 0x80, 0x01, 0x10, 0x81, 0x01, 0x06]),
+            Some(PolicyError::PasswordTooShort)
+        );
+        assert_eq!(parse_ppolicy_value(&[0x30, 0x00]), None);
+        assert_eq!(parse_ppolicy_value(&[0x30, 0x05, 0x81]), None);
+        assert_eq!(parse_ppolicy_value(&[]), None);
+    }
+
+    #[test]
+    fn an_openldap_lockout_is_named_from_the_control() {
+        // slapd sends no text at all: without the control it is a plain wrong password.
+        let e = from_result("acme/ol", "bob", Operation::Bind, &res(49, ""));
+        assert!(matches!(e, ConnectorError::AuthFailed { .. }), "{e}");
+        let locked = with_ppolicy(49, "", &[0x30, 0x03, 0x81, 0x01, 0x01]);
+        assert_eq!(bind_failure_of(&locked), BindFailure::Locked);
+        let e = from_result("acme/ol", "bob", Operation::Bind, &locked);
+        assert!(matches!(e, ConnectorError::AccountLocked { .. }), "{e}");
+        assert!(e.to_string().contains("locked by the password policy"), "{e}");
+        let expired = with_ppolicy(49, "", &[0x30, 0x03, 0x81, 0x01, 0x00]);
+        assert!(matches!(
+            from_result("acme/ol", "bob", Operation::Bind, &expired),
+            ConnectorError::PasswordExpired { .. }
+        ));
+        // Servers that say it in words.
+        assert_eq!(bind_failure("Account locked"), BindFailure::Locked);
+        assert_eq!(bind_failure("invalid credentials"), BindFailure::InvalidCredentials);
+    }
+
+    #[test]
+    fn an_openldap_quality_refusal_is_a_policy_refusal_with_its_reason() {
+        let short = with_ppolicy(
+            19,
+            "Password fails quality checking policy",
+            &[0x30, 0x03, 0x81, 0x01, 0x06],
+        );
+        let e = from_result("acme/ol", "bob", Operation::SelfChange, &short);
+        assert!(e.is_password_rejected(), "{e}");
+        assert!(e.to_string().contains("too short"), "{e}");
+        // "history of old passwords" is about the new password, not a wrong old one.
+        let hist = with_ppolicy(
+            19,
+            "Password is in history of old passwords",
+            &[0x30, 0x03, 0x81, 0x01, 0x08],
+        );
+        let e = from_result("acme/ol", "bob", Operation::SelfChange, &hist);
+        assert!(e.is_password_rejected(), "{e}");
+        assert!(e.to_string().contains("password history"), "{e}");
+        let e = from_result(
+            "acme/ol",
+            "bob",
+            Operation::SelfChange,
+            &res(19, "Password is in history of old passwords"),
+        );
+        assert!(e.is_password_rejected(), "{e}");
+        let e = from_result(
+            "acme/ol",
+            "bob",
+            Operation::SelfChange,
+            &with_ppolicy(50, "", &[0x30, 0x03, 0x81, 0x01, 0x03]),
+        );
+        assert!(matches!(e, ConnectorError::InsufficientAccess { .. }), "{e}");
+    }
 
     fn res(rc: u32, text: &str) -> LdapResult {
         LdapResult {

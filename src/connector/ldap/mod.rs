@@ -342,6 +342,24 @@ impl Connector for DirectoryConnector {
     }
 
     fn verify(&self, login: &Credentials, account: &str, password: &Password) -> ConnectorResult<Verification> {
+        self.verify_bind(login, account, password, true)
+    }
+
+    fn verify_login(&self, login: &Credentials, account: &str, password: &Password) -> ConnectorResult<Verification> {
+        self.verify_bind(login, account, password, false)
+    }
+}
+
+impl DirectoryConnector {
+    /// A fresh bind as `account`. `must_change_accepted`: a password that is right but must be
+    /// changed (AD 532/773, ppolicy passwordExpired) counts as accepted, else it is an error.
+    fn verify_bind(
+        &self,
+        login: &Credentials,
+        account: &str,
+        password: &Password,
+        must_change_accepted: bool,
+    ) -> ConnectorResult<Verification> {
         let dn = if self.same_account(&login.username, account) {
             self.login_bind_name(login)?
         } else {
@@ -355,10 +373,13 @@ impl Connector for DirectoryConnector {
         fresh.close();
         match outcome {
             Ok(()) => Ok(Verification::Accepted),
-            Err(res) if res.rc == errors::rc::INVALID_CREDENTIALS => match errors::bind_failure(&res.text) {
+            Err(res) if res.rc == errors::rc::INVALID_CREDENTIALS => match errors::bind_failure_of(&res) {
                 BindFailure::InvalidCredentials => Ok(Verification::Rejected),
                 // AD says 532/773 only when the password itself was right.
-                BindFailure::MustChange => Ok(Verification::Accepted),
+                BindFailure::MustChange if must_change_accepted => Ok(Verification::Accepted),
+                BindFailure::MustChange => {
+                    Err(errors::from_result(&self.target.path(), account, Operation::Bind, &res))
+                }
                 BindFailure::Locked => Err(errors::from_result(&self.target.path(), account, Operation::Bind, &res)),
             },
             Err(res) => Err(errors::from_result(&self.target.path(), account, Operation::Bind, &res)),

@@ -177,6 +177,8 @@ pub struct DirConn {
     target: String,
     timeout: Duration,
     tls_verified: bool,
+    /// Ask for the password policy control on binds and Password Modify (`ldap` targets).
+    ppolicy: bool,
 }
 
 impl DirConn {
@@ -230,6 +232,7 @@ impl DirConn {
             target: name,
             timeout: target.command_timeout,
             tls_verified,
+            ppolicy: target.kind == crate::inventory::TargetKind::Ldap,
         })
     }
 
@@ -252,6 +255,14 @@ impl DirConn {
         errors::from_ldap(&self.target, account, op, self.timeout.as_secs(), e)
     }
 
+    /// Attaches the password policy request control to the next operation (OpenLDAP tells why
+    /// a bind or a new password was refused only in the response control).
+    fn ask_password_policy(&mut self) {
+        if self.ppolicy {
+            self.conn.with_controls(vec![errors::ppolicy_request()]);
+        }
+    }
+
     /// A simple bind; `Ok(Err(result))` when the directory answered with a failure, so that
     /// verification can tell a rejected password from a broken connection.
     pub fn try_bind(&mut self, dn: &str, password: &Password) -> ConnectorResult<Result<(), ldap3::LdapResult>> {
@@ -264,6 +275,7 @@ impl DirConn {
             });
         }
         let timeout = self.timeout;
+        self.ask_password_policy();
         let res = self
             .conn
             .with_timeout(timeout)
@@ -403,6 +415,7 @@ impl DirConn {
             old_pass: old.map(|p| p.expose()),
             new_pass: Some(new.expose()),
         };
+        self.ask_password_policy();
         let res = self
             .conn
             .with_timeout(timeout)
