@@ -494,6 +494,10 @@ fn samba_admin() -> Password {
 const AD_BASE: &str = "DC=lab,DC=test";
 
 fn ldaps(bind: &str, pw: &Password) -> Result<ldap3::LdapConn, String> {
+    ldaps_at("ldaps://127.0.0.1:636", bind, pw)
+}
+
+fn ldaps_at(url: &str, bind: &str, pw: &Password) -> Result<ldap3::LdapConn, String> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let pem = std::fs::read(lab_dir().join("ca/ca.crt")).map_err(|e| e.to_string())?;
     let mut roots = rustls::RootCertStore::empty();
@@ -507,7 +511,7 @@ fn ldaps(bind: &str, pw: &Password) -> Result<ldap3::LdapConn, String> {
             .with_root_certificates(roots)
             .with_no_client_auth();
     let settings = ldap3::LdapConnSettings::new().set_config(std::sync::Arc::new(cfg));
-    let mut c = ldap3::LdapConn::with_settings(settings, "ldaps://127.0.0.1:636").map_err(|e| e.to_string())?;
+    let mut c = ldap3::LdapConn::with_settings(settings, url).map_err(|e| e.to_string())?;
     c.simple_bind(bind, pw.expose())
         .map_err(|e| e.to_string())?
         .success()
@@ -633,6 +637,492 @@ fn directory_rotation_end_to_end_then_verify() {
     assert!(!ad_password_works(&user, &pw));
     let out = w.run(&["verify", "--client", CLIENT]);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Adds `attrs` to `dn` (a group, a password settings object) as the Administrator.
+fn ad_add(admin: &Password, dn: &str, attrs: &[(&str, &str)]) {
+    let mut c = ldaps(&format!("CN=Administrator,CN=Users,{AD_BASE}"), admin).unwrap();
+    let attrs: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = attrs
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), [v.as_bytes().to_vec()].into()))
+        .collect();
+    c.add(dn, attrs).unwrap().success().unwrap();
+}
+
+fn ad_replace(admin: &Password, dn: &str, attr: &str, value: &str) {
+    let mut c = ldaps(&format!("CN=Administrator,CN=Users,{AD_BASE}"), admin).unwrap();
+    let m = ldap3::Mod::Replace(attr.as_bytes().to_vec(), [value.as_bytes().to_vec()].into());
+    c.modify(dn, vec![m]).unwrap().success().unwrap();
+}
+
+/// A group of this test's own holding `users`, and a fine-grained password settings object that
+/// locks its members out after 3 bad passwords for 30 minutes. Only that group gets it: the
+/// domain's own lockout settings (none) stay as they are for the other tests.
+fn ad_lockout_group(admin: &Password, users: &[&str]) -> (String, String) {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let group = format!("CN=krlock{tag},CN=Users,{AD_BASE}");
+    let mut c = ldaps(&format!("CN=Administrator,CN=Users,{AD_BASE}"), admin).unwrap();
+    let members: std::collections::HashSet<Vec<u8>> = users
+        .iter()
+        .map(|u| format!("CN={u},CN=Users,{AD_BASE}").into_bytes())
+        .collect();
+    let attrs: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = vec![
+        (b"objectClass".to_vec(), [b"group".to_vec()].into()),
+        (b"sAMAccountName".to_vec(), [format!("krlock{tag}").into_bytes()].into()),
+        (b"member".to_vec(), members),
+    ];
+    c.add(&group, attrs).unwrap().success().unwrap();
+    let pso = format!("CN=krpso{tag},CN=Password Settings Container,CN=System,{AD_BASE}");
+    let thirty_minutes = (-30i64 * 60 * 10_000_000).to_string();
+    ad_add(
+        admin,
+        &pso,
+        &[
+            ("objectClass", "msDS-PasswordSettings"),
+            ("msDS-PasswordSettingsPrecedence", "10"),
+            ("msDS-PasswordReversibleEncryptionEnabled", "FALSE"),
+            ("msDS-PasswordHistoryLength", "24"),
+            ("msDS-PasswordComplexityEnabled", "TRUE"),
+            ("msDS-MinimumPasswordLength", "7"),
+            ("msDS-MinimumPasswordAge", "0"),
+            ("msDS-MaximumPasswordAge", "-37108517437440"),
+            ("msDS-LockoutThreshold", "3"),
+            ("msDS-LockoutObservationWindow", &thirty_minutes),
+            ("msDS-LockoutDuration", &thirty_minutes),
+            ("msDS-PSOAppliesTo", &group),
+        ],
+    );
+    (group, pso)
+}
+
+/// Three binds with wrong passwords: the account is locked out (its PSO's threshold is 3).
+fn ad_lock_out(user: &str) {
+    for _ in 0..3 {
+        let wrong = Password::new(format!("Wrong-{}-aZ9", uuid::Uuid::new_v4().simple()));
+        assert!(!ad_password_works(user, &wrong));
+    }
+}
+
+/// The same stanza with `extra_groups` (discovery lists those groups' members).
+fn with_extra_group(stanza: String, group: &str) -> String {
+    let mut s = stanza.trim_end().to_string();
+    s.push_str(&format!("\nextra_groups = [\"{group}\"]\n\n"));
+    s
+}
+
+/// A locked-out account (AD data 775), rotated by the Administrator and by itself: verify,
+/// discover --verify and apply name it locked with the hint; apply sends nothing for the
+/// self-change, keeps both candidates for the reset it could not prove, and refuses to run
+/// again until `recover` settles it, which it does once the account is unlocked.
+#[test]
+fn directory_locked_account_is_named_and_not_hammered() {
+    let admin = samba_admin();
+    let (reset_user, reset_pw) = ad_user(&admin);
+    let (self_user, self_pw) = ad_user(&admin);
+    let (group, pso) = ad_lockout_group(&admin, &[&reset_user, &self_user]);
+    ad_lock_out(&reset_user);
+    ad_lock_out(&self_user);
+    let mut extra = with_extra_group(
+        ad_stanza(
+            "dc1",
+            "Administrator",
+            Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
+        ),
+        &group,
+    );
+    extra.push_str(&ad_stanza("selflk", &self_user, None));
+    let reset_key = format!("dc1/{reset_user}");
+    let self_key = format!("selflk/{self_user}");
+    let entries = vec![
+        ("dc1/Administrator".to_string(), admin.clone()),
+        (reset_key.clone(), reset_pw.clone()),
+        (self_key.clone(), self_pw.clone()),
+    ];
+    let w = World::with(Vec::new(), &extra, &entries);
+
+    // The heartbeat.
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    for (key, target, user) in [(&reset_key, "dc1", &reset_user), (&self_key, "selflk", &self_user)] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("{CLIENT}/{key}:")))
+            .unwrap_or_else(|| panic!("{key} missing:\n{stdout}"));
+        assert!(
+            line.contains(&format!(
+                "ERROR: {CLIENT}/{target}: account `{user}` is locked or disabled (the account is locked out (AD data 775))"
+            )),
+            "{line}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("{CLIENT}/dc1/Administrator: works")),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches("    hint: unlock the account on the target, then try again")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    let out = w.run(&["verify", "--client", CLIENT, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let locked = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == format!("{CLIENT}/{reset_key}"))
+        .unwrap();
+    assert!(
+        locked["status"]["error"].as_str().unwrap().contains("locked out"),
+        "{locked}"
+    );
+    assert_eq!(locked["hint"], "unlock the account on the target, then try again");
+
+    // discover --verify: listed (member of the extra group), locked, and its password not proven.
+    let out = w.run(&["discover", "--verify", "--target", &format!("{CLIENT}/dc1"), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let account = json[0]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == reset_user.as_str())
+        .unwrap_or_else(|| panic!("{reset_user} not discovered: {json}"));
+    assert_eq!(account["enabled"], false);
+    assert_eq!(account["details"]["locked"], true);
+    let verified = account["verified"].as_str().unwrap();
+    assert!(
+        verified.starts_with(&format!("error: {CLIENT}/dc1: account `{reset_user}` is locked")),
+        "{verified}"
+    );
+    assert_eq!(
+        account["verify_hint"],
+        "unlock the account on the target, then try again"
+    );
+    let out = w.run(&["discover", "--verify", "--target", &format!("{CLIENT}/dc1")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{reset_user}: hint: unlock the account on the target")),
+        "{stdout}"
+    );
+
+    // apply.
+    let plan = w.plan("plan.json", &[&reset_key, &self_key]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    // The self-change: its session could not even open, nothing was sent, the entry is as it was.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&format!("{CLIENT}/{self_key}: ")))
+        .unwrap();
+    assert!(
+        line.contains(&format!("FAILED: {CLIENT}/selflk: account `{self_user}` is locked"))
+            && line.contains("(hint: unlock the account on the target, then try again)"),
+        "{line}"
+    );
+    let e = w.entry(&self_key);
+    assert_eq!(e.state, EntryState::Current);
+    assert_eq!(e.password, self_pw);
+    assert!(e.pending.is_none() && e.history.is_empty());
+    // The reset went through (AD resets a locked account) but no fresh login can prove which
+    // password is in force: rolled back, and the vault keeps both for `recover`.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&format!("{CLIENT}/{reset_key}: ")))
+        .unwrap();
+    assert!(line.contains("FAILED (run `keyreeve recover`)"), "{line}");
+    assert!(line.contains("is locked or disabled"), "{line}");
+    assert!(line.contains("rolled back"), "{line}");
+    assert!(line.contains("the vault keeps both passwords"), "{line}");
+    let e = w.entry(&reset_key);
+    assert_eq!(e.state, EntryState::Pending);
+    assert_eq!(e.password, reset_pw);
+    let candidates = &e.pending.as_ref().unwrap().candidates;
+    assert_eq!(candidates.len(), 1);
+    assert_ne!(candidates[0], reset_pw);
+    assert_eq!(w.journal_records(), 1);
+
+    // No second try while it is unsettled: apply refuses, recover keeps both while still locked.
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("keyreeve recover"), "{}", text(&out));
+    let out = w.run(&["recover"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("locked"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(w.entry(&reset_key).state, EntryState::Pending);
+    assert_eq!(w.journal_records(), 1);
+
+    // Unlocked by an administrator: recover proves the old password (the rollback) is in force.
+    ad_replace(
+        &admin,
+        &format!("CN={reset_user},CN=Users,{AD_BASE}"),
+        "lockoutTime",
+        "0",
+    );
+    let out = w.run(&["recover"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(w.journal_records(), 0);
+    let e = w.entry(&reset_key);
+    assert_eq!(e.state, EntryState::Current);
+    assert!(ad_password_works(&reset_user, &e.password));
+    assert!(!ad_password_works(&reset_user, &candidates[0]));
+    assert!(e.history.iter().any(|h| h.password == candidates[0]));
+
+    let mut c = ldaps(&format!("CN=Administrator,CN=Users,{AD_BASE}"), &admin).unwrap();
+    c.delete(&pso).unwrap().success().unwrap();
+}
+
+/// An account that must change its password at next logon (pwdLastSet 0, AD data 773): the
+/// heartbeat names it with the hint; an administrator's reset rotates it (and clears the flag);
+/// the account cannot rotate itself, and nothing is sent or lost.
+#[test]
+fn directory_must_change_account_is_named_and_rotated_by_reset() {
+    let admin = samba_admin();
+    let (reset_user, reset_pw) = ad_user(&admin);
+    let (self_user, self_pw) = ad_user(&admin);
+    for u in [&reset_user, &self_user] {
+        ad_replace(&admin, &format!("CN={u},CN=Users,{AD_BASE}"), "pwdLastSet", "0");
+    }
+    let mut extra = ad_stanza(
+        "dc1",
+        "Administrator",
+        Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
+    );
+    extra.push_str(&ad_stanza("selfmc", &self_user, None));
+    let reset_key = format!("dc1/{reset_user}");
+    let self_key = format!("selfmc/{self_user}");
+    let entries = vec![
+        ("dc1/Administrator".to_string(), admin.clone()),
+        (reset_key.clone(), reset_pw.clone()),
+        (self_key.clone(), self_pw.clone()),
+    ];
+    let w = World::with(Vec::new(), &extra, &entries);
+
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    for (key, target, user) in [(&reset_key, "dc1", &reset_user), (&self_key, "selfmc", &self_user)] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("{CLIENT}/{key}:")))
+            .unwrap_or_else(|| panic!("{key} missing:\n{stdout}"));
+        assert!(
+            line.contains(&format!(
+                "ERROR: {CLIENT}/{target}: account `{user}` must change its password before it can log in (the password must be changed at next logon (AD data 773))"
+            )),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        stdout
+            .matches("    hint: reset its password as an administrator, or clear `must change password at next logon`")
+            .count(),
+        2,
+        "{stdout}"
+    );
+
+    let plan = w.plan("plan.json", &[&reset_key, &self_key]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&format!("{CLIENT}/{self_key}: ")))
+        .unwrap();
+    assert!(
+        line.contains(&format!(
+            "FAILED: {CLIENT}/selfmc: account `{self_user}` must change its password before it can log in"
+        )) && line.contains("(hint: reset its password as an administrator"),
+        "{line}"
+    );
+    let e = w.entry(&self_key);
+    assert_eq!(e.state, EntryState::Current);
+    assert_eq!(e.password, self_pw);
+    assert!(e.pending.is_none() && e.history.is_empty());
+    assert_eq!(w.journal_records(), 0);
+    // The reset rotated it: the new password logs in, the old does not.
+    let e = w.entry(&reset_key);
+    assert_eq!(e.state, EntryState::Current);
+    assert_ne!(e.password, reset_pw);
+    assert!(ad_password_works(&reset_user, &e.password));
+    assert!(!ad_password_works(&reset_user, &reset_pw));
+    let out = w.run(&["verify", "--client", CLIENT]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains(&format!("{CLIENT}/{reset_key}: works")), "{stdout}");
+    assert!(!stdout.contains(&format!("{CLIENT}/{self_key}: works")), "{stdout}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenLDAP with the ppolicy overlay (tests/lab/slapd.sh): a pwdPolicy entry of the test's own.
+
+const OL_BASE: &str = "dc=lab,dc=test";
+const OL_URL: &str = "ldaps://127.0.0.1:3636";
+
+fn slapd_admin() -> ldap3::LdapConn {
+    let file = lab_dir().join("slapd/admin.pw");
+    let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], 3636).into(), Duration::from_secs(2)).is_ok();
+    let pw = match (up, std::fs::read_to_string(&file)) {
+        (true, Ok(pw)) => Password::new(pw.trim().to_string()),
+        _ => panic!(
+            "lab missing: run tests/lab/up.sh (or tests/lab/slapd.sh) as root; nothing on 127.0.0.1:3636 or no {}",
+            file.display()
+        ),
+    };
+    ldaps_at(OL_URL, &format!("cn=admin,{OL_BASE}"), &pw).unwrap()
+}
+
+fn ol_add(c: &mut ldap3::LdapConn, dn: &str, attrs: &[(&str, &[&str])]) -> u32 {
+    let attrs: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = attrs
+        .iter()
+        .map(|(k, vs)| {
+            (
+                k.as_bytes().to_vec(),
+                vs.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            )
+        })
+        .collect();
+    c.add(dn, attrs).unwrap().rc
+}
+
+/// A user under the test's own password policy.
+fn ol_user(c: &mut ldap3::LdapConn, policy: &str) -> (String, String, Password) {
+    let uid = format!("kr{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let pw = Password::new(format!("Kr-{}-aZ9", uuid::Uuid::new_v4().simple()));
+    let dn = format!("uid={uid},ou=people,{OL_BASE}");
+    let rc = ol_add(
+        c,
+        &dn,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &[&uid]),
+            ("cn", &[&uid]),
+            ("sn", &[&uid]),
+            ("userPassword", &[pw.expose()]),
+            ("pwdPolicySubentry", &[policy]),
+        ],
+    );
+    assert_eq!(rc, 0, "adding {dn}");
+    (uid, dn, pw)
+}
+
+fn ol_attr(c: &mut ldap3::LdapConn, dn: &str, name: &str) -> Vec<String> {
+    let (rs, _) = c
+        .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec![name])
+        .unwrap()
+        .success()
+        .unwrap();
+    let e = ldap3::SearchEntry::construct(rs.into_iter().next().unwrap());
+    e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+fn ol_stanza(name: &str, uid: &str, dn: &str) -> String {
+    let ca = lab_dir().join("ca/ca.crt");
+    format!(
+        "[[clients.{CLIENT}.targets]]\nname = \"{name}\"\nkind = \"ldap\"\nurl = \"{OL_URL}\"\nbase_dn = \"{OL_BASE}\"\nlogin = \"{uid}\"\nbind_dn = \"{dn}\"\nca_file = \"{}\"\n\n",
+        ca.display()
+    )
+}
+
+/// slapd's ppolicy refuses every password keyreeve generates (too short for pwdMinLength 64)
+/// and locks an account at its first failed bind. Two applies: each refused password is reported
+/// as a policy refusal, never retried as is, and never tried in a bind either (which would lock
+/// the account). An account locked by the policy is named locked by the heartbeat.
+#[test]
+fn openldap_policy_refusal_is_not_retried_and_a_locked_account_is_named() {
+    let mut c = slapd_admin();
+    let rc = ol_add(
+        &mut c,
+        &format!("ou=policies,{OL_BASE}"),
+        &[("objectClass", &["organizationalUnit"]), ("ou", &["policies"])],
+    );
+    assert!(rc == 0 || rc == 68, "ou=policies: {rc}");
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let policy = format!("cn=krpol{tag},ou=policies,{OL_BASE}");
+    let cn = format!("krpol{tag}");
+    let rc = ol_add(
+        &mut c,
+        &policy,
+        &[
+            ("objectClass", &["organizationalRole", "pwdPolicy"]),
+            ("cn", &[&cn]),
+            ("pwdAttribute", &["userPassword"]),
+            ("pwdMinLength", &["64"]),
+            ("pwdCheckQuality", &["2"]),
+            ("pwdLockout", &["TRUE"]),
+            // One failed bind locks: a single login with a refused password would lock it.
+            ("pwdMaxFailure", &["1"]),
+            ("pwdLockoutDuration", &["0"]),
+        ],
+    );
+    assert_eq!(rc, 0);
+    let (quid, qdn, qpw) = ol_user(&mut c, &policy);
+    let (luid, ldn, lpw) = ol_user(&mut c, &policy);
+    let wrong = Password::new(format!("Wrong-{}", uuid::Uuid::new_v4().simple()));
+    assert!(ldaps_at(OL_URL, &ldn, &wrong).is_err());
+    assert!(!ol_attr(&mut c, &ldn, "pwdAccountLockedTime").is_empty(), "not locked");
+
+    let mut extra = ol_stanza("olq", &quid, &qdn);
+    extra.push_str(&ol_stanza("ollk", &luid, &ldn));
+    let qkey = format!("olq/{quid}");
+    let lkey = format!("ollk/{luid}");
+    let w = World::with(
+        Vec::new(),
+        &extra,
+        &[(qkey.clone(), qpw.clone()), (lkey.clone(), lpw.clone())],
+    );
+
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains(&format!("{CLIENT}/{qkey}: works")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{CLIENT}/{lkey}: ERROR: {CLIENT}/ollk: account `{luid}` is locked or disabled (the account is locked by the password policy"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    hint: unlock the account on the target, then try again"),
+        "{stdout}"
+    );
+
+    let mut refused = Vec::new();
+    for round in 0..2 {
+        let plan = w.plan(&format!("plan{round}.json"), &[&qkey]);
+        let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            stdout.contains(&format!(
+                "{CLIENT}/{qkey}: FAILED: {CLIENT}/olq: the target refused the new password: the directory's password policy refused it: too short"
+            )),
+            "{stdout}"
+        );
+        assert_eq!(w.journal_records(), 0);
+        let e = w.entry(&qkey);
+        assert_eq!(e.state, EntryState::Current);
+        assert_eq!(e.password, qpw);
+        assert_eq!(e.history.len(), round + 1);
+        refused.push(e.history[round].password.clone());
+    }
+    // Each apply generated a new password; none was sent twice.
+    assert_ne!(refused[0], refused[1]);
+    // No failed bind at all from keyreeve: no failure recorded, not locked, the old one works.
+    assert!(ol_attr(&mut c, &qdn, "pwdFailureTime").is_empty());
+    assert!(ol_attr(&mut c, &qdn, "pwdAccountLockedTime").is_empty());
+    assert!(ldaps_at(OL_URL, &qdn, &qpw).is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -308,8 +308,15 @@ impl<'a> Engine<'a> {
         failpoint::hit("changed");
         if let Err(e) = change {
             drop(session);
-            // The device may or may not have taken it (e.g. the session dropped right after).
-            let settled = settle(connector, &creds, &record, true);
+            let settled = if e.is_password_rejected() {
+                // The target judged the new password and refused it: a login with it would only
+                // count as a failed login towards a lockout. Prove the old one (and only if that
+                // fails, try the new one after all).
+                settle_untouched(connector, &creds, &record)
+            } else {
+                // The device may or may not have taken it (e.g. the session dropped right after).
+                settle(connector, &creds, &record, true)
+            };
             return self.conclude(batcher, &record, &jfile, settled, Some(e));
         }
 
