@@ -1558,3 +1558,50 @@ fn openldap_ppolicy_refusing_a_new_password_is_a_policy_refusal() {
         .unwrap_err();
     assert!(matches!(err, ConnectorError::AuthFailed { .. }), "{err}");
 }
+
+#[test]
+fn openldap_ppolicy_must_change_after_reset_is_named_by_the_heartbeat() {
+    let admin_pw = require("slapd", 3636);
+    let p = prefix();
+    let mut c = raw_conn("ldaps://127.0.0.1:3636", OL_ADMIN, &admin_pw);
+    let policy = ol_policy(&mut c, &format!("{p}-mustchange"), &[("pwdMustChange", "TRUE")]);
+    let uid = format!("{p}-mc");
+    let p0 = fresh_password();
+    let dn = ol_user(&mut c, &uid, &p0);
+    set_policy(&mut c, &dn, &policy);
+    let t = target(
+        TargetKind::Ldap,
+        "ldaps://127.0.0.1:3636",
+        OL_BASE,
+        "admin",
+        Some(OL_ADMIN),
+        "ca/ca.crt",
+    );
+    let conn = ldap::connector(&t, &ctx(DirectoryPolicy::default())).unwrap();
+    let admin = creds("admin", &admin_pw);
+    let mut s = conn.open(&admin).unwrap();
+    let p1 = fresh_password();
+    s.change_password(&uid, ChangeMethod::AdminReset, &p0, &p1).unwrap();
+    assert_eq!(attr(&mut c, &dn, "pwdReset"), vec!["TRUE".to_string()]);
+    // In force (what a rotation asks)...
+    assert_eq!(conn.verify(&admin, &uid, &p1).unwrap(), Verification::Accepted);
+    assert_eq!(conn.verify(&admin, &uid, &p0).unwrap(), Verification::Rejected);
+    // ...but the account can do nothing with it but change it (what the heartbeat asks).
+    let err = conn.verify_login(&admin, &uid, &p1).unwrap_err();
+    assert!(matches!(err, ConnectorError::PasswordExpired { .. }), "{err}");
+    assert!(err.to_string().contains("changeAfterReset"), "{err}");
+    assert!(err.to_string().contains(&format!("`{uid}`")), "{err}");
+    assert_eq!(
+        conn.verify_login(&admin, &uid, &fresh_password()).unwrap(),
+        Verification::Rejected
+    );
+    // The account changes it itself (the one operation it may do): it logs in for real again.
+    let self_conn = ldap::connector(&ol_self_target(&uid, &dn), &ctx(DirectoryPolicy::default())).unwrap();
+    let mut s = self_conn.open(&creds(&uid, &p1)).unwrap();
+    let p2 = fresh_password();
+    s.change_password(&uid, ChangeMethod::SelfChange, &p1, &p2).unwrap();
+    assert_eq!(
+        self_conn.verify_login(&creds(&uid, &p2), &uid, &p2).unwrap(),
+        Verification::Accepted
+    );
+}

@@ -331,8 +331,12 @@ impl Connector for DirectoryConnector {
 
     fn open(&self, login: &Credentials) -> ConnectorResult<Box<dyn ChangeSession>> {
         let conn = self.connect_bound(login)?;
+        let bind_name = self.login_bind_name(login)?;
         Ok(Box::new(DirSession {
             conn,
+            // The login account's own DN is known without a search: a session whose password
+            // must be changed first (OpenLDAP ppolicy after a reset) may not search.
+            own_dn: (bind_name.contains('=')).then(|| (login.username.clone(), bind_name)),
             is_ad: self.is_ad(),
             base: self.base(),
             target: self.target.path(),
@@ -372,7 +376,21 @@ impl DirectoryConnector {
         let outcome = fresh.try_bind(&dn, password)?;
         fresh.close();
         match outcome {
-            Ok(()) => Ok(Verification::Accepted),
+            // OpenLDAP's ppolicy (pwdMustChange) lets a reset password bind, but for nothing
+            // other than changing it.
+            Ok(res)
+                if !must_change_accepted
+                    && errors::ppolicy_error(&res) == Some(errors::PolicyError::ChangeAfterReset) =>
+            {
+                Err(ConnectorError::PasswordExpired {
+                    target: self.target.path(),
+                    account: account.to_string(),
+                    detail:
+                        "the password was reset and must be changed before anything else (ppolicy changeAfterReset)"
+                            .into(),
+                })
+            }
+            Ok(_) => Ok(Verification::Accepted),
             Err(res) if res.rc == errors::rc::INVALID_CREDENTIALS => match errors::bind_failure_of(&res) {
                 BindFailure::InvalidCredentials => Ok(Verification::Rejected),
                 // AD says 532/773 only when the password itself was right.
@@ -398,6 +416,8 @@ struct Pending {
 /// A bind as the login account, held open across change, verify and rollback.
 struct DirSession {
     conn: DirConn,
+    /// The login account's name and DN, when it binds with a DN.
+    own_dn: Option<(String, String)>,
     is_ad: bool,
     base: String,
     target: String,
@@ -438,7 +458,18 @@ impl ChangeSession for DirSession {
                 operation: "an enable secret".into(),
             });
         }
-        let dn = find_dn(&mut self.conn, self.is_ad, &self.base, account)?;
+        let own = self.own_dn.as_ref().filter(|(name, _)| {
+            method == ChangeMethod::SelfChange
+                && if self.is_ad {
+                    name.eq_ignore_ascii_case(account)
+                } else {
+                    name == account
+                }
+        });
+        let dn = match own {
+            Some((_, dn)) => dn.clone(),
+            None => find_dn(&mut self.conn, self.is_ad, &self.base, account)?,
+        };
         // Recorded before sending: if the answer is lost, rollback still knows what to undo.
         self.pending = Some(Pending {
             account: account.to_string(),

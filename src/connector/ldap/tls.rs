@@ -264,8 +264,13 @@ impl DirConn {
     }
 
     /// A simple bind; `Ok(Err(result))` when the directory answered with a failure, so that
-    /// verification can tell a rejected password from a broken connection.
-    pub fn try_bind(&mut self, dn: &str, password: &Password) -> ConnectorResult<Result<(), ldap3::LdapResult>> {
+    /// verification can tell a rejected password from a broken connection. A success carries its
+    /// result too: its password policy control may say the password must be changed first.
+    pub fn try_bind(
+        &mut self,
+        dn: &str,
+        password: &Password,
+    ) -> ConnectorResult<Result<ldap3::LdapResult, ldap3::LdapResult>> {
         self.require_tls()?;
         if password.is_empty() || dn.is_empty() {
             // An empty password makes a simple bind anonymous, and "succeed": never a proof.
@@ -281,13 +286,13 @@ impl DirConn {
             .with_timeout(timeout)
             .simple_bind(dn, password.expose())
             .map_err(|e| self.map(dn, Operation::Bind, e))?;
-        Ok(if res.rc == rc::SUCCESS { Ok(()) } else { Err(res) })
+        Ok(if res.rc == rc::SUCCESS { Ok(res) } else { Err(res) })
     }
 
     /// A simple bind that must succeed.
     pub fn bind(&mut self, dn: &str, account: &str, password: &Password) -> ConnectorResult<()> {
         match self.try_bind(dn, password)? {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(res) => Err(errors::from_result(&self.target, account, Operation::Bind, &res)),
         }
     }
