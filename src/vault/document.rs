@@ -398,6 +398,33 @@ mod tests {
         assert!(jump_to_entry(GOOD.as_bytes(), "acme", "rtr1/nobody").is_none());
     }
 
+    /// A document cut anywhere is a `Damaged` error, never a panic, and no error quotes the
+    /// password. The one-entry reader does not read past a complete entry (age authenticated the
+    /// whole file before it), so a cut after the entry may still give that entry, whole.
+    #[test]
+    fn a_document_cut_anywhere_is_damaged() {
+        let entry_end = GOOD.find(r#""revealed_at":null}"#).unwrap() + r#""revealed_at":null}"#.len();
+        for cut in 0..GOOD.len() - 1 {
+            let text = &GOOD.as_bytes()[..cut];
+            let full = p(std::str::from_utf8(text).unwrap()).map(|_| ());
+            let one = match parse_entry(text, "acme", "rtr1/admin", Path::new("f")) {
+                Ok(Some(e)) if cut >= entry_end => {
+                    assert_eq!(e.password.expose(), "s3cret-value", "cut at {cut}");
+                    Err(VaultError::Damaged {
+                        file: "f".into(),
+                        detail: "(the entry was whole)".into(),
+                    })
+                }
+                other => other.map(|_| ()),
+            };
+            for result in [full, one] {
+                let err = result.expect_err(&format!("a document cut at {cut} is refused"));
+                assert!(matches!(err, VaultError::Damaged { .. }), "cut at {cut}: {err}");
+                assert!(!err.to_string().contains("s3cret"), "{err}");
+            }
+        }
+    }
+
     #[test]
     fn one_entry_is_read_without_building_the_others() {
         let e = parse_entry(GOOD.as_bytes(), "acme", "rtr1/admin", Path::new("f"))
