@@ -248,6 +248,97 @@ fn a_sudo_user_resets_another_account_through_sudo() {
     assert_password(conn.as_ref(), &login, "kr_sudo", &admin_pw, Verification::Accepted);
 }
 
+/// The accounts `login` discovers on the lab host, by name.
+fn discovered(conn: &dyn Connector, login: &Credentials) -> Vec<keyreeve::connector::AccountInfo> {
+    conn.list_accounts(login).unwrap()
+}
+
+fn account<'a>(accounts: &'a [keyreeve::connector::AccountInfo], name: &str) -> &'a keyreeve::connector::AccountInfo {
+    accounts
+        .iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("{name} missing from {accounts:?}"))
+}
+
+/// Sudo rights that no admin group shows (a per-user rule, a rule for the custom group kr_ops)
+/// make admins; a rule to run commands only as `nobody` does not.
+#[test]
+fn discovery_as_root_counts_per_user_and_custom_group_sudoers_rules() {
+    lab();
+    let c = ctx(false);
+    let accounts = discovered(root_connector(&c).as_ref(), &root_login());
+    let per_user = account(&accounts, "kr_sudo_user");
+    assert!(per_user.admin, "{per_user:?}");
+    assert_eq!(per_user.privilege, "sudoers: ALL as root");
+    assert_eq!(per_user.details["sudo"]["nopasswd"], true);
+    assert!(!per_user.details.contains_key("groups"), "{per_user:?}");
+    let by_group = account(&accounts, "kr_sudo_grp");
+    assert!(by_group.admin, "{by_group:?}");
+    assert_eq!(by_group.privilege, "sudoers: /usr/bin/systemctl as root");
+    assert_eq!(by_group.details["sudo"]["nopasswd"], false);
+    let as_nobody = account(&accounts, "kr_sudo_nobody");
+    assert!(!as_nobody.admin, "{as_nobody:?}");
+    assert_eq!(as_nobody.details["sudo"], "not as root");
+    let plain = account(&accounts, "kr_list");
+    assert!(!plain.admin, "{plain:?}");
+    assert_eq!(plain.privilege, "user");
+    assert_eq!(plain.details["sudo"], "none");
+    assert!(account(&accounts, "kr_sudo").admin);
+}
+
+/// A non-root login whose own sudoers rule (NOPASSWD, no admin group) lets it be root: it sees
+/// every account's rights and resets another account through `sudo -n ... chpasswd`.
+#[test]
+fn a_login_with_a_per_user_nopasswd_rule_resets_another_account_through_sudo() {
+    lab();
+    let c = ctx(false);
+    let login_pw = random_password();
+    set_password_locally("kr_sudo_user", &login_pw);
+    let user = "kr_sudo_user_target";
+    let p0 = random_password();
+    let p1 = random_password();
+    set_password_locally(user, &p0);
+    let conn = connector_for(
+        &target("host", "kr_sudo_user", "password", Some(&fingerprint()), PORT),
+        &c,
+    );
+    let login = password_login("kr_sudo_user", &login_pw);
+
+    let accounts = discovered(conn.as_ref(), &login);
+    assert!(account(&accounts, "kr_sudo_grp").admin, "{accounts:?}");
+    assert!(!account(&accounts, "kr_list").admin);
+    assert_eq!(account(&accounts, "kr_list").details["sudo"], "none");
+    assert_eq!(account(&accounts, user).details["password"], "set");
+
+    let mut session = conn.open(&login).unwrap();
+    session
+        .change_password(user, ChangeMethod::AdminReset, &p0, &p1)
+        .unwrap();
+    assert_password(conn.as_ref(), &login, user, &p1, Verification::Accepted);
+    assert_password(conn.as_ref(), &login, user, &p0, Verification::Rejected);
+    session.rollback(user, &p0).unwrap();
+    assert_password(conn.as_ref(), &login, user, &p0, Verification::Accepted);
+    assert_password(conn.as_ref(), &login, user, &p1, Verification::Rejected);
+}
+
+/// A login that cannot be root cannot read sudoers: other accounts' rights are unknown, not "none".
+#[test]
+fn a_login_without_sudo_reports_other_accounts_sudo_rights_as_unknown() {
+    lab();
+    let c = ctx(false);
+    let pw = random_password();
+    set_password_locally("kr_nosudo", &pw);
+    let conn = connector_for(&target("host", "kr_nosudo", "password", Some(&fingerprint()), PORT), &c);
+    let accounts = discovered(conn.as_ref(), &password_login("kr_nosudo", &pw));
+    let per_user = account(&accounts, "kr_sudo_user");
+    assert_eq!(per_user.privilege, "user (sudo rights unknown)");
+    assert_eq!(per_user.details["sudo"], "unknown (sudoers is readable only as root)");
+    // What the groups show is still known.
+    assert!(account(&accounts, "kr_sudo").admin);
+    assert_eq!(account(&accounts, "kr_sudo").privilege, "group sudo");
+    assert_eq!(account(&accounts, "root").privilege, "uid 0");
+}
+
 fn sshd_log() -> String {
     std::fs::read_to_string(lab().join("sshd.log")).unwrap_or_default()
 }
