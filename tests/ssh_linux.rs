@@ -321,6 +321,56 @@ fn a_login_with_a_per_user_nopasswd_rule_resets_another_account_through_sudo() {
     assert_password(conn.as_ref(), &login, user, &p1, Verification::Rejected);
 }
 
+/// A login whose NOPASSWD rules allow `chpasswd` (and `getent shadow *` for kr_rotator) and
+/// nothing else: each runs alone through sudo by the path its rule names; rollback restores the
+/// saved hash, or without `getent` sets the old password again.
+#[test]
+fn a_login_whose_sudo_rules_allow_only_chpasswd_resets_and_rolls_back() {
+    lab();
+    for (login_user, user, reads_shadow) in [
+        ("kr_rotator", "kr_rotator_target", true),
+        ("kr_chpasswd_only", "kr_chpasswd_target", false),
+    ] {
+        let c = ctx(false);
+        let login_pw = random_password();
+        set_password_locally(login_user, &login_pw);
+        let p0 = random_password();
+        let p1 = random_password();
+        set_password_locally(user, &p0);
+        let conn = connector_for(&target("host", login_user, "password", Some(&fingerprint()), PORT), &c);
+        let login = password_login(login_user, &login_pw);
+
+        let accounts = discovered(conn.as_ref(), &login);
+        let me = account(&accounts, login_user);
+        assert!(me.admin, "{me:?}");
+        assert!(me.privilege.contains("/usr/sbin/chpasswd"), "{me:?}");
+        let expected_state = if reads_shadow {
+            "set"
+        } else {
+            "unknown (shadow not readable)"
+        };
+        assert_eq!(
+            account(&accounts, user).details["password"],
+            expected_state,
+            "{login_user}"
+        );
+        // Only root may list other accounts' rights.
+        assert_eq!(account(&accounts, "kr_list").privilege, "user (sudo rights unknown)");
+
+        let mut session = conn.open(&login).unwrap();
+        session
+            .change_password(user, ChangeMethod::AdminReset, &p0, &p1)
+            .unwrap_or_else(|e| panic!("{login_user}: {e}"));
+        assert_password(conn.as_ref(), &login, user, &p1, Verification::Accepted);
+        assert_password(conn.as_ref(), &login, user, &p0, Verification::Rejected);
+        session.rollback(user, &p0).unwrap();
+        assert_password(conn.as_ref(), &login, user, &p0, Verification::Accepted);
+        assert_password(conn.as_ref(), &login, user, &p1, Verification::Rejected);
+        // Its own password is not what sudo used.
+        assert_password(conn.as_ref(), &login, login_user, &login_pw, Verification::Accepted);
+    }
+}
+
 /// A login that cannot be root cannot read sudoers: other accounts' rights are unknown, not "none".
 #[test]
 fn a_login_without_sudo_reports_other_accounts_sudo_rights_as_unknown() {

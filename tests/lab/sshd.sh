@@ -4,7 +4,9 @@
 # A second instance on 127.0.0.1:2223 offers keyboard-interactive (PAM) only, as some devices do.
 # Creates the kr_* test users (one per test: /etc/shadow is shared), gives kr_sudo sudo rights through
 # the sudo group, kr_sudo_user (NOPASSWD) and kr_sudo_nobody (as nobody only: no admin) through rules
-# of their own, and kr_sudo_grp through the custom group kr_ops, and writes the host key fingerprint and root's private key into that folder. Idempotent.
+# of their own, kr_sudo_grp through the custom group kr_ops, kr_rotator (chpasswd and getent
+# shadow) and kr_chpasswd_only (chpasswd) for those commands alone. Writes the host key
+# fingerprint and root's private key into that folder. Idempotent.
 # Usage: tests/lab/sshd.sh [start|stop]   (as root)
 set -euo pipefail
 
@@ -15,7 +17,8 @@ D="$LAB_DIR/sshd"
 PORT=2222
 KBD_PORT=2223
 USERS=(kr_list kr_root_target kr_self kr_sudo kr_sudo_target kr_rollback kr_verify kr_mismatch kr_wrong kr_discover kr_kbdint
-    kr_sudo_user kr_sudo_grp kr_sudo_nobody kr_sudo_user_target kr_nosudo)
+    kr_sudo_user kr_sudo_grp kr_sudo_nobody kr_sudo_user_target kr_nosudo
+    kr_rotator kr_rotator_target kr_chpasswd_only kr_chpasswd_target)
 
 stop_one() {
     local pid
@@ -63,6 +66,8 @@ cat >/etc/sudoers.d/keyreeve-lab-rules <<'SUDOERS'
 kr_sudo_user ALL=(ALL) NOPASSWD: ALL
 %kr_ops ALL=(root) /usr/bin/systemctl
 kr_sudo_nobody ALL=(nobody) ALL
+kr_rotator ALL=(root) NOPASSWD: /usr/sbin/chpasswd, /usr/bin/getent shadow *
+kr_chpasswd_only ALL=(root) NOPASSWD: /usr/sbin/chpasswd
 SUDOERS
 chmod 440 /etc/sudoers.d/keyreeve-lab-rules
 visudo -c -q

@@ -56,6 +56,7 @@ impl LinuxConnector {
             },
             is_root: false,
             sudo: None,
+            sudo_commands: Vec::new(),
         };
         let id = host.session.exec("id -u", b"")?;
         host.is_root = id.status == 0 && id.stdout.trim() == "0";
@@ -70,6 +71,9 @@ enum Sudo {
     NoPassword,
     /// `sudo -S` with the login password on stdin.
     WithPassword,
+    /// NOPASSWD rules for some commands only (e.g. `/usr/sbin/chpasswd`), as `sudo -n -ll` lists
+    /// them: each is run on its own, by the path its rule names.
+    Limited,
     /// No sudo rights we can use.
     Unavailable,
 }
@@ -81,6 +85,8 @@ struct Host {
     sudo_password: Option<Password>,
     is_root: bool,
     sudo: Option<Sudo>,
+    /// The commands a [`Sudo::Limited`] login may run as root.
+    sudo_commands: Vec<String>,
 }
 
 impl Host {
@@ -116,13 +122,47 @@ impl Host {
         } else {
             Sudo::Unavailable
         };
+        let mode = if mode == Sudo::Unavailable {
+            // Rules for a few commands, all NOPASSWD: sudo lists them without a password.
+            let own = self.session.exec(SUDO_LIST_SELF, b"")?;
+            match parse_sudo_listing(&own.stdout) {
+                SudoAccess::AsRoot { commands, .. } => {
+                    self.sudo_commands = commands;
+                    Sudo::Limited
+                }
+                _ => Sudo::Unavailable,
+            }
+        } else {
+            mode
+        };
         self.sudo = Some(mode);
         Ok(mode)
     }
 
     /// Whether `privileged` can run anything.
     fn can_be_root(&mut self) -> ConnectorResult<bool> {
-        Ok(self.is_root || self.sudo_mode()? != Sudo::Unavailable)
+        Ok(self.is_root || matches!(self.sudo_mode()?, Sudo::NoPassword | Sudo::WithPassword))
+    }
+
+    /// For a [`Sudo::Limited`] login: the path of a command named `program` that its rules let it
+    /// run as root with exactly `args`.
+    fn limited_path(&mut self, program: &str, args: &str) -> ConnectorResult<Option<String>> {
+        if self.is_root || self.sudo_mode()? != Sudo::Limited {
+            return Ok(None);
+        }
+        Ok(self
+            .sudo_commands
+            .iter()
+            .find_map(|rule| sudo_rule_allows(rule, program, args)))
+    }
+
+    /// Runs `program args` as root through a [`Sudo::Limited`] rule, if one allows it.
+    fn limited(&mut self, program: &str, args: &str, input: &[u8]) -> ConnectorResult<Option<ExecOutput>> {
+        let Some(path) = self.limited_path(program, args)? else {
+            return Ok(None);
+        };
+        let command = format!("sudo -n {path} {args}");
+        self.session.exec(command.trim_end(), input).map(Some)
     }
 
     /// Runs `command` as root (directly, or through sudo); `input` goes to its stdin.
@@ -139,7 +179,7 @@ impl Host {
                 stdin.extend_from_slice(input);
                 self.session.exec(&format!("sudo -k -S -p '' {command}"), &stdin)
             }
-            Sudo::Unavailable => Err(ConnectorError::InsufficientAccess {
+            Sudo::Limited | Sudo::Unavailable => Err(ConnectorError::InsufficientAccess {
                 target: self.target(),
                 detail: format!("`{}` is neither root nor allowed to use sudo", self.login_user),
             }),
@@ -163,7 +203,7 @@ impl Host {
             let out = self.privileged("getent shadow", b"")?;
             (out.status == 0).then(|| Zeroizing::new(out.stdout))
         } else {
-            None
+            self.limited_shadow(&passwd.stdout)?
         };
         let sudo = self.sudo_rights(&passwd.stdout)?;
         Ok(parse_accounts(
@@ -172,6 +212,26 @@ impl Host {
             shadow.as_deref().map(String::as_str),
             &sudo,
         ))
+    }
+
+    /// `getent shadow` through a [`Sudo::Limited`] rule: whole, or (`getent shadow *` rules) by
+    /// naming every account, which getent takes as several keys in one run.
+    fn limited_shadow(&mut self, passwd: &str) -> ConnectorResult<Option<Zeroizing<String>>> {
+        let names: Vec<&str> = passwd
+            .lines()
+            .filter_map(|l| l.split(':').next())
+            .filter(|n| check_account_name("", n).is_ok())
+            .collect();
+        let named = format!("shadow {}", names.join(" "));
+        for args in ["shadow", named.as_str()] {
+            if let Some(out) = self.limited("getent", args, b"")? {
+                // Exit 2: some account has no shadow entry; the others are still printed.
+                if out.status == 0 || (out.status == 2 && !out.stdout.is_empty()) {
+                    return Ok(Some(Zeroizing::new(out.stdout)));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// What sudoers grants each account in `passwd`: all of them when the login can be root;
@@ -225,10 +285,36 @@ impl Host {
 
     fn chpasswd(&mut self, account: &str, value: &str, encrypted: bool) -> ConnectorResult<()> {
         let mut input = Zeroizing::new(format!("{account}:{value}\n").into_bytes());
-        let command = if encrypted { "chpasswd -e" } else { "chpasswd" };
-        let out = self.privileged(command, &input)?;
+        let args = if encrypted { "-e" } else { "" };
+        let command = format!("chpasswd {args}");
+        let command = command.trim_end();
+        let out = match self.limited("chpasswd", args, &input)? {
+            Some(out) => out,
+            None => self.privileged(command, &input)?,
+        };
         input.iter_mut().for_each(|b| *b = 0);
         check_change(&self.target(), account, command, &out)
+    }
+
+    /// A [`Sudo::Limited`] login's reset: the current hash is read first when a rule allows
+    /// `getent shadow ACCOUNT`; without it the rollback sets the old password again.
+    fn limited_reset(&mut self, account: &str, new: &Password) -> ConnectorResult<Undo> {
+        let getent = format!("shadow {account}");
+        let hash = match self.limited("getent", &getent, b"")? {
+            Some(out) => {
+                let text = Zeroizing::new(out.stdout.clone());
+                text.lines()
+                    .find(|l| l.starts_with(&format!("{account}:")))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|h| Zeroizing::new(h.to_string()))
+            }
+            None => None,
+        };
+        self.chpasswd(account, new.expose(), false)?;
+        Ok(match hash {
+            Some(h) => Undo::Hash(h),
+            None => Undo::OldPassword,
+        })
     }
 
     fn passwd_self(&mut self, account: &str, current: &Password, new: &Password) -> ConnectorResult<()> {
@@ -327,6 +413,57 @@ pub fn parse_sudo_listing(text: &str) -> SudoAccess {
     } else {
         SudoAccess::OtherUsers
     }
+}
+
+/// Whether the sudoers command `rule` (as `sudo -ll` prints it: `ALL`, `/usr/sbin/chpasswd`,
+/// `/usr/bin/getent shadow *`, `/usr/sbin/chpasswd ""`) lets `program` run with exactly `args`;
+/// the path to run it by if so. Arguments match as sudoers does: none given allows any, `""`
+/// allows none, `*` and `?` are wildcards.
+pub fn sudo_rule_allows(rule: &str, program: &str, args: &str) -> Option<String> {
+    let rule = rule.trim();
+    if rule == "ALL" {
+        return Some(program.to_string());
+    }
+    if rule.starts_with('!') {
+        return None;
+    }
+    let (path, rule_args) = match rule.split_once(char::is_whitespace) {
+        Some((p, a)) => (p, Some(a.trim())),
+        None => (rule, None),
+    };
+    if !path.starts_with('/') || path.rsplit('/').next() != Some(program) {
+        return None;
+    }
+    let allowed = match rule_args {
+        None => true,
+        Some("\"\"") => args.is_empty(),
+        Some(pattern) => wildcard_match(pattern, args),
+    };
+    allowed.then(|| path.to_string())
+}
+
+/// fnmatch without FNM_PATHNAME, as sudoers matches command-line arguments: `*` any run of
+/// characters (spaces included), `?` any one.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Splits [`SUDO_LIST_ALL`]'s output into each account's rights.
@@ -571,7 +708,8 @@ impl Connector for LinuxConnector {
                 "passwd   # as {account}; stdin: ******** / ******** / ********"
             )],
             _ => vec![format!(
-                "sh -c 'getent shadow {account} && exec chpasswd'   # as root or through sudo -S; \
+                "sh -c 'getent shadow {account} && exec chpasswd'   # as root or through sudo -S \
+                 (a login whose sudo rules allow only chpasswd and getent runs each alone); \
                  the hash is saved for rollback; stdin: {account}:********"
             )],
         }
@@ -603,6 +741,9 @@ enum Undo {
     Hash(Zeroizing<String>),
     /// The account changed its own password to this one; `passwd` sets the old one back.
     SelfChanged(Password),
+    /// The hash could not be read (a login whose sudo rules allow `chpasswd` but not `getent
+    /// shadow`): `chpasswd` sets the old password (given to the rollback) again.
+    OldPassword,
 }
 
 /// A logged-in host held open across change, verify and save or rollback.
@@ -628,6 +769,11 @@ impl ChangeSession for LinuxChangeSession {
         if as_root {
             let hash = self.host.shadow_hash_then_chpasswd(account, new)?;
             self.undo.insert(account.to_string(), Undo::Hash(hash));
+            return Ok(());
+        }
+        if account != self.host.login_user && self.host.limited_path("chpasswd", "")?.is_some() {
+            let undo = self.host.limited_reset(account, new)?;
+            self.undo.insert(account.to_string(), undo);
             return Ok(());
         }
         if account == self.host.login_user || method == ChangeMethod::SelfChange {
@@ -661,6 +807,7 @@ impl ChangeSession for LinuxChangeSession {
         match self.undo.remove(account) {
             Some(Undo::Hash(hash)) => self.host.chpasswd(account, &hash, true),
             Some(Undo::SelfChanged(current)) => self.host.passwd_self(account, &current, old),
+            Some(Undo::OldPassword) => self.host.chpasswd(account, old.expose(), false),
             None => Err(ConnectorError::Protocol {
                 target: self.host.target(),
                 detail: format!("no unsaved change of `{account}` to roll back in this session"),
@@ -809,6 +956,30 @@ root:x:0:
         assert_eq!(plain[0].privilege, "user");
         let unknown = parse_accounts("dave:x:1003:1003::/home/dave:/bin/bash\n", GROUP, None, &HashMap::new());
         assert_eq!(unknown[0].privilege, "user (sudo rights unknown)");
+    }
+
+    #[test]
+    fn sudo_rules_allow_commands_as_sudoers_matches_them() {
+        let chpasswd = "/usr/sbin/chpasswd";
+        assert_eq!(sudo_rule_allows(chpasswd, "chpasswd", "").as_deref(), Some(chpasswd));
+        assert_eq!(sudo_rule_allows(chpasswd, "chpasswd", "-e").as_deref(), Some(chpasswd));
+        assert_eq!(sudo_rule_allows("ALL", "chpasswd", "-e").as_deref(), Some("chpasswd"));
+        assert!(sudo_rule_allows("/usr/sbin/chpasswd \"\"", "chpasswd", "-e").is_none());
+        assert!(sudo_rule_allows("/usr/sbin/chpasswd \"\"", "chpasswd", "").is_some());
+        assert!(sudo_rule_allows("/usr/sbin/chpasswd -e", "chpasswd", "").is_none());
+        assert!(sudo_rule_allows("/usr/bin/passwd", "chpasswd", "").is_none());
+        assert!(sudo_rule_allows("/opt/x/notchpasswd", "chpasswd", "").is_none());
+        assert!(sudo_rule_allows("!/usr/sbin/chpasswd", "chpasswd", "").is_none());
+        let getent = "/usr/bin/getent shadow *";
+        assert_eq!(
+            sudo_rule_allows(getent, "getent", "shadow alice").as_deref(),
+            Some("/usr/bin/getent")
+        );
+        assert!(sudo_rule_allows(getent, "getent", "shadow").is_none());
+        assert!(sudo_rule_allows(getent, "getent", "passwd alice").is_none());
+        assert!(sudo_rule_allows("/usr/bin/getent shadow", "getent", "shadow").is_some());
+        assert!(sudo_rule_allows("/usr/bin/getent shadow a?ice", "getent", "shadow alice").is_some());
+        assert!(wildcard_match("*", "") && wildcard_match("a*b*c", "a b x c") && !wildcard_match("a*b", "a c"));
     }
 
     #[test]
