@@ -231,10 +231,12 @@ fn a_sudo_user_resets_another_account_through_sudo() {
     let conn = connector_for(&target("host", "kr_sudo", "password", Some(&fingerprint()), PORT), &c);
     let login = password_login("kr_sudo", &admin_pw);
 
-    // Through sudo the shadow file is readable.
+    // Through sudo the shadow file is readable, and so is every account's sudo rights.
     let accounts = conn.list_accounts(&login).unwrap();
     let target_account = accounts.iter().find(|a| a.name == user).unwrap();
     assert_eq!(target_account.details["password"], "set");
+    assert_eq!(account(&accounts, "kr_sudo_user").privilege, "sudoers: ALL as root");
+    assert_eq!(account(&accounts, "kr_list").details["sudo"], "none");
 
     let mut session = conn.open(&login).unwrap();
     session
