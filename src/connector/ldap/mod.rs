@@ -5,7 +5,8 @@
 //! - [`ad`]: privileged groups by well-known SID, service and dial-in accounts, `unicodePwd`.
 //! - [`openldap`]: configured groups (groupOfNames, groupOfUniqueNames, posixGroup), Password Modify.
 //! - [`walk`]: effective membership with paths, loop-safe.
-//! - [`errors`]: directory answers (and AD's `data 52e/775/773`) as [`ConnectorError`]s.
+//! - [`errors`]: directory answers (AD's `data 52e/775/773`, OpenLDAP's password policy control)
+//!   as [`ConnectorError`]s.
 //!
 //! [`discover_directory`] returns the full [`DirectoryReport`] (for JSON output);
 //! [`Connector::list_accounts`] returns the same accounts as [`AccountInfo`]s, complete on their own.
