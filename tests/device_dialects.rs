@@ -14,7 +14,7 @@ use keyreeve::connector::{
     Verification,
 };
 use keyreeve::inventory::{Inventory, LoginMethod, Target, TargetKind};
-use keyreeve::lab::{DeviceSpec, Fault, Lab, LabAccount, LabConfig, LabDeviceInfo};
+use keyreeve::lab::{DeviceOptions, DeviceSpec, Fault, Lab, LabAccount, LabConfig, LabDeviceInfo};
 use keyreeve::Password;
 use rand::Rng;
 
@@ -22,6 +22,59 @@ const ADMIN_PW: &str = "Adm1n-Secret.42";
 const OPS_PW: &str = "Net0ps+Secret";
 const MON_PW: &str = "M0nitor_only";
 const ENABLE_PW: &str = "En4ble%Secret";
+
+/// An emulated OS with the device options it runs with (FortiOS VDOMs or disclaimer, EdgeOS).
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    kind: TargetKind,
+    options: DeviceOptions,
+}
+
+impl From<TargetKind> for Variant {
+    fn from(kind: TargetKind) -> Self {
+        Variant {
+            kind,
+            options: DeviceOptions::default(),
+        }
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if self.options != DeviceOptions::default() {
+            write!(f, " ({:?})", self.options)?;
+        }
+        Ok(())
+    }
+}
+
+const FORTIOS_VDOMS: Variant = Variant {
+    kind: TargetKind::Fortios,
+    options: DeviceOptions {
+        fortios_vdoms: true,
+        fortios_login_banner: false,
+        edgeos: false,
+    },
+};
+
+const FORTIOS_DISCLAIMER: Variant = Variant {
+    kind: TargetKind::Fortios,
+    options: DeviceOptions {
+        fortios_vdoms: false,
+        fortios_login_banner: true,
+        edgeos: false,
+    },
+};
+
+const EDGEOS: Variant = Variant {
+    kind: TargetKind::Vyos,
+    options: DeviceOptions {
+        fortios_vdoms: false,
+        fortios_login_banner: false,
+        edgeos: true,
+    },
+};
 
 struct Bench {
     lab: Lab,
@@ -31,16 +84,18 @@ struct Bench {
 }
 
 impl Bench {
-    fn start(kind: TargetKind) -> Bench {
-        Bench::start_with(kind, Vec::new())
+    fn start(variant: impl Into<Variant>) -> Bench {
+        Bench::start_with(variant, Vec::new())
     }
 
-    fn start_with(kind: TargetKind, extra: Vec<LabAccount>) -> Bench {
+    fn start_with(variant: impl Into<Variant>, extra: Vec<LabAccount>) -> Bench {
+        let Variant { kind, options } = variant.into();
         assert!(
             keyreeve::lab::EMULATED_KINDS.contains(&kind),
             "lab missing: the device lab does not emulate {kind} yet"
         );
         let lab = Lab::start(LabConfig {
+            options: [("r1".to_string(), options)].into(),
             devices: vec![DeviceSpec {
                 name: "r1".into(),
                 kind,
@@ -144,7 +199,7 @@ fn allowed_specials(rules: &PasswordRules) -> String {
         .collect()
 }
 
-fn discover(kind: TargetKind) {
+fn discover(kind: Variant) {
     let b = Bench::start(kind);
     let accounts = b.connector().list_accounts(&b.login(ADMIN_PW)).unwrap();
     let find = |name: &str| {
@@ -163,7 +218,7 @@ fn discover(kind: TargetKind) {
     }
 }
 
-fn change_verify_save(kind: TargetKind) {
+fn change_verify_save(kind: Variant) {
     let b = Bench::start(kind);
     let c = b.connector();
     let old = Password::new(OPS_PW);
@@ -186,7 +241,7 @@ fn change_verify_save(kind: TargetKind) {
     assert!(accounts.iter().any(|a| a.name == "netops" && a.admin), "{accounts:?}");
 }
 
-fn rollback(kind: TargetKind) {
+fn rollback(kind: Variant) {
     let b = Bench::start(kind);
     let c = b.connector();
     let old = Password::new(OPS_PW);
@@ -209,7 +264,7 @@ fn rollback(kind: TargetKind) {
 
 /// An interrupted change (the session lost between change and save) is made permanent from a
 /// fresh session, as `keyreeve recover` settles it.
-fn save_from_a_fresh_session(kind: TargetKind) {
+fn save_from_a_fresh_session(kind: Variant) {
     let b = Bench::start(kind);
     let c = b.connector();
     let old = Password::new(OPS_PW);
@@ -225,7 +280,7 @@ fn save_from_a_fresh_session(kind: TargetKind) {
     assert!(b.accepted(c.as_ref(), "netops", &new));
 }
 
-fn every_allowed_special_character(kind: TargetKind) {
+fn every_allowed_special_character(kind: Variant) {
     let b = Bench::start(kind);
     let c = b.connector();
     let rules = c.password_rules("netops");
@@ -257,7 +312,7 @@ fn every_allowed_special_character(kind: TargetKind) {
     }
 }
 
-fn self_change(kind: TargetKind) {
+fn self_change(kind: Variant) {
     let b = Bench::start(kind);
     let c = b.connector();
     let old = Password::new(ADMIN_PW);
@@ -279,7 +334,7 @@ fn self_change(kind: TargetKind) {
 
 /// The login account's own change undone from the change session (on FortiOS, which logs that
 /// session out, from a fresh one with the new password).
-fn self_change_rollback(kind: TargetKind) {
+fn self_change_rollback(kind: Variant) {
     let b = Bench::start(kind);
     let c = b.connector();
     let old = Password::new(ADMIN_PW);
@@ -300,7 +355,7 @@ fn self_change_rollback(kind: TargetKind) {
     assert!(b.lab.saved_password_works("r1", "admin", &old));
 }
 
-fn enable_secret(kind: TargetKind) {
+fn enable_secret(kind: Variant) {
     let b = Bench::start(kind);
     assert!(b.info.has_enable, "{kind} has no enable secret in the lab");
     let c = b.connector();
@@ -324,7 +379,7 @@ fn enable_secret(kind: TargetKind) {
     assert!(b.lab.enable_secret_works("r1", &new, true));
 }
 
-fn refused_host_key(kind: TargetKind) {
+fn refused_host_key(kind: Variant) {
     let b = Bench::start(kind);
     let wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let e = b
@@ -334,14 +389,14 @@ fn refused_host_key(kind: TargetKind) {
     assert!(matches!(e, ConnectorError::HostKeyMismatch { .. }), "{e}");
 }
 
-fn wrong_password(kind: TargetKind) {
+fn wrong_password(kind: Variant) {
     let b = Bench::start(kind);
     let e = b.connector().list_accounts(&b.login("not-the-password")).unwrap_err();
     assert!(matches!(e, ConnectorError::AuthFailed { .. }), "{e}");
     assert!(!e.to_string().contains("not-the-password"), "{e}");
 }
 
-fn timeout(kind: TargetKind) {
+fn timeout(kind: Variant) {
     let b = Bench::start(kind);
     b.lab.set_fault("r1", Fault::Hang).unwrap();
     let started = Instant::now();
@@ -365,7 +420,7 @@ fn timeout(kind: TargetKind) {
     );
 }
 
-fn unexpected_prompt(kind: TargetKind) {
+fn unexpected_prompt(kind: Variant) {
     let b = Bench::start(kind);
     b.lab.set_fault("r1", Fault::Nonsense).unwrap();
     let e = b
@@ -391,47 +446,47 @@ macro_rules! device_tests {
 
             #[test]
             fn discover() {
-                super::discover($kind)
+                super::discover(Variant::from($kind))
             }
             #[test]
             fn change_verify_save() {
-                super::change_verify_save($kind)
+                super::change_verify_save(Variant::from($kind))
             }
             #[test]
             fn rollback() {
-                super::rollback($kind)
+                super::rollback(Variant::from($kind))
             }
             #[test]
             fn save_from_a_fresh_session() {
-                super::save_from_a_fresh_session($kind)
+                super::save_from_a_fresh_session(Variant::from($kind))
             }
             #[test]
             fn every_allowed_special_character() {
-                super::every_allowed_special_character($kind)
+                super::every_allowed_special_character(Variant::from($kind))
             }
             #[test]
             fn self_change() {
-                super::self_change($kind)
+                super::self_change(Variant::from($kind))
             }
             #[test]
             fn self_change_rollback() {
-                super::self_change_rollback($kind)
+                super::self_change_rollback(Variant::from($kind))
             }
             #[test]
             fn refused_host_key() {
-                super::refused_host_key($kind)
+                super::refused_host_key(Variant::from($kind))
             }
             #[test]
             fn wrong_password() {
-                super::wrong_password($kind)
+                super::wrong_password(Variant::from($kind))
             }
             #[test]
             fn timeout() {
-                super::timeout($kind)
+                super::timeout(Variant::from($kind))
             }
             #[test]
             fn unexpected_prompt() {
-                super::unexpected_prompt($kind)
+                super::unexpected_prompt(Variant::from($kind))
             }
             device_tests!(@enable $enable, $kind);
         }
@@ -439,7 +494,7 @@ macro_rules! device_tests {
     (@enable true, $kind:expr) => {
         #[test]
         fn enable_secret() {
-            super::enable_secret($kind)
+            super::enable_secret(Variant::from($kind))
         }
     };
     (@enable false, $kind:expr) => {};
@@ -453,6 +508,9 @@ device_tests!(arista_eos, TargetKind::AristaEos, enable: true);
 device_tests!(routeros, TargetKind::Routeros, enable: false);
 device_tests!(fortios, TargetKind::Fortios, enable: false);
 device_tests!(vyos, TargetKind::Vyos, enable: false);
+device_tests!(fortios_vdoms, FORTIOS_VDOMS, enable: false);
+device_tests!(fortios_disclaimer, FORTIOS_DISCLAIMER, enable: false);
+device_tests!(edgeos, EDGEOS, enable: false);
 
 /// Junos keeps root's password under `system root-authentication`, not `system login`.
 #[test]

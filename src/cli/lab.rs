@@ -1,7 +1,9 @@
 //! `keyreeve lab up`: runs the built-in device lab (emulated network devices on 127.0.0.1) until
 //! Ctrl-C or SIGTERM, for trying keyreeve, the demo and benchmarks. With `--workspace` it adds the
 //! devices to that workspace's inventory and their login and enable passwords to its vault;
-//! without, it prints the inventory stanzas (passwords are never printed).
+//! without, it prints the inventory stanzas (passwords are never printed). With a workspace the
+//! devices' SSH host keys are kept in `state/lab-host-keys` (mode 0600) and reused, so that the
+//! keys pinned in the inventory still match after the lab is restarted.
 
 use anyhow::{bail, Context as _, Result};
 
@@ -38,6 +40,9 @@ pub struct UpArgs {
     #[arg(long, default_value = "lab")]
     pub client: String,
 }
+
+/// The file under the workspace's `state/` that keeps the lab devices' host keys.
+const LAB_HOST_KEYS: &str = "lab-host-keys";
 
 pub fn run(g: &Global, command: Command) -> Result<Outcome> {
     match command {
@@ -92,6 +97,7 @@ fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
         None => None,
     };
 
+    config.host_keys = workspace.as_ref().map(|ws| ws.state_dir().join(LAB_HOST_KEYS));
     let lab = Lab::start(config).context("starting the device lab")?;
     println!("Device lab: {} device(s) on 127.0.0.1", lab.devices().len());
     for d in lab.devices() {
