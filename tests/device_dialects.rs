@@ -79,6 +79,7 @@ const EDGEOS: Variant = Variant {
 struct Bench {
     lab: Lab,
     info: LabDeviceInfo,
+    options: DeviceOptions,
     _dir: tempfile::TempDir,
     ctx: ConnectContext,
 }
@@ -125,6 +126,7 @@ impl Bench {
         Bench {
             lab,
             info,
+            options,
             _dir: dir,
             ctx,
         }
@@ -133,11 +135,13 @@ impl Bench {
     fn target_with(&self, host_key: &str, command_timeout: u64) -> Target {
         let i = &self.info;
         let enable = if i.has_enable { "enable = \"enable\"\n" } else { "" };
+        // An EdgeOS router is listed under the kind alias users write for it.
+        let kind = if self.options.edgeos { "edgeos" } else { i.kind.as_str() };
         let text = format!(
             "[clients.lab]\n[[clients.lab.targets]]\nname = \"{}\"\nkind = \"{}\"\naddress = \"{}\"\nport = {}\n\
              login = \"admin\"\n{enable}host_key = \"{host_key}\"\nconnect_timeout = 3\ncommand_timeout = {command_timeout}\n",
             i.name,
-            i.kind.as_str(),
+            kind,
             i.address,
             i.port,
         );
