@@ -104,6 +104,7 @@ pub(crate) struct FortiShell {
     changed: Vec<String>,
     /// Inside `config global` (VDOMs on).
     global: bool,
+    /// VDOMs on: system tables exist only inside `config global`.
     vdoms: bool,
     /// The post-login disclaimer waits for `a`.
     disclaimer_pending: bool,
@@ -169,7 +170,7 @@ impl FortiShell {
             ["config", "system", ..] | ["show", "system", ..] | ["show", "full-configuration", "system", ..]
                 if self.outside_global() =>
             {
-                Reply::text(parse_error(if w[1] == "system" { "system" } else { "full-configuration" }))
+                Reply::text(parse_error("system"))
             }
             ["config", "system", "admin"] if !self.super_admin(ctx) => Reply::text(fail(-37)),
             ["config", "system", "admin"] => {

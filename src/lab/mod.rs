@@ -4,7 +4,9 @@
 //! Each device keeps its own configuration (see `config`), authenticates logins against what it
 //! runs, and speaks its OS's CLI through one file per OS. This file holds the public API (start,
 //! inspect, inject faults, stop) and the SSH core that all OSes share: line editing and echo, `?`
-//! help, paging, exec channels, and the faults.
+//! help, paging, exec channels, and the faults. `DeviceOptions` turn on what only some devices of a
+//! kind do (FortiOS VDOMs and login disclaimer, EdgeOS rather than VyOS); `LabConfig::host_keys`
+//! keeps the devices' SSH host keys in a file so that a restarted lab presents the same keys.
 //!
 //! ```no_run
 //! use keyreeve::lab::{Fault, Lab, LabConfig};
