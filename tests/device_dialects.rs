@@ -584,3 +584,125 @@ fn junos_refuses_fewer_than_6_characters() {
 fn fortios_refuses_more_than_128_characters() {
     the_device_judges_the_password(TargetKind::Fortios, &"Ab1-".repeat(33));
 }
+
+/// A connector to the bench's device that logs in as `login` (the bench's own logs in as admin).
+fn connector_logging_in_as(b: &Bench, login: &str) -> Box<dyn Connector> {
+    let i = &b.info;
+    let text = format!(
+        "[clients.lab]\n[[clients.lab.targets]]\nname = \"{}\"\nkind = \"{}\"\naddress = \"{}\"\nport = {}\n\
+         login = \"{login}\"\nhost_key = \"{}\"\nconnect_timeout = 3\ncommand_timeout = 20\n",
+        i.name,
+        i.kind.as_str(),
+        i.address,
+        i.port,
+        i.host_key_fingerprint,
+    );
+    let inventory = Inventory::parse(&text, Path::new("keyreeve.toml")).unwrap();
+    connector::for_target(inventory.target("lab", &i.name).unwrap(), &b.ctx).unwrap()
+}
+
+/// Root lands in the FreeBSD shell (`root@r1:RE:0% `): the dialect recognises the prompt, starts
+/// the CLI with `cli`, and discovers, changes, verifies (fresh logins, through the shell again),
+/// commits and rolls back from there; a fresh root session settles an interrupted change.
+#[test]
+fn junos_root_login_starts_in_the_shell_and_works_from_the_cli() {
+    const ROOT_PW: &str = "R00t-Secret.7";
+    let b = Bench::start_with(
+        TargetKind::Junos,
+        vec![LabAccount::new("root", Password::new(ROOT_PW), 15)],
+    );
+    let c = connector_logging_in_as(&b, "root");
+    let as_root = |pw: &Password| Credentials {
+        username: "root".into(),
+        method: LoginMethod::Password,
+        secret: pw.clone(),
+        enable: None,
+    };
+    let root_pw = Password::new(ROOT_PW);
+
+    let accounts = c.list_accounts(&as_root(&root_pw)).unwrap();
+    let summary: Vec<(&str, &str, bool)> = accounts
+        .iter()
+        .map(|a| (a.name.as_str(), a.privilege.as_str(), a.admin))
+        .collect();
+    for expected in [
+        ("admin", "class super-user", true),
+        ("netops", "class super-user", true),
+        ("monitor", "class read-only", false),
+        ("root", "root-authentication", true),
+    ] {
+        assert!(summary.contains(&expected), "{expected:?} not in {summary:?}");
+    }
+
+    // Another account: commit confirmed, verified by fresh logins, then committed.
+    let old = Password::new(OPS_PW);
+    let new = password_for(&c.password_rules("netops"), "");
+    let mut session = c.open(&as_root(&root_pw)).unwrap();
+    session
+        .change_password("netops", ChangeMethod::AdminReset, &old, &new)
+        .unwrap();
+    assert_eq!(
+        c.verify(&as_root(&root_pw), "netops", &new).unwrap(),
+        Verification::Accepted
+    );
+    assert_eq!(
+        c.verify(&as_root(&root_pw), "netops", &old).unwrap(),
+        Verification::Rejected
+    );
+    session.save().unwrap();
+    drop(session);
+    assert!(b.lab.saved_password_works("r1", "netops", &new), "not committed");
+    assert!(!b.lab.saved_password_works("r1", "netops", &old));
+
+    // Root's own password, rolled back from the still-open session.
+    assert_eq!(c.change_method("root", "root"), ChangeMethod::SelfChange);
+    let new_root = password_for(&c.password_rules("root"), "");
+    let mut session = c.open(&as_root(&root_pw)).unwrap();
+    session
+        .change_password("root", ChangeMethod::SelfChange, &root_pw, &new_root)
+        .unwrap();
+    assert_eq!(
+        c.verify(&as_root(&new_root), "root", &new_root).unwrap(),
+        Verification::Accepted
+    );
+    assert_eq!(
+        c.verify(&as_root(&new_root), "root", &root_pw).unwrap(),
+        Verification::Rejected
+    );
+    // A whole fresh root session (shell, `cli`, listing) with the new password.
+    assert!(c
+        .list_accounts(&as_root(&new_root))
+        .unwrap()
+        .iter()
+        .any(|a| a.name == "root"));
+    session.rollback("root", &root_pw).unwrap();
+    drop(session);
+    assert!(
+        b.lab.running_password_works("r1", "root", &root_pw),
+        "root not rolled back"
+    );
+    assert!(b.lab.saved_password_works("r1", "root", &root_pw));
+    assert!(!b.lab.running_password_works("r1", "root", &new_root));
+    assert!(
+        b.lab.saved_password_works("r1", "netops", &new),
+        "the rollback undid more than its change"
+    );
+
+    // An interrupted change (session lost before the commit was confirmed), settled by a fresh
+    // root session as `keyreeve recover` does.
+    let newer = password_for(&c.password_rules("netops"), "");
+    let mut session = c.open(&as_root(&root_pw)).unwrap();
+    session
+        .change_password("netops", ChangeMethod::AdminReset, &new, &newer)
+        .unwrap();
+    drop(session);
+    c.open(&as_root(&root_pw)).unwrap().save().unwrap();
+    assert!(
+        b.lab.saved_password_works("r1", "netops", &newer),
+        "pending commit not confirmed"
+    );
+    assert_eq!(
+        c.verify(&as_root(&root_pw), "netops", &newer).unwrap(),
+        Verification::Accepted
+    );
+}

@@ -231,10 +231,12 @@ fn a_sudo_user_resets_another_account_through_sudo() {
     let conn = connector_for(&target("host", "kr_sudo", "password", Some(&fingerprint()), PORT), &c);
     let login = password_login("kr_sudo", &admin_pw);
 
-    // Through sudo the shadow file is readable.
+    // Through sudo the shadow file is readable, and so is every account's sudo rights.
     let accounts = conn.list_accounts(&login).unwrap();
     let target_account = accounts.iter().find(|a| a.name == user).unwrap();
     assert_eq!(target_account.details["password"], "set");
+    assert_eq!(account(&accounts, "kr_sudo_user").privilege, "sudoers: ALL as root");
+    assert_eq!(account(&accounts, "kr_list").details["sudo"], "none");
 
     let mut session = conn.open(&login).unwrap();
     session
@@ -246,6 +248,147 @@ fn a_sudo_user_resets_another_account_through_sudo() {
     assert_password(conn.as_ref(), &login, user, &p0, Verification::Accepted);
     // The login's own password is untouched by sudo's use of it.
     assert_password(conn.as_ref(), &login, "kr_sudo", &admin_pw, Verification::Accepted);
+}
+
+/// The accounts `login` discovers on the lab host, by name.
+fn discovered(conn: &dyn Connector, login: &Credentials) -> Vec<keyreeve::connector::AccountInfo> {
+    conn.list_accounts(login).unwrap()
+}
+
+fn account<'a>(accounts: &'a [keyreeve::connector::AccountInfo], name: &str) -> &'a keyreeve::connector::AccountInfo {
+    accounts
+        .iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("{name} missing from {accounts:?}"))
+}
+
+/// Sudo rights that no admin group shows (a per-user rule, a rule for the custom group kr_ops)
+/// make admins; a rule to run commands only as `nobody` does not.
+#[test]
+fn discovery_as_root_counts_per_user_and_custom_group_sudoers_rules() {
+    lab();
+    let c = ctx(false);
+    let accounts = discovered(root_connector(&c).as_ref(), &root_login());
+    let per_user = account(&accounts, "kr_sudo_user");
+    assert!(per_user.admin, "{per_user:?}");
+    assert_eq!(per_user.privilege, "sudoers: ALL as root");
+    assert_eq!(per_user.details["sudo"]["nopasswd"], true);
+    assert!(!per_user.details.contains_key("groups"), "{per_user:?}");
+    let by_group = account(&accounts, "kr_sudo_grp");
+    assert!(by_group.admin, "{by_group:?}");
+    assert_eq!(by_group.privilege, "sudoers: /usr/bin/systemctl as root");
+    assert_eq!(by_group.details["sudo"]["nopasswd"], false);
+    let as_nobody = account(&accounts, "kr_sudo_nobody");
+    assert!(!as_nobody.admin, "{as_nobody:?}");
+    assert_eq!(as_nobody.details["sudo"], "not as root");
+    let plain = account(&accounts, "kr_list");
+    assert!(!plain.admin, "{plain:?}");
+    assert_eq!(plain.privilege, "user");
+    assert_eq!(plain.details["sudo"], "none");
+    assert!(account(&accounts, "kr_sudo").admin);
+}
+
+/// A non-root login whose own sudoers rule (NOPASSWD, no admin group) lets it be root: it sees
+/// every account's rights and resets another account through `sudo -n ... chpasswd`.
+#[test]
+fn a_login_with_a_per_user_nopasswd_rule_resets_another_account_through_sudo() {
+    lab();
+    let c = ctx(false);
+    let login_pw = random_password();
+    set_password_locally("kr_sudo_user", &login_pw);
+    let user = "kr_sudo_user_target";
+    let p0 = random_password();
+    let p1 = random_password();
+    set_password_locally(user, &p0);
+    let conn = connector_for(
+        &target("host", "kr_sudo_user", "password", Some(&fingerprint()), PORT),
+        &c,
+    );
+    let login = password_login("kr_sudo_user", &login_pw);
+
+    let accounts = discovered(conn.as_ref(), &login);
+    assert!(account(&accounts, "kr_sudo_grp").admin, "{accounts:?}");
+    assert!(!account(&accounts, "kr_list").admin);
+    assert_eq!(account(&accounts, "kr_list").details["sudo"], "none");
+    assert_eq!(account(&accounts, user).details["password"], "set");
+
+    let mut session = conn.open(&login).unwrap();
+    session
+        .change_password(user, ChangeMethod::AdminReset, &p0, &p1)
+        .unwrap();
+    assert_password(conn.as_ref(), &login, user, &p1, Verification::Accepted);
+    assert_password(conn.as_ref(), &login, user, &p0, Verification::Rejected);
+    session.rollback(user, &p0).unwrap();
+    assert_password(conn.as_ref(), &login, user, &p0, Verification::Accepted);
+    assert_password(conn.as_ref(), &login, user, &p1, Verification::Rejected);
+}
+
+/// A login whose NOPASSWD rules allow `chpasswd` (and `getent shadow *` for kr_rotator) and
+/// nothing else: each runs alone through sudo by the path its rule names; rollback restores the
+/// saved hash, or without `getent` sets the old password again.
+#[test]
+fn a_login_whose_sudo_rules_allow_only_chpasswd_resets_and_rolls_back() {
+    lab();
+    for (login_user, user, reads_shadow) in [
+        ("kr_rotator", "kr_rotator_target", true),
+        ("kr_chpasswd_only", "kr_chpasswd_target", false),
+    ] {
+        let c = ctx(false);
+        let login_pw = random_password();
+        set_password_locally(login_user, &login_pw);
+        let p0 = random_password();
+        let p1 = random_password();
+        set_password_locally(user, &p0);
+        let conn = connector_for(&target("host", login_user, "password", Some(&fingerprint()), PORT), &c);
+        let login = password_login(login_user, &login_pw);
+
+        let accounts = discovered(conn.as_ref(), &login);
+        let me = account(&accounts, login_user);
+        assert!(me.admin, "{me:?}");
+        assert!(me.privilege.contains("/usr/sbin/chpasswd"), "{me:?}");
+        let expected_state = if reads_shadow {
+            "set"
+        } else {
+            "unknown (shadow not readable)"
+        };
+        assert_eq!(
+            account(&accounts, user).details["password"],
+            expected_state,
+            "{login_user}"
+        );
+        // Only root may list other accounts' rights.
+        assert_eq!(account(&accounts, "kr_list").privilege, "user (sudo rights unknown)");
+
+        let mut session = conn.open(&login).unwrap();
+        session
+            .change_password(user, ChangeMethod::AdminReset, &p0, &p1)
+            .unwrap_or_else(|e| panic!("{login_user}: {e}"));
+        assert_password(conn.as_ref(), &login, user, &p1, Verification::Accepted);
+        assert_password(conn.as_ref(), &login, user, &p0, Verification::Rejected);
+        session.rollback(user, &p0).unwrap();
+        assert_password(conn.as_ref(), &login, user, &p0, Verification::Accepted);
+        assert_password(conn.as_ref(), &login, user, &p1, Verification::Rejected);
+        // Its own password is not what sudo used.
+        assert_password(conn.as_ref(), &login, login_user, &login_pw, Verification::Accepted);
+    }
+}
+
+/// A login that cannot be root cannot read sudoers: other accounts' rights are unknown, not "none".
+#[test]
+fn a_login_without_sudo_reports_other_accounts_sudo_rights_as_unknown() {
+    lab();
+    let c = ctx(false);
+    let pw = random_password();
+    set_password_locally("kr_nosudo", &pw);
+    let conn = connector_for(&target("host", "kr_nosudo", "password", Some(&fingerprint()), PORT), &c);
+    let accounts = discovered(conn.as_ref(), &password_login("kr_nosudo", &pw));
+    let per_user = account(&accounts, "kr_sudo_user");
+    assert_eq!(per_user.privilege, "user (sudo rights unknown)");
+    assert_eq!(per_user.details["sudo"], "unknown (sudoers is readable only as root)");
+    // What the groups show is still known.
+    assert!(account(&accounts, "kr_sudo").admin);
+    assert_eq!(account(&accounts, "kr_sudo").privilege, "group sudo");
+    assert_eq!(account(&accounts, "root").privilege, "uid 0");
 }
 
 fn sshd_log() -> String {

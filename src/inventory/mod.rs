@@ -245,3 +245,4 @@ pub fn is_valid_name(s: &str) -> bool {
 }
 
 mod raw;
+pub(crate) use raw::line_of;

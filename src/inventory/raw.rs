@@ -64,8 +64,10 @@ struct RawTarget {
     extra_groups: Vec<String>,
 }
 
-pub(super) fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+/// The 1-based line of byte `offset` in `text` (any offset: past the end, or inside a character).
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    let bytes = text.as_bytes();
+    bytes[..offset.min(bytes.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
@@ -260,6 +262,64 @@ login = "Administrator"
     fn syntax_error_points_at_its_line() {
         let err = parse_str("[clients.acme]\n\n[[clients.acme.targets]\n").unwrap_err();
         assert!(err.to_string().starts_with("keyreeve.toml:3:"), "{err}");
+    }
+
+    /// Every damaged form of a full inventory (cut at every character, one byte at a time swapped
+    /// for a character that matters to TOML) parses or names a line inside the file: no panic,
+    /// no line that does not exist.
+    #[test]
+    fn damaged_inventories_are_errors_on_a_real_line() {
+        let full = r#"# acme's network
+[workspace]
+recipients = ["age1xyz"]
+armor = false
+
+[clients.acme]
+recipients = ["age1abc"]
+
+[[clients.acme.targets]]
+name = "core-rtr1"
+kind = "cisco-ios"
+address = "127.0.0.1"
+port = 2201
+login = "admin"
+enable = "enable"
+host_key = "SHA256:HgXH3o1yDCYWcrQmllgrgAbX6qWVqoJJvPnUiUvUQdY"
+connect_timeout = 10
+command_timeout = 30
+tags = ["core", "büro"]
+dependants = { admin = ["backup job"] }
+
+[[clients.acme.targets]]
+name = "dc1"
+kind = "active-directory"
+url = "ldaps://127.0.0.1:636"
+base_dn = "DC=lab,DC=test"
+login = "Administrator"
+ca_file = "ca.crt"
+extra_groups = ["CN=Tier0,DC=lab,DC=test"]
+"#;
+        parse_str(full).expect("the full inventory is valid");
+        let lines = full.lines().count() + 1;
+        let mut errors = 0;
+        let mut check = |text: &str| {
+            if let Err(InventoryError::Invalid { line, .. }) = parse_str(text) {
+                assert!((1..=lines).contains(&line), "line {line} of {lines}: {text}");
+                errors += 1;
+            }
+        };
+        for (cut, _) in full.char_indices() {
+            check(&full[..cut]);
+        }
+        for at in 0..full.len() {
+            if !full.is_char_boundary(at) || !full.is_char_boundary(at + 1) {
+                continue;
+            }
+            for c in ["\"", "[", "]", "=", "\n", "#", "é", "\\", "{", "0"] {
+                check(&format!("{}{c}{}", &full[..at], &full[at + 1..]));
+            }
+        }
+        assert!(errors > 1000, "the damage was noticed: {errors} errors");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! a candidate configuration, `plain-text-password` asked twice without echo, commit errors,
 //! `commit confirmed N` that rolls back by itself unless confirmed by `commit`, `rollback N`,
 //! `show | compare`, the hierarchical and `| display set` formats, and exec channels as oxidized
-//! uses them.
+//! uses them. Root logs in to the FreeBSD shell (`root@h:RE:0% `), reaches the CLI with `cli`, and
+//! `exit` from the CLI returns to that shell, as on a real box.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -277,6 +278,10 @@ pub(crate) struct JunosShell {
     screen_length: Option<usize>,
     /// Printed above the next `[edit]`.
     banner: Option<String>,
+    /// At the FreeBSD shell (root's login shell) rather than in the Junos CLI.
+    unix_shell: bool,
+    /// The CLI was started with `cli` from the shell: leaving it returns there.
+    cli_from_shell: bool,
 }
 
 impl JunosShell {
@@ -288,6 +293,48 @@ impl JunosShell {
             pending: None,
             screen_length: None,
             banner: None,
+            unix_shell: user == "root",
+            cli_from_shell: false,
+        }
+    }
+
+    fn unix_prompt(&self, ctx: &Ctx) -> String {
+        format!("{}@{}:RE:0% ", self.user, ctx.state.running.hostname)
+    }
+
+    /// A line typed at the FreeBSD shell (csh): `cli` starts the Junos CLI, `cli -c '...'` runs
+    /// one CLI command, `exit` logs out; little else is worth emulating.
+    fn unix_line(&mut self, ctx: &mut Ctx, line: &str) -> Reply {
+        let w = super::words(line);
+        let w: Vec<&str> = w.iter().map(String::as_str).collect();
+        match w.as_slice() {
+            [] => Reply::none(),
+            ["cli"] => {
+                self.unix_shell = false;
+                self.cli_from_shell = true;
+                Reply::none()
+            }
+            ["cli", "-c", command @ ..] if !command.is_empty() => {
+                let saved = self.screen_length.replace(0);
+                let reply = self.operational(ctx, &command.join(" "));
+                self.screen_length = saved;
+                // `exit` inside `cli -c` ends that CLI, not the login shell.
+                self.unix_shell = true;
+                self.cli_from_shell = false;
+                Reply {
+                    close: reply.close && ctx.fx.reloaded,
+                    ..reply
+                }
+            }
+            ["exit"] | ["logout"] => Reply::close(""),
+            ["whoami"] => Reply::text(format!("{}\n", self.user)),
+            ["hostname"] => Reply::text(format!("{}\n", ctx.state.running.hostname)),
+            ["uname"] => Reply::text("JUNOS\n"),
+            ["pwd"] => Reply::text(format!("/var/home/{}\n", self.user)),
+            ["id"] => {
+                Reply::text("uid=0(root) gid=0(wheel) groups=0(wheel),5(operator),10(field),31(guest),73(config)\n")
+            }
+            [first, ..] => Reply::text(format!("{first}: Command not found.\n")),
         }
     }
 
@@ -338,6 +385,11 @@ impl JunosShell {
                     text.push_str("[edit]\n  'commit confirmed' must be confirmed by issuing 'commit' before the rollback\n");
                 }
                 Reply::text(text)
+            }
+            ("exit", _, _) | ("quit", _, _) if self.cli_from_shell => {
+                self.unix_shell = true;
+                self.cli_from_shell = false;
+                Reply::none()
             }
             ("exit", _, _) | ("quit", _, _) => Reply::close(""),
             ("show", Some("version"), _) => Reply::text(format!(
@@ -538,7 +590,10 @@ impl JunosShell {
             "run" => {
                 let rest = line.trim_start().strip_prefix("run").unwrap_or("").trim();
                 let cand = self.candidate.take();
+                let (unix_shell, cli_from_shell) = (self.unix_shell, self.cli_from_shell);
                 let reply = self.operational(ctx, rest);
+                // `run exit` leaves neither configuration mode nor the CLI.
+                (self.unix_shell, self.cli_from_shell) = (unix_shell, cli_from_shell);
                 if !reply.close {
                     self.candidate = cand;
                 }
@@ -673,6 +728,9 @@ impl Shell for JunosShell {
     }
 
     fn prompt(&self, ctx: &Ctx) -> String {
+        if self.unix_shell {
+            return self.unix_prompt(ctx);
+        }
         match &self.pending {
             Some(Pending::NewPassword { first: None, .. }) => return "New password:".into(),
             Some(Pending::NewPassword { first: Some(_), .. }) => return "Retype new password:".into(),
@@ -699,6 +757,9 @@ impl Shell for JunosShell {
     }
 
     fn line(&mut self, ctx: &mut Ctx, line: &str) -> Reply {
+        if self.unix_shell {
+            return self.unix_line(ctx, line);
+        }
         ctx.state.rolled_back_notice = false;
         self.banner = None;
         if let Some(p) = self.pending.take() {
@@ -754,7 +815,8 @@ impl Shell for JunosShell {
     }
 
     fn help(&mut self, _ctx: &mut Ctx, partial: &str) -> Option<String> {
-        if self.pending.is_some() {
+        // `?` is an ordinary character to csh.
+        if self.pending.is_some() || self.unix_shell {
             return None;
         }
         if partial.trim_end().ends_with("authentication") {
@@ -775,9 +837,111 @@ impl Shell for JunosShell {
     }
 
     fn exec(&mut self, ctx: &mut Ctx, command: &str) -> (String, u32) {
+        if self.unix_shell {
+            // Root's commands go to its login shell: the CLI only through `cli -c '...'`.
+            let reply = self.unix_line(ctx, command);
+            let failed = reply.text.contains("error:") || reply.text.ends_with("Command not found.\n");
+            return (reply.text, u32::from(failed));
+        }
         self.screen_length = Some(0);
         let reply = self.operational(ctx, command);
         let status = if reply.text.contains("error:") { 1 } else { 0 };
         (reply.text, status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::super::{Effects, LabAccount};
+    use super::*;
+    use crate::inventory::TargetKind;
+    use crate::secret::Password;
+
+    fn state() -> DeviceState {
+        let spec = DeviceSpec {
+            name: "srx1".into(),
+            kind: TargetKind::Junos,
+            accounts: vec![
+                LabAccount::new("root", Password::new("R00t-Secret.7"), 15),
+                LabAccount::new("admin", Password::new("Adm1n-Secret.42"), 15),
+            ],
+            enable_secret: None,
+            port: 0,
+        };
+        let (conf, autosave) = initial_conf(&spec);
+        DeviceState::new(conf, autosave)
+    }
+
+    /// Types `line` as `user` and returns the reply and the prompt that follows it.
+    fn typed(shell: &mut JunosShell, st: &mut DeviceState, user: &str, line: &str) -> (Reply, String) {
+        let mut ctx = Ctx {
+            state: st,
+            fx: Effects::default(),
+            user,
+            now: Instant::now(),
+            time_scale: 1.0,
+            rows: 0,
+        };
+        let reply = shell.line(&mut ctx, line);
+        let prompt = shell.prompt(&ctx);
+        (reply, prompt)
+    }
+
+    #[test]
+    fn root_starts_in_the_shell_cli_enters_the_cli_and_exit_returns_to_the_shell() {
+        let mut st = state();
+        let mut sh = JunosShell::new("root", &st);
+        let (_, prompt) = typed(&mut sh, &mut st, "root", "");
+        assert_eq!(prompt, "root@srx1:RE:0% ");
+        let (reply, _) = typed(&mut sh, &mut st, "root", "show version");
+        assert_eq!(reply.text, "show: Command not found.\n");
+        let (reply, prompt) = typed(&mut sh, &mut st, "root", "cli");
+        assert!(reply.text.is_empty() && !reply.close);
+        assert_eq!(prompt, "\nroot@srx1> ");
+        let (reply, _) = typed(&mut sh, &mut st, "root", "show version");
+        assert!(reply.text.contains("Junos: 22.4R3-S2.11"), "{}", reply.text);
+        let (_, prompt) = typed(&mut sh, &mut st, "root", "configure");
+        assert!(prompt.ends_with("[edit]\nroot@srx1# "), "{prompt:?}");
+        let (_, prompt) = typed(&mut sh, &mut st, "root", "run exit");
+        assert!(prompt.ends_with("root@srx1# "), "`run exit` leaves nothing: {prompt:?}");
+        typed(&mut sh, &mut st, "root", "exit configuration-mode");
+        let (reply, prompt) = typed(&mut sh, &mut st, "root", "exit");
+        assert!(!reply.close, "exit from the CLI returns to the shell");
+        assert_eq!(prompt, "root@srx1:RE:0% ");
+        let (reply, _) = typed(&mut sh, &mut st, "root", "exit");
+        assert!(reply.close, "exit from the shell logs out");
+    }
+
+    #[test]
+    fn other_users_start_in_the_cli_and_exit_logs_out() {
+        let mut st = state();
+        let mut sh = JunosShell::new("admin", &st);
+        let (reply, prompt) = typed(&mut sh, &mut st, "admin", "");
+        assert!(reply.text.is_empty());
+        assert_eq!(prompt, "\nadmin@srx1> ");
+        let (reply, _) = typed(&mut sh, &mut st, "admin", "exit");
+        assert!(reply.close);
+    }
+
+    #[test]
+    fn root_exec_runs_in_the_shell_and_reaches_the_cli_through_cli_dash_c() {
+        let mut st = state();
+        let mut sh = JunosShell::new("root", &st);
+        let mut ctx = Ctx {
+            state: &mut st,
+            fx: Effects::default(),
+            user: "root",
+            now: Instant::now(),
+            time_scale: 1.0,
+            rows: 24,
+        };
+        let (out, status) = sh.exec(&mut ctx, "show configuration system login | display set");
+        assert_eq!((out.as_str(), status), ("show: Command not found.\n", 1));
+        let (out, status) = sh.exec(&mut ctx, "cli -c 'show configuration system login | display set'");
+        assert_eq!(status, 0);
+        assert!(out.contains("set system login user admin class super-user"), "{out}");
+        assert!(sh.unix_shell, "still at the shell after `cli -c`");
     }
 }

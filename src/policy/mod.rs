@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::error::Hint;
-use crate::inventory::TargetKind;
+use crate::inventory::{line_of, TargetKind};
 
 pub mod generate;
 pub mod window;
@@ -162,10 +162,6 @@ impl Default for Policy {
             directory: DirectoryPolicy::default(),
         }
     }
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
 /// `*` matches any run of characters, `?` one character.
@@ -440,6 +436,36 @@ mod tests {
         .unwrap();
         let e = p.effective("acme", TargetKind::CiscoIos, "rtr1", "admin");
         assert_eq!((e.max_age_days, e.composition.length, e.excluded), (90, 24, false));
+    }
+
+    /// The shipped policy with a rule, cut at every character and with one byte at a time
+    /// swapped for a character that matters to TOML: valid, or an error on a line of the file.
+    #[test]
+    fn damaged_policies_are_errors_on_a_real_line() {
+        let full = format!(
+            "{}\n[[rules]]\nclient = \"acme\"\nkind = \"cisco-ios\"\nlength = 20\nwindows = [\"Sat 22:00-06:00\"]\nsymbols = \"-_\"\n",
+            include_str!("../../policies/default.toml")
+        );
+        let lines = full.lines().count() + 1;
+        let check = |text: &str| {
+            if let Err(PolicyError::Invalid { line, .. }) = Policy::default().add_text(text, Path::new("p.toml")) {
+                assert!((1..=lines).contains(&line), "line {line} of {lines}");
+            }
+        };
+        check(&full);
+        for (cut, _) in full.char_indices() {
+            check(&full[..cut]);
+        }
+        // Every byte of the rule and the [directory] section (the comments above are many).
+        let from = full.find("[directory]").unwrap();
+        for at in from..full.len() {
+            if !full.is_char_boundary(at) || !full.is_char_boundary(at + 1) {
+                continue;
+            }
+            for c in ["\"", "[", "]", "=", "\n", "é", "-", "9"] {
+                check(&format!("{}{c}{}", &full[..at], &full[at + 1..]));
+            }
+        }
     }
 
     #[test]

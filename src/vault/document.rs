@@ -124,22 +124,14 @@ pub(crate) fn parse_entry(plain: &[u8], client: &str, key: &str, file: &Path) ->
         return Ok(Some(entry));
     }
     let mut de = serde_json::Deserializer::from_slice(plain);
-    let header = match serde::de::DeserializeSeed::deserialize(OneEntry { key }, &mut de).and_then(|h| {
+    let walked = serde::de::DeserializeSeed::deserialize(OneEntry(Walk::Entry(key)), &mut de).and_then(|h| {
         de.end()?;
         Ok(h)
-    }) {
-        Ok(h) => h,
-        Err(_) => return parse(plain, client, file).map(|mut doc| doc.entries.remove(key)),
-    };
-    let sound = header.format.as_deref() == Some(FORMAT)
-        && header.version.is_some_and(|v| (1..=u64::from(VERSION)).contains(&v))
-        && header.client.as_deref() == Some(client)
-        && header.updated_at
-        && header.entries.is_some();
-    if !sound {
-        return parse(plain, client, file).map(|mut doc| doc.entries.remove(key));
+    });
+    match walked {
+        Ok(sparse) if sparse.header_is_sound(client) && sparse.entries.is_some() => Ok(sparse.entries.flatten()),
+        _ => parse(plain, client, file).map(|mut doc| doc.entries.remove(key)),
     }
-    Ok(header.entries.flatten())
 }
 
 /// The fast path of [`parse_entry`] for documents as keyreeve writes them (compact JSON, header
@@ -151,12 +143,12 @@ fn jump_to_entry(plain: &[u8], client: &str, key: &str) -> Option<Entry> {
     if !key.contains('/') || key.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
         return None;
     }
-    let header = header_before_entries(plain)?;
-    let sound = header.format.as_deref() == Some(FORMAT)
-        && header.version.is_some_and(|v| (1..=u64::from(VERSION)).contains(&v))
-        && header.client.as_deref() == Some(client)
-        && header.updated_at;
-    if !sound {
+    // Walk the header only: the walk stops, with an error, where `entries` begins.
+    let seen = std::cell::Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(plain);
+    let _stopped = serde::de::DeserializeSeed::deserialize(OneEntry(Walk::HeaderInto(&seen)), &mut de);
+    let header: Sparse = seen.take()?;
+    if !header.header_is_sound(client) {
         return None;
     }
     let pattern = format!("\"{key}\":");
@@ -168,53 +160,8 @@ fn jump_to_entry(plain: &[u8], client: &str, key: &str) -> Option<Entry> {
     Entry::deserialize(&mut de).ok()
 }
 
-/// The header fields that come before `entries` in the document (all of them, as keyreeve
-/// writes it); `None` when `entries` does not come after them.
-fn header_before_entries(plain: &[u8]) -> Option<Sparse> {
-    struct UntilEntries<'a>(&'a std::cell::RefCell<Sparse>);
-    impl<'de> serde::de::Visitor<'de> for UntilEntries<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a keyreeve vault document")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut out = self.0.borrow_mut();
-            while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                match field.as_ref() {
-                    "format" => out.format = Some(map.next_value()?),
-                    "version" => out.version = Some(map.next_value()?),
-                    "client" => out.client = Some(map.next_value()?),
-                    "updated_at" => {
-                        map.next_value::<DateTime<Utc>>()?;
-                        out.updated_at = true;
-                    }
-                    "entries" => {
-                        out.entries = Some(None);
-                        // Stop here: the rest is not read.
-                        return Err(serde::de::Error::custom("entries reached"));
-                    }
-                    _ => {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    }
-                }
-            }
-            Ok(())
-        }
-    }
-    let seen = std::cell::RefCell::new(Sparse {
-        format: None,
-        version: None,
-        client: None,
-        updated_at: false,
-        entries: None,
-    });
-    let mut de = serde_json::Deserializer::from_slice(plain);
-    let _ = serde::Deserializer::deserialize_map(&mut de, UntilEntries(&seen));
-    let header = seen.into_inner();
-    header.entries.is_some().then_some(header)
-}
-
 /// What [`parse_entry`] keeps of a document: its header and the one entry asked for.
+#[derive(Default)]
 struct Sparse {
     format: Option<String>,
     version: Option<u64>,
@@ -223,10 +170,25 @@ struct Sparse {
     entries: Option<Option<Entry>>,
 }
 
-/// Walks a document keeping only the header and entry `key`; every other value is skipped
-/// (still checked to be well-formed JSON) without being built.
-struct OneEntry<'k> {
-    key: &'k str,
+impl Sparse {
+    fn header_is_sound(&self, client: &str) -> bool {
+        self.format.as_deref() == Some(FORMAT)
+            && self.version.is_some_and(|v| (1..=u64::from(VERSION)).contains(&v))
+            && self.client.as_deref() == Some(client)
+            && self.updated_at
+    }
+}
+
+/// Walks a document keeping only the header and one entry; every other value is skipped (still
+/// checked to be well-formed JSON) without being built.
+struct OneEntry<'k>(Walk<'k>);
+
+enum Walk<'k> {
+    /// The whole document, keeping this entry.
+    Entry(&'k str),
+    /// The header only: put it here and stop, with an error, where `entries` begins (serde lets
+    /// a visitor stop early only by failing).
+    HeaderInto(&'k std::cell::Cell<Option<Sparse>>),
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for OneEntry<'_> {
@@ -243,13 +205,7 @@ impl<'de> serde::de::Visitor<'de> for OneEntry<'_> {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Sparse, A::Error> {
         use serde::de::IgnoredAny;
-        let mut out = Sparse {
-            format: None,
-            version: None,
-            client: None,
-            updated_at: false,
-            entries: None,
-        };
+        let mut out = Sparse::default();
         while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match field.as_ref() {
                 "format" => out.format = Some(map.next_value()?),
@@ -259,7 +215,13 @@ impl<'de> serde::de::Visitor<'de> for OneEntry<'_> {
                     map.next_value::<DateTime<Utc>>()?;
                     out.updated_at = true;
                 }
-                "entries" => out.entries = Some(map.next_value_seed(EntriesSeed { key: self.key })?),
+                "entries" => match self.0 {
+                    Walk::Entry(key) => out.entries = Some(map.next_value_seed(EntriesSeed { key })?),
+                    Walk::HeaderInto(seen) => {
+                        seen.set(Some(out));
+                        return Err(serde::de::Error::custom("the header ends here"));
+                    }
+                },
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -396,6 +358,33 @@ mod tests {
         let spaced = GOOD.replace(r#""rtr1/admin":"#, r#""rtr1/admin" :"#);
         assert!(jump_to_entry(spaced.as_bytes(), "acme", "rtr1/admin").is_none());
         assert!(jump_to_entry(GOOD.as_bytes(), "acme", "rtr1/nobody").is_none());
+    }
+
+    /// A document cut anywhere is a `Damaged` error, never a panic, and no error quotes the
+    /// password. The one-entry reader does not read past a complete entry (age authenticated the
+    /// whole file before it), so a cut after the entry may still give that entry, whole.
+    #[test]
+    fn a_document_cut_anywhere_is_damaged() {
+        let entry_end = GOOD.find(r#""revealed_at":null}"#).unwrap() + r#""revealed_at":null}"#.len();
+        for cut in 0..GOOD.len() - 1 {
+            let text = &GOOD.as_bytes()[..cut];
+            let full = p(std::str::from_utf8(text).unwrap()).map(|_| ());
+            let one = match parse_entry(text, "acme", "rtr1/admin", Path::new("f")) {
+                Ok(Some(e)) if cut >= entry_end => {
+                    assert_eq!(e.password.expose(), "s3cret-value", "cut at {cut}");
+                    Err(VaultError::Damaged {
+                        file: "f".into(),
+                        detail: "(the entry was whole)".into(),
+                    })
+                }
+                other => other.map(|_| ()),
+            };
+            for result in [full, one] {
+                let err = result.expect_err(&format!("a document cut at {cut} is refused"));
+                assert!(matches!(err, VaultError::Damaged { .. }), "cut at {cut}: {err}");
+                assert!(!err.to_string().contains("s3cret"), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -2,8 +2,11 @@
 # A real OpenSSH sshd on 127.0.0.1:2222 for the linux connector's tests: its own config, host key
 # and authorized keys under ${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}/sshd/, never the system sshd.
 # A second instance on 127.0.0.1:2223 offers keyboard-interactive (PAM) only, as some devices do.
-# Creates the kr_* test users (one per test: /etc/shadow is shared), gives kr_sudo sudo rights, and
-# writes the host key fingerprint and root's private key into that folder. Idempotent.
+# Creates the kr_* test users (one per test: /etc/shadow is shared), gives kr_sudo sudo rights through
+# the sudo group, kr_sudo_user (NOPASSWD) and kr_sudo_nobody (as nobody only: no admin) through rules
+# of their own, kr_sudo_grp through the custom group kr_ops, kr_rotator (chpasswd and getent
+# shadow) and kr_chpasswd_only (chpasswd) for those commands alone. Writes the host key
+# fingerprint and root's private key into that folder. Idempotent.
 # Usage: tests/lab/sshd.sh [start|stop]   (as root)
 set -euo pipefail
 
@@ -13,7 +16,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 D="$LAB_DIR/sshd"
 PORT=2222
 KBD_PORT=2223
-USERS=(kr_list kr_root_target kr_self kr_sudo kr_sudo_target kr_rollback kr_verify kr_mismatch kr_wrong kr_discover kr_kbdint)
+USERS=(kr_list kr_root_target kr_self kr_sudo kr_sudo_target kr_rollback kr_verify kr_mismatch kr_wrong kr_discover kr_kbdint
+    kr_sudo_user kr_sudo_grp kr_sudo_nobody kr_sudo_user_target kr_nosudo
+    kr_rotator kr_rotator_target kr_chpasswd_only kr_chpasswd_target)
 
 stop_one() {
     local pid
@@ -54,6 +59,18 @@ getent group sudo >/dev/null || groupadd sudo
 usermod -aG sudo kr_sudo
 echo '%sudo ALL=(ALL:ALL) ALL' >/etc/sudoers.d/keyreeve-lab
 chmod 440 /etc/sudoers.d/keyreeve-lab
+# Sudo rights that no admin group shows: discovery must read them from sudoers itself.
+getent group kr_ops >/dev/null || groupadd kr_ops
+usermod -aG kr_ops kr_sudo_grp
+cat >/etc/sudoers.d/keyreeve-lab-rules <<'SUDOERS'
+kr_sudo_user ALL=(ALL) NOPASSWD: ALL
+%kr_ops ALL=(root) /usr/bin/systemctl
+kr_sudo_nobody ALL=(nobody) ALL
+kr_rotator ALL=(root) NOPASSWD: /usr/sbin/chpasswd, /usr/bin/getent shadow *
+kr_chpasswd_only ALL=(root) NOPASSWD: /usr/sbin/chpasswd
+SUDOERS
+chmod 440 /etc/sudoers.d/keyreeve-lab-rules
+visudo -c -q
 
 # write_config FILE PORT PIDFILE AUTH-LINES
 write_config() {

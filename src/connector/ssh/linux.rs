@@ -1,7 +1,9 @@
-//! Linux hosts over exec channels (no shell parsing): accounts from `getent`, password changes by
-//! `chpasswd` as root or through `sudo -S`, or `passwd` for the login account itself. Secrets
-//! only ever travel on stdin, never in a command line. Before an admin reset the account's shadow
-//! hash is saved so that a rollback restores it exactly (`chpasswd -e`).
+//! Linux hosts over exec channels (no shell parsing): accounts from `getent`, administrators from
+//! uid 0, the admin groups and what sudoers itself grants (`sudo -ll -U USER` as root, so per-user
+//! and custom-group rules count), password changes by `chpasswd` as root or through `sudo`, or
+//! `passwd` for the login account itself. Secrets only ever travel on stdin, never in a command
+//! line. Before an admin reset the account's shadow hash is saved so that a rollback restores it
+//! exactly (`chpasswd -e`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -15,10 +17,21 @@ use crate::connector::{
 use crate::inventory::{LoginMethod, Target};
 use crate::secret::Password;
 
-/// Groups whose members are administrators.
-const ADMIN_GROUPS: [&str; 2] = ["sudo", "wheel"];
+/// Groups whose members are administrators (the distributions' stock sudoers rules; `wheel` is
+/// also pam_wheel's `su` group).
+const ADMIN_GROUPS: [&str; 3] = ["sudo", "wheel", "admin"];
 /// Groups worth showing next to an account.
-const NOTABLE_GROUPS: [&str; 4] = ["sudo", "wheel", "adm", "root"];
+const NOTABLE_GROUPS: [&str; 5] = ["sudo", "wheel", "admin", "adm", "root"];
+
+/// Lists every account named on stdin (one a line) with `sudo -ll -U`, as root: sudo evaluates
+/// sudoers itself (includes, aliases, groups, LDAP), so no rule is missed by a parser of ours.
+/// The names never reach a command line.
+const SUDO_LIST_ALL: &str = "sh -c 'while IFS= read -r u; do printf \"\\n%s %s\\n\" \"==keyreeve-sudo\" \"$u\"; \
+     LC_ALL=C sudo -n -ll -U \"$u\" 2>&1; done; true'";
+/// Marks the start of one account's listing in [`SUDO_LIST_ALL`]'s output.
+const SUDO_MARK: &str = "==keyreeve-sudo ";
+/// What the login account may do, as far as it can tell without a password.
+const SUDO_LIST_SELF: &str = "LC_ALL=C sudo -n -ll";
 
 /// A Linux host reached over SSH.
 pub struct LinuxConnector {
@@ -43,6 +56,7 @@ impl LinuxConnector {
             },
             is_root: false,
             sudo: None,
+            sudo_commands: Vec::new(),
         };
         let id = host.session.exec("id -u", b"")?;
         host.is_root = id.status == 0 && id.stdout.trim() == "0";
@@ -57,6 +71,9 @@ enum Sudo {
     NoPassword,
     /// `sudo -S` with the login password on stdin.
     WithPassword,
+    /// NOPASSWD rules for some commands only (e.g. `/usr/sbin/chpasswd`), as `sudo -n -ll` lists
+    /// them: each is run on its own, by the path its rule names.
+    Limited,
     /// No sudo rights we can use.
     Unavailable,
 }
@@ -68,6 +85,8 @@ struct Host {
     sudo_password: Option<Password>,
     is_root: bool,
     sudo: Option<Sudo>,
+    /// The commands a [`Sudo::Limited`] login may run as root.
+    sudo_commands: Vec<String>,
 }
 
 impl Host {
@@ -103,13 +122,47 @@ impl Host {
         } else {
             Sudo::Unavailable
         };
+        let mode = if mode == Sudo::Unavailable {
+            // Rules for a few commands, all NOPASSWD: sudo lists them without a password.
+            let own = self.session.exec(SUDO_LIST_SELF, b"")?;
+            match parse_sudo_listing(&own.stdout) {
+                SudoAccess::AsRoot { commands, .. } => {
+                    self.sudo_commands = commands;
+                    Sudo::Limited
+                }
+                _ => Sudo::Unavailable,
+            }
+        } else {
+            mode
+        };
         self.sudo = Some(mode);
         Ok(mode)
     }
 
     /// Whether `privileged` can run anything.
     fn can_be_root(&mut self) -> ConnectorResult<bool> {
-        Ok(self.is_root || self.sudo_mode()? != Sudo::Unavailable)
+        Ok(self.is_root || matches!(self.sudo_mode()?, Sudo::NoPassword | Sudo::WithPassword))
+    }
+
+    /// For a [`Sudo::Limited`] login: the path of a command named `program` that its rules let it
+    /// run as root with exactly `args`.
+    fn limited_path(&mut self, program: &str, args: &str) -> ConnectorResult<Option<String>> {
+        if self.is_root || self.sudo_mode()? != Sudo::Limited {
+            return Ok(None);
+        }
+        Ok(self
+            .sudo_commands
+            .iter()
+            .find_map(|rule| sudo_rule_allows(rule, program, args)))
+    }
+
+    /// Runs `program args` as root through a [`Sudo::Limited`] rule, if one allows it.
+    fn limited(&mut self, program: &str, args: &str, input: &[u8]) -> ConnectorResult<Option<ExecOutput>> {
+        let Some(path) = self.limited_path(program, args)? else {
+            return Ok(None);
+        };
+        let command = format!("sudo -n {path} {args}");
+        self.session.exec(command.trim_end(), input).map(Some)
     }
 
     /// Runs `command` as root (directly, or through sudo); `input` goes to its stdin.
@@ -126,7 +179,7 @@ impl Host {
                 stdin.extend_from_slice(input);
                 self.session.exec(&format!("sudo -k -S -p '' {command}"), &stdin)
             }
-            Sudo::Unavailable => Err(ConnectorError::InsufficientAccess {
+            Sudo::Limited | Sudo::Unavailable => Err(ConnectorError::InsufficientAccess {
                 target: self.target(),
                 detail: format!("`{}` is neither root nor allowed to use sudo", self.login_user),
             }),
@@ -150,13 +203,58 @@ impl Host {
             let out = self.privileged("getent shadow", b"")?;
             (out.status == 0).then(|| Zeroizing::new(out.stdout))
         } else {
-            None
+            self.limited_shadow(&passwd.stdout)?
         };
+        let sudo = self.sudo_rights(&passwd.stdout)?;
         Ok(parse_accounts(
             &passwd.stdout,
             &groups.stdout,
             shadow.as_deref().map(String::as_str),
+            &sudo,
         ))
+    }
+
+    /// `getent shadow` through a [`Sudo::Limited`] rule: whole, or (`getent shadow *` rules) by
+    /// naming every account, which getent takes as several keys in one run.
+    fn limited_shadow(&mut self, passwd: &str) -> ConnectorResult<Option<Zeroizing<String>>> {
+        let names: Vec<&str> = passwd
+            .lines()
+            .filter_map(|l| l.split(':').next())
+            .filter(|n| check_account_name("", n).is_ok())
+            .collect();
+        let named = format!("shadow {}", names.join(" "));
+        for args in ["shadow", named.as_str()] {
+            if let Some(out) = self.limited("getent", args, b"")? {
+                // Exit 2: some account has no shadow entry; the others are still printed.
+                if out.status == 0 || (out.status == 2 && !out.stdout.is_empty()) {
+                    return Ok(Some(Zeroizing::new(out.stdout)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// What sudoers grants each account in `passwd`: all of them when the login can be root;
+    /// otherwise only the login's own rights, if sudo shows them without a password.
+    fn sudo_rights(&mut self, passwd: &str) -> ConnectorResult<HashMap<String, SudoAccess>> {
+        if self.can_be_root()? {
+            let names: String = passwd
+                .lines()
+                .filter_map(|l| l.split(':').next())
+                .filter(|n| check_account_name("", n).is_ok())
+                .map(|n| format!("{n}\n"))
+                .collect();
+            let out = self.privileged(SUDO_LIST_ALL, names.as_bytes())?;
+            if out.status == 0 {
+                return Ok(parse_sudo_list_all(&out.stdout));
+            }
+        }
+        let mut known = HashMap::new();
+        let own = self.session.exec(SUDO_LIST_SELF, b"")?;
+        // Without a password sudo lists only when none of the rules needs one; else: unknown.
+        let own = parse_sudo_listing(&format!("{}\n{}", own.stdout, own.stderr));
+        known.insert(self.login_user.clone(), own);
+        Ok(known)
     }
 
     /// The account's shadow hash, to restore it on rollback.
@@ -187,10 +285,36 @@ impl Host {
 
     fn chpasswd(&mut self, account: &str, value: &str, encrypted: bool) -> ConnectorResult<()> {
         let mut input = Zeroizing::new(format!("{account}:{value}\n").into_bytes());
-        let command = if encrypted { "chpasswd -e" } else { "chpasswd" };
-        let out = self.privileged(command, &input)?;
+        let args = if encrypted { "-e" } else { "" };
+        let command = format!("chpasswd {args}");
+        let command = command.trim_end();
+        let out = match self.limited("chpasswd", args, &input)? {
+            Some(out) => out,
+            None => self.privileged(command, &input)?,
+        };
         input.iter_mut().for_each(|b| *b = 0);
         check_change(&self.target(), account, command, &out)
+    }
+
+    /// A [`Sudo::Limited`] login's reset: the current hash is read first when a rule allows
+    /// `getent shadow ACCOUNT`; without it the rollback sets the old password again.
+    fn limited_reset(&mut self, account: &str, new: &Password) -> ConnectorResult<Undo> {
+        let getent = format!("shadow {account}");
+        let hash = match self.limited("getent", &getent, b"")? {
+            Some(out) => {
+                let text = Zeroizing::new(out.stdout.clone());
+                text.lines()
+                    .find(|l| l.starts_with(&format!("{account}:")))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|h| Zeroizing::new(h.to_string()))
+            }
+            None => None,
+        };
+        self.chpasswd(account, new.expose(), false)?;
+        Ok(match hash {
+            Some(h) => Undo::Hash(h),
+            None => Undo::OldPassword,
+        })
     }
 
     fn passwd_self(&mut self, account: &str, current: &Password, new: &Password) -> ConnectorResult<()> {
@@ -198,6 +322,162 @@ impl Host {
         let out = self.session.exec("passwd", input.as_bytes())?;
         check_change(&self.target(), account, "passwd", &out)
     }
+}
+
+/// What sudoers lets one account do, as `sudo -ll` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SudoAccess {
+    /// No sudoers entry for the account.
+    None,
+    /// Commands it may run as root (`ALL` for everything); `nopasswd` when some need no password.
+    AsRoot { commands: Vec<String>, nopasswd: bool },
+    /// Entries, but none that runs as root (e.g. `(nobody) ALL`).
+    OtherUsers,
+    /// Not known: the login account can read neither sudoers nor another account's rights.
+    Unknown,
+}
+
+impl SudoAccess {
+    fn is_root(&self) -> bool {
+        matches!(self, SudoAccess::AsRoot { .. })
+    }
+}
+
+/// Reads one account's `LC_ALL=C sudo -ll [-U USER]` output.
+pub fn parse_sudo_listing(text: &str) -> SudoAccess {
+    let no_sudo_installed = text.contains("sudo: not found") || text.contains("sudo: command not found");
+    if no_sudo_installed || text.contains("is not allowed to run sudo") || text.contains("may not run sudo") {
+        return SudoAccess::None;
+    }
+    let Some((_, entries)) = text.split_once("may run the following commands") else {
+        return SudoAccess::Unknown;
+    };
+    #[derive(Default)]
+    struct Entry {
+        users: Option<Vec<String>>,
+        groups: bool,
+        commands: Vec<String>,
+        nopasswd: bool,
+    }
+    let mut all: Vec<Entry> = Vec::new();
+    let mut in_commands = false;
+    for line in entries.lines().skip(1) {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        // `Sudoers entry:` (or `Sudoers entry: FILE`, `LDAP Role: NAME`) starts an entry.
+        if !line.starts_with([' ', '\t']) {
+            all.push(Entry::default());
+            in_commands = false;
+            continue;
+        }
+        let Some(entry) = all.last_mut() else { continue };
+        let list = |v: &str| -> Vec<String> { v.split(',').map(|x| x.trim().to_string()).collect() };
+        if let Some(v) = trimmed.strip_prefix("RunAsUsers:") {
+            entry.users = Some(list(v));
+        } else if trimmed.starts_with("RunAsGroups:") {
+            entry.groups = true;
+        } else if let Some(v) = trimmed.strip_prefix("Options:") {
+            entry.nopasswd |= list(v).iter().any(|o| o == "!authenticate");
+        } else if trimmed == "Commands:" {
+            in_commands = true;
+        } else if in_commands {
+            entry.commands.push(trimmed.to_string());
+        }
+    }
+    let mut commands = Vec::new();
+    let mut nopasswd = false;
+    for e in all.iter().filter(|e| !e.commands.is_empty()) {
+        let as_root = match &e.users {
+            // No runas user: root, unless only a group is given (then the user's own uid).
+            None => !e.groups,
+            Some(users) => {
+                let excluded = users.iter().any(|u| u == "!root" || u == "!#0");
+                !excluded && users.iter().any(|u| u == "ALL" || u == "root" || u == "#0")
+            }
+        };
+        if as_root {
+            nopasswd |= e.nopasswd;
+            for c in &e.commands {
+                if !commands.contains(c) {
+                    commands.push(c.clone());
+                }
+            }
+        }
+    }
+    if !commands.is_empty() {
+        SudoAccess::AsRoot { commands, nopasswd }
+    } else if all.is_empty() {
+        SudoAccess::Unknown
+    } else {
+        SudoAccess::OtherUsers
+    }
+}
+
+/// Whether the sudoers command `rule` (as `sudo -ll` prints it: `ALL`, `/usr/sbin/chpasswd`,
+/// `/usr/bin/getent shadow *`, `/usr/sbin/chpasswd ""`) lets `program` run with exactly `args`;
+/// the path to run it by if so. Arguments match as sudoers does: none given allows any, `""`
+/// allows none, `*` and `?` are wildcards.
+pub fn sudo_rule_allows(rule: &str, program: &str, args: &str) -> Option<String> {
+    let rule = rule.trim();
+    if rule == "ALL" {
+        return Some(program.to_string());
+    }
+    if rule.starts_with('!') {
+        return None;
+    }
+    let (path, rule_args) = match rule.split_once(char::is_whitespace) {
+        Some((p, a)) => (p, Some(a.trim())),
+        None => (rule, None),
+    };
+    if !path.starts_with('/') || path.rsplit('/').next() != Some(program) {
+        return None;
+    }
+    let allowed = match rule_args {
+        None => true,
+        Some("\"\"") => args.is_empty(),
+        Some(pattern) => wildcard_match(pattern, args),
+    };
+    allowed.then(|| path.to_string())
+}
+
+/// fnmatch without FNM_PATHNAME, as sudoers matches command-line arguments: `*` any run of
+/// characters (spaces included), `?` any one.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Splits [`SUDO_LIST_ALL`]'s output into each account's rights.
+fn parse_sudo_list_all(text: &str) -> HashMap<String, SudoAccess> {
+    let mut out = HashMap::new();
+    let mark = format!("\n{SUDO_MARK}");
+    let mut parts = text.split(&mark);
+    // Whatever comes before the first mark is not an account's listing.
+    parts.next();
+    for part in parts {
+        let (name, body) = part.split_once('\n').unwrap_or((part, ""));
+        out.insert(name.trim().to_string(), parse_sudo_listing(body));
+    }
+    out
 }
 
 /// Turns a failed `chpasswd` or `passwd` into the right error.
@@ -249,9 +529,16 @@ fn check_change(target: &str, account: &str, command: &str, out: &ExecOutput) ->
     })
 }
 
-/// Builds the account list from `getent passwd`, `getent group` and, when readable, `getent shadow`.
-/// Listed: root-equivalent accounts, regular users (uid >= 1000) and every admin-group member.
-pub fn parse_accounts(passwd: &str, groups: &str, shadow: Option<&str>) -> Vec<AccountInfo> {
+/// Builds the account list from `getent passwd`, `getent group`, when readable `getent shadow`,
+/// and what sudoers grants each account (an account missing from `sudo` has unknown rights).
+/// Listed: root-equivalent accounts, regular users (uid >= 1000), every admin-group member and
+/// every account sudoers lets run commands as root.
+pub fn parse_accounts(
+    passwd: &str,
+    groups: &str,
+    shadow: Option<&str>,
+    sudo: &HashMap<String, SudoAccess>,
+) -> Vec<AccountInfo> {
     struct Group {
         gid: String,
         members: BTreeSet<String>,
@@ -299,7 +586,8 @@ pub fn parse_accounts(passwd: &str, groups: &str, shadow: Option<&str>) -> Vec<A
             })
             .collect();
         let admin_group = member_of.iter().find(|g| ADMIN_GROUPS.contains(g));
-        let admin = uid_n == 0 || admin_group.is_some();
+        let rights = sudo.get(name).unwrap_or(&SudoAccess::Unknown);
+        let admin = uid_n == 0 || admin_group.is_some() || rights.is_root();
         let regular = uid_n >= 1000 && uid_n != 65534;
         if !(admin || regular) {
             continue;
@@ -309,7 +597,14 @@ pub fn parse_accounts(passwd: &str, groups: &str, shadow: Option<&str>) -> Vec<A
         } else if let Some(g) = admin_group {
             format!("group {g}")
         } else {
-            "user".to_string()
+            match rights {
+                SudoAccess::AsRoot { commands, .. } if commands.iter().any(|c| c == "ALL") => {
+                    "sudoers: ALL as root".to_string()
+                }
+                SudoAccess::AsRoot { commands, .. } => format!("sudoers: {} as root", commands.join(", ")),
+                SudoAccess::Unknown => "user (sudo rights unknown)".to_string(),
+                SudoAccess::None | SudoAccess::OtherUsers => "user".to_string(),
+            }
         };
         let no_shell = shell.ends_with("/nologin") || shell.ends_with("/false");
         let password_state = shadow.get(name).map(|h| {
@@ -332,6 +627,17 @@ pub fn parse_accounts(passwd: &str, groups: &str, shadow: Option<&str>) -> Vec<A
         if !member_of.is_empty() {
             details.insert("groups".into(), serde_json::json!(member_of));
         }
+        details.insert(
+            "sudo".into(),
+            match rights {
+                SudoAccess::AsRoot { commands, nopasswd } => {
+                    serde_json::json!({ "as_root": commands, "nopasswd": nopasswd })
+                }
+                SudoAccess::None => serde_json::json!("none"),
+                SudoAccess::OtherUsers => serde_json::json!("not as root"),
+                SudoAccess::Unknown => serde_json::json!("unknown (sudoers is readable only as root)"),
+            },
+        );
         details.insert(
             "password".into(),
             serde_json::json!(match (password_state, shadow_known) {
@@ -402,7 +708,8 @@ impl Connector for LinuxConnector {
                 "passwd   # as {account}; stdin: ******** / ******** / ********"
             )],
             _ => vec![format!(
-                "sh -c 'getent shadow {account} && exec chpasswd'   # as root or through sudo -S; \
+                "sh -c 'getent shadow {account} && exec chpasswd'   # as root or through sudo -S \
+                 (a login whose sudo rules allow only chpasswd and getent runs each alone); \
                  the hash is saved for rollback; stdin: {account}:********"
             )],
         }
@@ -434,6 +741,9 @@ enum Undo {
     Hash(Zeroizing<String>),
     /// The account changed its own password to this one; `passwd` sets the old one back.
     SelfChanged(Password),
+    /// The hash could not be read (a login whose sudo rules allow `chpasswd` but not `getent
+    /// shadow`): `chpasswd` sets the old password (given to the rollback) again.
+    OldPassword,
 }
 
 /// A logged-in host held open across change, verify and save or rollback.
@@ -459,6 +769,11 @@ impl ChangeSession for LinuxChangeSession {
         if as_root {
             let hash = self.host.shadow_hash_then_chpasswd(account, new)?;
             self.undo.insert(account.to_string(), Undo::Hash(hash));
+            return Ok(());
+        }
+        if account != self.host.login_user && self.host.limited_path("chpasswd", "")?.is_some() {
+            let undo = self.host.limited_reset(account, new)?;
+            self.undo.insert(account.to_string(), undo);
             return Ok(());
         }
         if account == self.host.login_user || method == ChangeMethod::SelfChange {
@@ -492,6 +807,7 @@ impl ChangeSession for LinuxChangeSession {
         match self.undo.remove(account) {
             Some(Undo::Hash(hash)) => self.host.chpasswd(account, &hash, true),
             Some(Undo::SelfChanged(current)) => self.host.passwd_self(account, &current, old),
+            Some(Undo::OldPassword) => self.host.chpasswd(account, old.expose(), false),
             None => Err(ConnectorError::Protocol {
                 target: self.host.target(),
                 detail: format!("no unsaved change of `{account}` to roll back in this session"),
@@ -526,6 +842,7 @@ root:x:0:
             PASSWD,
             GROUP,
             Some("root:*:19000::::::\nalice:$y$j9T$abc:19000::::::\nbob:!$y$j9T$x:1::::::\n"),
+            &HashMap::new(),
         );
         let names: Vec<_> = accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["root", "alice", "bob", "carol"]);
@@ -544,11 +861,125 @@ root:x:0:
 
     #[test]
     fn without_shadow_the_password_state_is_unknown() {
-        let accounts = parse_accounts(PASSWD, GROUP, None);
+        let accounts = parse_accounts(PASSWD, GROUP, None, &HashMap::new());
         assert!(accounts
             .iter()
             .all(|a| a.details["password"] == "unknown (shadow not readable)"));
         assert!(accounts.iter().find(|a| a.name == "bob").unwrap().enabled);
+    }
+
+    const DEFAULTS: &str = "Matching Defaults entries for u on vm:\n    env_reset, mail_badpass,\n    use_pty\n\n";
+
+    fn listing(user: &str, entries: &str) -> String {
+        format!("{DEFAULTS}User {user} may run the following commands on vm:\n\n{entries}")
+    }
+
+    #[test]
+    fn sudo_listings_tell_who_runs_commands_as_root() {
+        let all = listing(
+            "u",
+            "Sudoers entry: /etc/sudoers.d/x\n    RunAsUsers: ALL\n    Options: !authenticate\n    Commands:\n\tALL\n",
+        );
+        assert_eq!(
+            parse_sudo_listing(&all),
+            SudoAccess::AsRoot {
+                commands: vec!["ALL".into()],
+                nopasswd: true
+            }
+        );
+        let limited = listing(
+            "u",
+            "Sudoers entry:\n    RunAsUsers: root\n    Commands:\n\t/usr/bin/systemctl\n\t/usr/sbin/reboot\n\n\
+             Sudoers entry:\n    RunAsUsers: nobody\n    Commands:\n\tALL\n",
+        );
+        assert_eq!(
+            parse_sudo_listing(&limited),
+            SudoAccess::AsRoot {
+                commands: vec!["/usr/bin/systemctl".into(), "/usr/sbin/reboot".into()],
+                nopasswd: false
+            }
+        );
+        // No runas list at all means root; a group alone means the user's own uid.
+        let default_runas = listing("u", "Sudoers entry:\n    Commands:\n\t/usr/bin/id\n");
+        assert!(parse_sudo_listing(&default_runas).is_root());
+        let group_only = listing("u", "Sudoers entry:\n    RunAsGroups: adm\n    Commands:\n\tALL\n");
+        assert_eq!(parse_sudo_listing(&group_only), SudoAccess::OtherUsers);
+        let not_root = listing(
+            "u",
+            "Sudoers entry:\n    RunAsUsers: ALL, !root\n    Commands:\n\tALL\n",
+        );
+        assert_eq!(parse_sudo_listing(&not_root), SudoAccess::OtherUsers);
+        let ldap = listing("u", "LDAP Role: ops\n    RunAsUsers: root\n    Commands:\n\tALL\n");
+        assert!(parse_sudo_listing(&ldap).is_root());
+        assert_eq!(
+            parse_sudo_listing("User kr_list is not allowed to run sudo on vm.\n"),
+            SudoAccess::None
+        );
+        assert_eq!(parse_sudo_listing("sh: 1: sudo: not found\n"), SudoAccess::None);
+        assert_eq!(
+            parse_sudo_listing("sudo: a password is required\n"),
+            SudoAccess::Unknown
+        );
+    }
+
+    #[test]
+    fn per_user_and_custom_group_sudoers_rules_make_admins() {
+        let out = format!(
+            "\n{SUDO_MARK}bob\n{}\n{SUDO_MARK}carol\nUser carol is not allowed to run sudo on vm.\n\n{SUDO_MARK}svc\n{}",
+            listing("bob", "Sudoers entry:\n    RunAsUsers: root\n    Commands:\n\t/usr/bin/systemctl\n"),
+            listing("svc", "Sudoers entry:\n    RunAsUsers: ALL\n    Commands:\n\tALL\n"),
+        );
+        let sudo = parse_sudo_list_all(&out);
+        assert_eq!(sudo.len(), 3, "{sudo:?}");
+        let accounts = parse_accounts(PASSWD, GROUP, None, &sudo);
+        let by = |n: &str| accounts.iter().find(|a| a.name == n).unwrap();
+        assert!(by("bob").admin);
+        assert_eq!(by("bob").privilege, "sudoers: /usr/bin/systemctl as root");
+        // A system account with root rights is listed although its uid is below 1000.
+        assert!(by("svc").admin);
+        assert_eq!(by("svc").privilege, "sudoers: ALL as root");
+        assert_eq!(by("svc").details["sudo"]["as_root"], serde_json::json!(["ALL"]));
+        assert!(by("carol").admin, "primary group wheel still counts");
+        assert_eq!(by("alice").privilege, "group sudo");
+        // alice's rights were not listed: unknown, never "none".
+        assert_eq!(
+            by("alice").details["sudo"],
+            "unknown (sudoers is readable only as root)"
+        );
+        let plain = parse_accounts(
+            "dave:x:1003:1003::/home/dave:/bin/bash\n",
+            GROUP,
+            None,
+            &HashMap::from([("dave".to_string(), SudoAccess::None)]),
+        );
+        assert!(!plain[0].admin);
+        assert_eq!(plain[0].privilege, "user");
+        let unknown = parse_accounts("dave:x:1003:1003::/home/dave:/bin/bash\n", GROUP, None, &HashMap::new());
+        assert_eq!(unknown[0].privilege, "user (sudo rights unknown)");
+    }
+
+    #[test]
+    fn sudo_rules_allow_commands_as_sudoers_matches_them() {
+        let chpasswd = "/usr/sbin/chpasswd";
+        assert_eq!(sudo_rule_allows(chpasswd, "chpasswd", "").as_deref(), Some(chpasswd));
+        assert_eq!(sudo_rule_allows(chpasswd, "chpasswd", "-e").as_deref(), Some(chpasswd));
+        assert_eq!(sudo_rule_allows("ALL", "chpasswd", "-e").as_deref(), Some("chpasswd"));
+        assert!(sudo_rule_allows("/usr/sbin/chpasswd \"\"", "chpasswd", "-e").is_none());
+        assert!(sudo_rule_allows("/usr/sbin/chpasswd \"\"", "chpasswd", "").is_some());
+        assert!(sudo_rule_allows("/usr/sbin/chpasswd -e", "chpasswd", "").is_none());
+        assert!(sudo_rule_allows("/usr/bin/passwd", "chpasswd", "").is_none());
+        assert!(sudo_rule_allows("/opt/x/notchpasswd", "chpasswd", "").is_none());
+        assert!(sudo_rule_allows("!/usr/sbin/chpasswd", "chpasswd", "").is_none());
+        let getent = "/usr/bin/getent shadow *";
+        assert_eq!(
+            sudo_rule_allows(getent, "getent", "shadow alice").as_deref(),
+            Some("/usr/bin/getent")
+        );
+        assert!(sudo_rule_allows(getent, "getent", "shadow").is_none());
+        assert!(sudo_rule_allows(getent, "getent", "passwd alice").is_none());
+        assert!(sudo_rule_allows("/usr/bin/getent shadow", "getent", "shadow").is_some());
+        assert!(sudo_rule_allows("/usr/bin/getent shadow a?ice", "getent", "shadow alice").is_some());
+        assert!(wildcard_match("*", "") && wildcard_match("a*b*c", "a b x c") && !wildcard_match("a*b", "a c"));
     }
 
     #[test]

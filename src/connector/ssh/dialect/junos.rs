@@ -2,6 +2,8 @@
 //! questions (so the CLI never parses it), the change is activated with `commit confirmed N` so
 //! that the device reverts by itself if keyreeve disappears, and it is kept with a plain `commit`
 //! after a fresh login proved it. Rollback from the open session is `rollback 1` + `commit`.
+//! A login that lands in the FreeBSD shell (root: `%` or `root@h:RE:0% `) is recognised by its
+//! prompt and taken into the CLI with `cli` before anything else.
 
 use std::sync::LazyLock;
 
@@ -31,6 +33,13 @@ static FOREIGN_CHANGES: LazyLock<Regex> =
 static NEW_PASSWORD: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)new password:\s*\z"));
 static RETYPE_PASSWORD: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)retype new password:\s*\z"));
 static UNCOMMITTED_EXIT: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)exit with uncommitted changes\?.*\z"));
+/// The FreeBSD shell's prompt: `%`, `root@h% `, `root@h:RE:0% ` (never a CLI prompt).
+static UNIX_SHELL_PROMPT: LazyLock<Regex> = LazyLock::new(|| re(r"(?:\A|[\r\n])(?:[\w@+\-.:/\[\]]+)?% ?\z"));
+
+/// The CLI's own prompts (operational `>` and configuration `#`), without the shell's `%`.
+fn cli_prompt() -> Regex {
+    re(r"(?:\A|[\r\n])[\w@+\-.:/\[\]]+[>#] ?\z")
+}
 
 static LOGIN_LINE: LazyLock<Regex> =
     LazyLock::new(|| re(r#"^set system login user "?([^"\s]+)"? (class|uid|authentication|full-name)\b\s*(.*)$"#));
@@ -110,17 +119,30 @@ impl Dialect for Junos {
     }
 
     fn prompt(&self) -> Regex {
-        re(r"(?:\A|[\r\n])[\w@+\-.:/\[\]]+[>#%] ?\z")
+        // Any mode, the FreeBSD shell's bare `%` included: it may be the first prompt after login.
+        re(r"(?:\A|[\r\n])(?:[\w@+\-.:/\[\]]+[>#%]|%) ?\z")
     }
 
     fn pager(&self) -> Option<(Regex, &'static str)> {
         Some((re(r"[ \t]*---\(more(?: \d+%)?\)---\s*\z"), " "))
     }
 
-    fn setup(&self, shell: &mut dyn Shell, login: &Credentials) -> ConnectorResult<()> {
-        if login.username == "root" {
-            // root lands in the FreeBSD shell.
-            common::run(shell, "cli", &ERRORS, &[])?;
+    fn setup(&self, shell: &mut dyn Shell, _login: &Credentials) -> ConnectorResult<()> {
+        // From here on only CLI prompts end a command; a shell prompt is a question to handle.
+        // An empty line shows where the login landed: root lands in the FreeBSD shell.
+        shell.set_prompt(cli_prompt());
+        let (at_shell, _) = shell.command_expect("", &[&UNIX_SHELL_PROMPT])?;
+        if at_shell.is_some() {
+            let (still, out) = shell.command_expect("cli", &[&UNIX_SHELL_PROMPT])?;
+            if still.is_some() {
+                return Err(common::unexpected(
+                    shell.target(),
+                    "starting the Junos CLI from the shell with `cli`",
+                    &out,
+                    &[],
+                ));
+            }
+            common::check(shell.target(), "starting the Junos CLI with `cli`", &out, &ERRORS, &[])?;
         }
         for line in [
             "set cli screen-length 0",
@@ -496,12 +518,81 @@ mod tests {
         sh.finish();
     }
 
+    fn cli_setup_steps(prompt: &str) -> Vec<Step> {
+        vec![
+            cmd(
+                "set cli screen-length 0",
+                &format!("set cli screen-length 0\r\nScreen length set to 0\r\n\r\n{prompt}"),
+            ),
+            cmd(
+                "set cli screen-width 511",
+                &format!("set cli screen-width 511\r\nScreen width set to 511\r\n\r\n{prompt}"),
+            ),
+            cmd(
+                "set cli complete-on-space off",
+                &format!("set cli complete-on-space off\r\nDisabling complete-on-space\r\n\r\n{prompt}"),
+            ),
+        ]
+    }
+
+    fn login(user: &str) -> Credentials {
+        Credentials {
+            username: user.into(),
+            method: crate::inventory::LoginMethod::Password,
+            secret: Password::new("x"),
+            enable: None,
+        }
+    }
+
+    #[test]
+    fn setup_recognises_the_shell_by_its_prompt_whatever_the_login_name() {
+        for shell_prompt in ["root@srx300:RE:0% ", "% ", "root@srx300% "] {
+            let d = Junos;
+            let mut steps = vec![
+                cmd("", &format!("\r\n{shell_prompt}")),
+                cmd("cli", "cli\r\n\r\n{primary:node0}\r\nlab@srx300> "),
+            ];
+            steps.extend(cli_setup_steps("{primary:node0}\r\nlab@srx300> "));
+            let mut sh = FakeShell::new(&d, steps);
+            // A renamed super-user whose login shell is sh lands there just like root.
+            d.setup(&mut sh, &login("lab")).unwrap();
+            sh.finish();
+        }
+    }
+
+    #[test]
+    fn setup_does_not_send_cli_when_the_login_is_already_in_the_cli() {
+        let d = Junos;
+        let mut steps = vec![cmd("", "\r\n\r\nroot@srx300> ")];
+        steps.extend(cli_setup_steps("root@srx300> "));
+        let mut sh = FakeShell::new(&d, steps);
+        d.setup(&mut sh, &login("root")).unwrap();
+        sh.finish();
+    }
+
+    #[test]
+    fn a_shell_without_the_cli_is_reported_not_waited_on() {
+        let d = Junos;
+        let mut sh = FakeShell::new(
+            &d,
+            vec![
+                cmd("", "\r\nroot@srx300:RE:0% "),
+                cmd("cli", "cli\r\ncli: Command not found.\r\nroot@srx300:RE:0% "),
+            ],
+        );
+        let e = d.setup(&mut sh, &login("root")).unwrap_err();
+        assert!(matches!(e, ConnectorError::UnexpectedOutput { .. }), "{e}");
+        assert!(e.to_string().contains("cli: Command not found."), "{e}");
+        sh.finish();
+    }
+
     #[test]
     fn setup_leaves_the_root_shell_and_sets_the_cli_up() {
         let d = Junos;
         let mut sh = FakeShell::new(
             &d,
             vec![
+                cmd("", "\r\nroot@srx300:RE:0% "),
                 cmd("cli", "cli\r\nroot@srx300> "),
                 cmd(
                     "set cli screen-length 0",
@@ -535,9 +626,18 @@ mod tests {
             "netops@srx300> ",
             "[edit]\nnetops@srx300# ",
             "root@srx:RE:0% ",
+            "% ",
+            "{master:0}\nroot@srx> ",
         ] {
             assert!(p.is_match(ok), "{ok:?}");
         }
         assert!(!p.is_match("New password:"));
+        // Once set up, the shell's prompt no longer ends a CLI command.
+        assert!(!cli_prompt().is_match("root@srx:RE:0% ") && !cli_prompt().is_match("% "));
+        assert!(cli_prompt().is_match("[edit]\nroot@srx# "));
+        for shell in ["root@srx:RE:0% ", "% ", "\nroot@srx% "] {
+            assert!(UNIX_SHELL_PROMPT.is_match(shell), "{shell:?}");
+        }
+        assert!(!UNIX_SHELL_PROMPT.is_match("root@srx> ") && !UNIX_SHELL_PROMPT.is_match("  /dev/ada0  45% "));
     }
 }
