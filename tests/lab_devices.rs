@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use keyreeve::inventory::TargetKind;
-use keyreeve::lab::{DeviceSpec, Fault, Lab, LabAccount, LabConfig, LabDeviceInfo};
+use keyreeve::lab::{DeviceOptions, DeviceSpec, Fault, Lab, LabAccount, LabConfig, LabDeviceInfo};
 use keyreeve::Password;
 use regex::Regex;
 
@@ -50,6 +50,18 @@ fn lab_scaled(kind: TargetKind, time_scale: f64) -> (Lab, LabDeviceInfo) {
     (lab, info)
 }
 
+fn lab_with(kind: TargetKind, options: DeviceOptions) -> (Lab, LabDeviceInfo) {
+    let lab = Lab::start(LabConfig {
+        devices: vec![spec("r1", kind)],
+        options: [("r1".to_string(), options)].into(),
+        auth_rejection_time: Duration::from_millis(50),
+        ..LabConfig::default()
+    })
+    .expect("lab starts");
+    let info = lab.devices().remove(0);
+    (lab, info)
+}
+
 fn connect(info: &LabDeviceInfo, user: &str, password: &str) -> Result<ssh2::Session, String> {
     let tcp = TcpStream::connect((info.address.as_str(), info.port)).map_err(|e| format!("connect: {e}"))?;
     let mut sess = ssh2::Session::new().map_err(|e| e.to_string())?;
@@ -79,6 +91,11 @@ struct Term {
 
 impl Term {
     fn open(info: &LabDeviceInfo, user: &str, password: &str, prompt: &str) -> Term {
+        Term::open_with_greeting(info, user, password, prompt).0
+    }
+
+    /// A shell and what the device printed up to its first prompt.
+    fn open_with_greeting(info: &LabDeviceInfo, user: &str, password: &str, prompt: &str) -> (Term, String) {
         let sess = connect(info, user, password).expect("login");
         let mut ch = sess.channel_session().expect("channel");
         ch.request_pty("vt100", None, Some((80, 24, 0, 0))).expect("pty");
@@ -89,8 +106,8 @@ impl Term {
             ch,
             buf: String::new(),
         };
-        t.expect(prompt);
-        t
+        let greeting = t.expect(prompt);
+        (t, greeting)
     }
 
     fn write(&mut self, s: &str) {
@@ -858,6 +875,72 @@ fn fortios_admin_edit_end_saves_and_logs_the_admin_out() {
     let _restricted = Term::open(&r1, "monitor", MON_PW, r"r1 \$ $");
 }
 
+/// `set post-login-banner enable`: the disclaimer and `(Press 'a' to accept):`, no prompt and no
+/// command until the key `a` (no RETURN needed), then the CLI; asked again at every login.
+#[test]
+fn fortios_disclaimer_waits_for_the_key_a() {
+    let (_lab, r1) = lab_with(
+        TargetKind::Fortios,
+        DeviceOptions {
+            fortios_login_banner: true,
+            ..DeviceOptions::default()
+        },
+    );
+    for _ in 0..2 {
+        let mut t = Term::open(&r1, "admin", ADMIN_PW, r"\(Press 'a' to accept\):$");
+        // Keys other than `a` (this line has none) are ignored.
+        t.write("show\r");
+        assert!(
+            t.try_expect(FGT, Duration::from_millis(500)).is_err(),
+            "a prompt before the disclaimer was accepted"
+        );
+        t.write("a");
+        t.expect(&format!(r"\A\r\n{FGT}"));
+        let status = t.cmd("get system status", FGT);
+        assert!(status.contains("Virtual domain configuration: disable"), "{status}");
+        // Without VDOMs there is no global context.
+        let global = t.cmd("config global", FGT);
+        assert!(
+            global.contains("command parse error before 'global'") && global.contains("Return code -61"),
+            "{global}"
+        );
+    }
+}
+
+/// With VDOMs the top level refuses system tables the way FortiOS does, and `config global`
+/// holds them: `(global)` prompt, `config system admin` inside it, `end` back out level by level.
+#[test]
+fn fortios_vdoms_keep_system_tables_in_config_global() {
+    let (lab, r1) = lab_with(
+        TargetKind::Fortios,
+        DeviceOptions {
+            fortios_vdoms: true,
+            ..DeviceOptions::default()
+        },
+    );
+    let mut t = Term::open(&r1, "admin", ADMIN_PW, FGT);
+    let status = t.cmd("get system status", FGT);
+    assert!(status.contains("Virtual domain configuration: multiple"), "{status}");
+    for refused in ["config system admin", "config system console", "show system admin"] {
+        let out = t.cmd(refused, FGT);
+        assert!(
+            out.contains("command parse error before 'system'") && out.contains("Command fail. Return code -61"),
+            "{refused}: {out}"
+        );
+    }
+    t.cmd("config global", r"r1 \(global\) # $");
+    let admins = t.cmd("show system admin", r"r1 \(global\) # $");
+    assert!(admins.contains("edit \"netops\""), "{admins}");
+    t.cmd("config system admin", r"r1 \(admin\) # $");
+    t.cmd("edit netops", r"r1 \(netops\) # $");
+    t.cmd("set password N3w-Vdom-pw", r"r1 \(netops\) # $");
+    t.cmd("end", r"r1 \(global\) # $");
+    assert!(login_works(&r1, "netops", "N3w-Vdom-pw"));
+    assert!(lab.saved_password_works("r1", "netops", &pw("N3w-Vdom-pw")));
+    t.cmd("end", FGT);
+    assert!(t.cmd("config system admin", FGT).contains("command parse error"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // VyOS
 
@@ -935,8 +1018,106 @@ fn vyos_commit_save_discard_and_commit_confirm() {
     assert!(login_works(&r1, "netops", "N3w-Vyos-pw"));
 }
 
+/// The EdgeOS variant: its banner and version, paging with `terminal length` only, a level on
+/// every login user, operators kept out of `configure`, and the same commit/save as VyOS.
+#[test]
+fn edgeos_terminal_length_levels_commit_and_save() {
+    let (lab, r1) = lab_with(
+        TargetKind::Vyos,
+        DeviceOptions {
+            edgeos: true,
+            ..DeviceOptions::default()
+        },
+    );
+    let (mut t, greeting) = Term::open_with_greeting(&r1, "admin", ADMIN_PW, VYOS_OP);
+    assert!(greeting.starts_with("Welcome to EdgeOS"), "{greeting}");
+    let refused = t.cmd("set terminal length 0", VYOS_OP);
+    assert!(refused.contains("Invalid command: set [terminal]"), "{refused}");
+    let ok = t.cmd("terminal length 0", VYOS_OP);
+    assert!(!ok.contains("Invalid"), "{ok}");
+    assert!(t.cmd("show version", VYOS_OP).contains("EdgeRouter"));
+    let login = t.cmd("show configuration commands | match \"system login\"", VYOS_OP);
+    assert!(login.contains("set system login user admin level 'admin'"), "{login}");
+    assert!(
+        login.contains("set system login user monitor level 'operator'"),
+        "{login}"
+    );
+    t.cmd("configure", VYOS_CONF);
+    t.cmd(
+        "set system login user netops authentication plaintext-password 'N3w-Edge-pw'",
+        VYOS_CONF,
+    );
+    t.cmd("commit", VYOS_CONF);
+    assert!(login_works(&r1, "netops", "N3w-Edge-pw"));
+    assert!(!lab.saved_password_works("r1", "netops", &pw("N3w-Edge-pw")));
+    assert!(t.cmd("save", VYOS_CONF).contains("Done"));
+    assert!(lab.saved_password_works("r1", "netops", &pw("N3w-Edge-pw")));
+    t.cmd("exit", VYOS_OP);
+
+    let mut op = Term::open(&r1, "monitor", MON_PW, r"monitor@r1:~\$ $");
+    assert!(op
+        .cmd("configure", r"monitor@r1:~\$ $")
+        .contains("Invalid command: [configure]"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // `keyreeve lab up`
+
+/// A lab given a host key file presents the same keys after a restart (what an inventory pinned
+/// stays valid), adds keys for new devices, keeps the file private, and refuses a broken file.
+#[test]
+fn a_restarted_lab_presents_the_host_keys_it_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("state").join("lab-host-keys");
+    let start = |names: &[&str], host_keys: Option<&std::path::Path>| {
+        Lab::start(LabConfig {
+            devices: names.iter().map(|n| spec(n, TargetKind::Fortios)).collect(),
+            host_keys: host_keys.map(|p| p.to_path_buf()),
+            ..LabConfig::default()
+        })
+    };
+    let fingerprints =
+        |lab: &Lab| -> Vec<String> { lab.devices().into_iter().map(|d| d.host_key_fingerprint).collect() };
+
+    let first = start(&["r1", "r2"], Some(&file)).unwrap();
+    let before = fingerprints(&first);
+    assert_ne!(before[0], before[1]);
+    // The keys served are the ones reported (checked by `connect`).
+    assert!(login_works(&first.devices()[0], "admin", ADMIN_PW));
+    first.stop();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "host key file mode {mode:o}");
+    }
+
+    let again = start(&["r2", "r1", "r3"], Some(&file)).unwrap();
+    let after = fingerprints(&again);
+    assert_eq!(
+        (after[0].as_str(), after[1].as_str()),
+        (before[1].as_str(), before[0].as_str())
+    );
+    assert!(!before.contains(&after[2]), "r3 got a key of its own");
+    assert!(login_works(&again.devices()[1], "admin", ADMIN_PW));
+    again.stop();
+    let kept = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        kept.lines().filter(|l| !l.starts_with('#')).count(),
+        3,
+        "{}",
+        kept.len()
+    );
+
+    // Without a file every start makes new keys.
+    let unkept = start(&["r1"], None).unwrap();
+    assert_ne!(fingerprints(&unkept)[0], before[0]);
+    unkept.stop();
+
+    std::fs::write(&file, "r1 not-base64!\n").unwrap();
+    let e = start(&["r1"], Some(&file)).unwrap_err().to_string();
+    assert!(e.contains("lab-host-keys") && e.contains("line 1"), "{e}");
+}
 
 #[test]
 fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
@@ -1026,6 +1207,88 @@ fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
     assert!(status.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+
+    // The host keys stay in the workspace: a restarted lab presents the keys pinned before.
+    let kept = workspace.state_dir().join("lab-host-keys");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} mode {mode:o}", kept.display());
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args([
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ])
+        .args([
+            "lab",
+            "up",
+            "--devices",
+            "3",
+            "--kinds",
+            "cisco-ios,junos,routeros",
+            "--client",
+            "lab2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("lab up ended early: {seen}");
+        }
+        seen.push_str(&line);
+        if line.starts_with("Running until") {
+            break;
+        }
+    }
+    let inventory = keyreeve::inventory::Inventory::load(&workspace.inventory_file()).unwrap();
+    let key_of = |client: &str, name: &str| {
+        inventory.clients[client]
+            .targets
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.host_key.clone())
+            .unwrap_or_else(|| panic!("{client}/{name} missing"))
+    };
+    for t in targets {
+        assert_eq!(
+            key_of("lab2", &t.name),
+            key_of("lab1", &t.name),
+            "{} after a restart",
+            t.name
+        );
+        let restarted = inventory.clients["lab2"]
+            .targets
+            .iter()
+            .find(|x| x.name == t.name)
+            .unwrap();
+        let info = LabDeviceInfo {
+            name: t.name.clone(),
+            kind: t.kind,
+            address: restarted.address.clone(),
+            port: restarted.port,
+            host_key_fingerprint: t.host_key.clone().unwrap(),
+            login: t.login.clone(),
+            has_enable: false,
+        };
+        // `connect` checks the served key against the one pinned by the first run.
+        assert!(connect(&info, &t.login, "not-the-password").is_err_and(|e| e.starts_with("auth")));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! `keyreeve lab up`: runs the built-in device lab (emulated network devices on 127.0.0.1) until
 //! Ctrl-C or SIGTERM, for trying keyreeve, the demo and benchmarks. With `--workspace` it adds the
 //! devices to that workspace's inventory and their login and enable passwords to its vault;
-//! without, it prints the inventory stanzas (passwords are never printed).
+//! without, it prints the inventory stanzas (passwords are never printed). With a workspace the
+//! devices' SSH host keys are kept in `state/lab-host-keys` (mode 0600) and reused, so that the
+//! keys pinned in the inventory still match after the lab is restarted.
 
 use anyhow::{bail, Context as _, Result};
 
 use keyreeve::inventory::{Inventory, TargetKind};
 use keyreeve::keys::KeyRing;
-use keyreeve::lab::{Lab, LabConfig, EMULATED_KINDS, ENABLE_ACCOUNT};
+use keyreeve::lab::{DeviceOptions, Lab, LabConfig, EMULATED_KINDS, ENABLE_ACCOUNT};
 use keyreeve::vault::{Entry, Vault};
 use keyreeve::workspace::Workspace;
 
@@ -24,7 +26,8 @@ pub struct UpArgs {
     /// How many devices to start, spread round-robin across the kinds.
     #[arg(long, default_value_t = 8)]
     pub devices: usize,
-    /// Which kinds to emulate (comma-separated; default: all of them).
+    /// Which kinds to emulate (comma-separated; default: all of them). `edgeos` is a Ubiquiti
+    /// EdgeRouter, listed as a `vyos` target.
     #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
     pub kinds: Vec<String>,
     /// First port (device i listens on PORT+i); 0 lets the system pick free ports.
@@ -39,26 +42,68 @@ pub struct UpArgs {
     pub client: String,
 }
 
+/// The file under the workspace's `state/` that keeps the lab devices' host keys.
+const LAB_HOST_KEYS: &str = "lab-host-keys";
+
 pub fn run(g: &Global, command: Command) -> Result<Outcome> {
     match command {
         Command::Up(args) => up(g, args),
     }
 }
 
-fn parse_kinds(names: &[String]) -> Result<Vec<TargetKind>> {
+/// A kind to emulate; `edgeos` is the EdgeOS flavour of `vyos`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LabKind {
+    kind: TargetKind,
+    edgeos: bool,
+}
+
+fn parse_kinds(names: &[String]) -> Result<Vec<LabKind>> {
     names
         .iter()
         .map(|n| {
-            let kind = TargetKind::parse(n.trim());
-            match kind {
-                Some(k) if EMULATED_KINDS.contains(&k) => Ok(k),
+            let name = n.trim();
+            match TargetKind::parse(name) {
+                Some(kind) if EMULATED_KINDS.contains(&kind) => Ok(LabKind {
+                    kind,
+                    edgeos: name == "edgeos",
+                }),
                 _ => bail!(
-                    "the lab cannot emulate `{n}`; emulated kinds: {}",
+                    "the lab cannot emulate `{n}`; emulated kinds: {}, edgeos",
                     EMULATED_KINDS.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             }
         })
         .collect()
+}
+
+/// `devices` devices spread round-robin across `kinds` (every emulated kind if empty); EdgeOS
+/// devices are named `edgeos-NNN`.
+fn lab_config(devices: usize, kinds: &[LabKind]) -> LabConfig {
+    let plain: Vec<TargetKind> = kinds.iter().map(|k| k.kind).collect();
+    let mut config = LabConfig::generated(devices, &plain);
+    if !kinds.iter().any(|k| k.edgeos) {
+        return config;
+    }
+    let (mut vyos, mut edgeos) = (0, 0);
+    for (i, spec) in config.devices.iter_mut().enumerate() {
+        if spec.kind == TargetKind::Vyos && !kinds[i % kinds.len()].edgeos {
+            // Numbered apart from the EdgeOS devices.
+            vyos += 1;
+            spec.name = format!("vyos-{vyos:03}");
+        } else if kinds[i % kinds.len()].edgeos {
+            edgeos += 1;
+            spec.name = format!("edgeos-{edgeos:03}");
+            config.options.insert(
+                spec.name.clone(),
+                DeviceOptions {
+                    edgeos: true,
+                    ..DeviceOptions::default()
+                },
+            );
+        }
+    }
+    config
 }
 
 fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
@@ -69,7 +114,7 @@ fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
         bail!("--time-scale must be a positive number");
     }
     let kinds = parse_kinds(&args.kinds)?;
-    let mut config = LabConfig::generated(args.devices, &kinds);
+    let mut config = lab_config(args.devices, &kinds);
     config.base_port = args.base_port;
     config.time_scale = args.time_scale;
     config.auth_rejection_time = std::time::Duration::from_secs(1);
@@ -92,6 +137,7 @@ fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
         None => None,
     };
 
+    config.host_keys = workspace.as_ref().map(|ws| ws.state_dir().join(LAB_HOST_KEYS));
     let lab = Lab::start(config).context("starting the device lab")?;
     println!("Device lab: {} device(s) on 127.0.0.1", lab.devices().len());
     for d in lab.devices() {
@@ -179,4 +225,22 @@ fn wait_for_stop() -> Result<()> {
         tokio::signal::ctrl_c().await.context("listening for Ctrl-C")?;
         Ok::<(), anyhow::Error>(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edgeos_devices_are_vyos_with_the_edgeos_option() {
+        let kinds = parse_kinds(&["vyos".into(), " edgeos".into()]).unwrap();
+        let config = lab_config(4, &kinds);
+        let names: Vec<&str> = config.devices.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["vyos-001", "edgeos-001", "vyos-002", "edgeos-002"]);
+        assert!(config.devices.iter().all(|d| d.kind == TargetKind::Vyos));
+        assert!(config.options["edgeos-002"].edgeos);
+        assert!(!config.options.contains_key("vyos-001"));
+        let e = parse_kinds(&["edgeos2".into()]).unwrap_err().to_string();
+        assert!(e.contains("edgeos2") && e.ends_with(", edgeos"), "{e}");
+    }
 }

@@ -57,6 +57,8 @@ pub enum TargetKind {
     AristaEos,
     Routeros,
     Fortios,
+    /// VyOS, and Ubiquiti EdgeOS (same CLI; the dialect tells them apart), hence the alias.
+    #[serde(alias = "edgeos")]
     Vyos,
     ActiveDirectory,
     Ldap,
@@ -94,7 +96,11 @@ impl TargetKind {
         }
     }
 
+    /// A kind by its name, or by the alias `edgeos` (a `vyos` target).
     pub fn parse(s: &str) -> Option<Self> {
+        if s == "edgeos" {
+            return Some(TargetKind::Vyos);
+        }
         TargetKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 

@@ -2,12 +2,15 @@
 //! `edit "X"` / `set password` / `next` / `end` where `end` saves at once, `set password ENC SH2...`
 //! to restore a hash, `show system admin`, the `--More--` pager until `config system console` /
 //! `set output standard`, FortiOS's `Command fail. Return code` errors, and the logout of an admin
-//! whose password was changed.
+//! whose password was changed. Two options of the device (see `DeviceOptions`): VDOMs, where
+//! system tables such as `config system admin` exist only inside `config global` (the top level
+//! refuses them with `command parse error`), and the post-login disclaimer, after which the device
+//! waits for the key `a` at `(Press 'a' to accept):` before its first prompt.
 
 use std::collections::BTreeMap;
 
 use super::config::{self, Conf, DeviceState, Scheme, Secret, User};
-use super::{words, Ctx, DeviceSpec, Reply, Shell};
+use super::{words, Ctx, DeviceOptions, DeviceSpec, Reply, Shell};
 
 pub(crate) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
     let users = spec
@@ -99,17 +102,32 @@ pub(crate) struct FortiShell {
     paging: bool,
     /// Admins whose password changed in this `config system admin`, logged out at `end`.
     changed: Vec<String>,
+    /// Inside `config global` (VDOMs on).
     global: bool,
+    /// VDOMs on: system tables exist only inside `config global`.
+    vdoms: bool,
+    /// The post-login disclaimer waits for `a`.
+    disclaimer_pending: bool,
 }
 
+const DISCLAIMER: &str = "WARNING: This system is for the use of authorized administrators only.\nActivity on this system is logged and may be monitored. Disconnect now\nif you are not authorized.\n\n";
+const ACCEPT: &str = "(Press 'a' to accept):";
+
 impl FortiShell {
-    pub(crate) fn new(_user: &str, _st: &DeviceState) -> Self {
+    pub(crate) fn new(_user: &str, _st: &DeviceState, options: DeviceOptions) -> Self {
         FortiShell {
             levels: vec![Level::Top],
             paging: true,
             changed: Vec::new(),
             global: false,
+            vdoms: options.fortios_vdoms,
+            disclaimer_pending: options.fortios_login_banner,
         }
+    }
+
+    /// With VDOMs, system tables exist only inside `config global`.
+    fn outside_global(&self) -> bool {
+        self.vdoms && !self.global
     }
 
     fn page(&self, ctx: &Ctx) -> Option<usize> {
@@ -144,9 +162,15 @@ impl FortiShell {
 
     fn top(&mut self, ctx: &mut Ctx, w: &[&str]) -> Reply {
         match w {
-            ["config", "global"] => {
+            ["config", "global"] if self.vdoms && !self.global => {
                 self.global = true;
                 Reply::none()
+            }
+            ["config", "global"] => Reply::text(parse_error("global")),
+            ["config", "system", ..] | ["show", "system", ..] | ["show", "full-configuration", "system", ..]
+                if self.outside_global() =>
+            {
+                Reply::text(parse_error("system"))
             }
             ["config", "system", "admin"] if !self.super_admin(ctx) => Reply::text(fail(-37)),
             ["config", "system", "admin"] => {
@@ -175,8 +199,10 @@ impl FortiShell {
             }
             ["get", "system", "status"] => Reply::paged(
                 format!(
-                    "Version: FortiGate-91G v7.4.7,build2731,250120 (GA.M)\nSerial-Number: FG91GTK0000000\nHostname: {}\nOperation Mode: NAT\nCurrent virtual domain: root\nVirtual domains status: 1 in NAT mode, 0 in TP mode\nSystem time: Thu Nov 26 09:20:11 2026\n",
-                    ctx.state.running.hostname
+                    "Version: FortiGate-91G v7.4.7,build2731,250120 (GA.M)\nSerial-Number: FG91GTK0000000\nHostname: {}\nOperation Mode: NAT\nCurrent virtual domain: root\nMax number of virtual domains: 10\nVirtual domains status: {} in NAT mode, 0 in TP mode\nVirtual domain configuration: {}\nFIPS-CC mode: disable\nCurrent HA mode: standalone\nSystem time: Thu Nov 26 09:20:11 2026\n",
+                    ctx.state.running.hostname,
+                    if self.vdoms { 3 } else { 1 },
+                    if self.vdoms { "multiple" } else { "disable" },
                 ),
                 self.page(ctx),
             ),
@@ -327,10 +353,31 @@ impl FortiShell {
 
 impl Shell for FortiShell {
     fn greeting(&mut self, _ctx: &mut Ctx) -> String {
-        String::new()
+        if self.disclaimer_pending {
+            DISCLAIMER.into()
+        } else {
+            String::new()
+        }
+    }
+
+    fn awaits_key(&self) -> bool {
+        self.disclaimer_pending
+    }
+
+    fn key(&mut self, _ctx: &mut Ctx, key: u8) -> Reply {
+        // Only `a` gets past the disclaimer; other keys are ignored.
+        if key == b'a' {
+            self.disclaimer_pending = false;
+            Reply::text("\n")
+        } else {
+            Reply::none()
+        }
     }
 
     fn prompt(&self, ctx: &Ctx) -> String {
+        if self.disclaimer_pending {
+            return ACCEPT.into();
+        }
         let host = &ctx.state.running.hostname;
         let mark = if ctx.state.running.users.get(ctx.user).is_some_and(|u| u.privilege >= 15) {
             '#'
@@ -354,7 +401,7 @@ impl Shell for FortiShell {
     fn line(&mut self, ctx: &mut Ctx, line: &str) -> Reply {
         let owned = words(line);
         let w: Vec<&str> = owned.iter().map(String::as_str).collect();
-        if w.is_empty() {
+        if w.is_empty() || self.disclaimer_pending {
             return Reply::none();
         }
         match self.levels.last() {
@@ -392,6 +439,12 @@ impl Shell for FortiShell {
             Some(Level::Admins) => "edit      Add/edit a table value.\ndelete    Delete a table value.\npurge     Clear all table values.\nget       Get dynamic and system information.\nshow      Show configuration.\nabort     End and discard last config.\nend       End and save last config.".into(),
             _ => "config      Configure object.\nget         Get dynamic and system information.\nshow        Show configuration.\ndiagnose    Diagnose facility.\nexecute     Execute static commands.\nalias       Execute alias commands.\nexit        Exit the CLI.".into(),
         })
+    }
+
+    fn exec(&mut self, ctx: &mut Ctx, command: &str) -> (String, u32) {
+        // An exec channel has no terminal to show the disclaimer on.
+        self.disclaimer_pending = false;
+        (self.line(ctx, command).text, 0)
     }
 
     fn pager_prompt(&self) -> &'static str {

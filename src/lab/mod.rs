@@ -4,7 +4,9 @@
 //! Each device keeps its own configuration (see `config`), authenticates logins against what it
 //! runs, and speaks its OS's CLI through one file per OS. This file holds the public API (start,
 //! inspect, inject faults, stop) and the SSH core that all OSes share: line editing and echo, `?`
-//! help, paging, exec channels, and the faults.
+//! help, paging, exec channels, and the faults. `DeviceOptions` turn on what only some devices of a
+//! kind do (FortiOS VDOMs and login disclaimer, EdgeOS rather than VyOS); `LabConfig::host_keys`
+//! keeps the devices' SSH host keys in a file so that a restarted lab presents the same keys.
 //!
 //! ```no_run
 //! use keyreeve::lab::{Fault, Lab, LabConfig};
@@ -30,6 +32,7 @@ mod cisco_ios;
 mod cisco_nxos;
 mod config;
 mod fortios;
+mod host_keys;
 mod junos;
 mod routeros;
 mod vyos;
@@ -70,6 +73,8 @@ pub enum LabError {
     },
     #[error("the lab runtime failed: {0}")]
     Runtime(String),
+    #[error("lab host key file {file}: {detail}")]
+    HostKeys { file: std::path::PathBuf, detail: String },
 }
 
 impl crate::Hint for LabError {
@@ -80,6 +85,9 @@ impl crate::Hint for LabError {
                 EMULATED_KINDS.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
             )),
             LabError::Bind { .. } => Some("choose another --base-port, or 0 to let the system pick".into()),
+            LabError::HostKeys { .. } => {
+                Some("remove the file to give the lab new host keys (pinned keys must then be accepted again)".into())
+            }
             _ => None,
         }
     }
@@ -144,6 +152,28 @@ pub struct LabConfig {
     /// Devices fresh out of the box rather than in service: the first interactive login to a
     /// RouterOS device is asked `Do you want to see the software license? [Y/n]:`.
     pub first_boot: bool,
+    /// Optional behaviour of single devices, by device name (devices not named run their kind's
+    /// defaults).
+    pub options: HashMap<String, DeviceOptions>,
+    /// Where the devices' SSH host keys are kept, so that a restarted lab presents the same keys
+    /// (keys pinned in an inventory stay valid). Keys of devices the file lacks are made and added
+    /// to it; the file is written atomically with mode 0600. None: fresh keys on every start.
+    pub host_keys: Option<std::path::PathBuf>,
+}
+
+/// Optional behaviour of one emulated device, beyond what its kind always does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceOptions {
+    /// FortiOS: VDOMs are on (`Virtual domain configuration: multiple`); system tables such as
+    /// `config system admin` exist only inside `config global`.
+    pub fortios_vdoms: bool,
+    /// FortiOS: `set post-login-banner enable`; after the password the device shows its disclaimer
+    /// and `(Press 'a' to accept):`, and gives no prompt until the key `a` is pressed.
+    pub fortios_login_banner: bool,
+    /// VyOS kind: a Ubiquiti EdgeOS router (EdgeRouter) rather than VyOS: paging off with
+    /// `terminal length 0` (VyOS's `set terminal length` is refused), EdgeOS's banner, version
+    /// and prompt `user@host:~$`, and `level admin|operator` on every login user.
+    pub edgeos: bool,
 }
 
 impl Default for LabConfig {
@@ -154,6 +184,8 @@ impl Default for LabConfig {
             base_port: 0,
             auth_rejection_time: Duration::from_millis(200),
             first_boot: false,
+            options: HashMap::new(),
+            host_keys: None,
         }
     }
 }
@@ -295,6 +327,26 @@ impl Lab {
         let mut devices = Vec::with_capacity(config.devices.len());
         let mut listeners = Vec::with_capacity(config.devices.len());
         let mut names = std::collections::HashSet::new();
+        if let Some(name) = config
+            .options
+            .keys()
+            .find(|n| !config.devices.iter().any(|d| &d.name == *n))
+        {
+            return Err(LabError::UnknownDevice(name.clone()));
+        }
+        let mut seeds = match &config.host_keys {
+            Some(file) => host_keys::load(file)?,
+            None => host_keys::Seeds::new(),
+        };
+        let known_seeds = seeds.len();
+        for spec in &config.devices {
+            seeds.entry(spec.name.clone()).or_insert_with(host_keys::fresh_seed);
+        }
+        if let Some(file) = &config.host_keys {
+            if seeds.len() != known_seeds {
+                host_keys::store(file, &seeds)?;
+            }
+        }
         for (i, spec) in config.devices.iter().enumerate() {
             if !EMULATED_KINDS.contains(&spec.kind) {
                 return Err(LabError::UnsupportedKind(spec.kind));
@@ -316,7 +368,12 @@ impl Lab {
             let addr = listener
                 .local_addr()
                 .map_err(|source| LabError::Bind { port, source })?;
-            let device = Device::new(spec, addr, time_scale, config.auth_rejection_time);
+            let key = seeds
+                .get(&spec.name)
+                .map(|seed| host_keys::key_from_seed(seed))
+                .ok_or_else(|| LabError::Runtime(format!("no host key for `{}`", spec.name)))?;
+            let options = config.options.get(&spec.name).copied().unwrap_or_default();
+            let device = Device::new(spec, options, key, addr, time_scale, config.auth_rejection_time);
             device.state().license_shown = !config.first_boot;
             devices.push(Arc::new(device));
             listeners.push(listener);
@@ -501,6 +558,7 @@ pub fn inventory_toml(client: &str, devices: &[LabDeviceInfo]) -> String {
 struct Device {
     name: String,
     kind: TargetKind,
+    options: DeviceOptions,
     addr: SocketAddr,
     login: String,
     has_enable: bool,
@@ -522,10 +580,14 @@ struct OpenSession {
 }
 
 impl Device {
-    fn new(spec: &DeviceSpec, addr: SocketAddr, time_scale: f64, auth_rejection_time: Duration) -> Device {
-        let mut seed = [0u8; 32];
-        rand::rng().fill(&mut seed);
-        let key = PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed));
+    fn new(
+        spec: &DeviceSpec,
+        options: DeviceOptions,
+        key: PrivateKey,
+        addr: SocketAddr,
+        time_scale: f64,
+        auth_rejection_time: Duration,
+    ) -> Device {
         let fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
         let ssh = russh::server::Config {
             server_id: russh::SshId::Standard(ssh_banner(spec.kind).into()),
@@ -541,6 +603,7 @@ impl Device {
         Device {
             name: spec.name.clone(),
             kind: spec.kind,
+            options,
             addr,
             login: spec.accounts.first().map(|a| a.name.clone()).unwrap_or_default(),
             has_enable: has_enable(spec.kind) && spec.enable_secret.is_some(),
@@ -620,15 +683,15 @@ fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
     }
 }
 
-fn new_shell(kind: TargetKind, user: &str, st: &DeviceState) -> Box<dyn Shell> {
+fn new_shell(kind: TargetKind, options: DeviceOptions, user: &str, st: &DeviceState) -> Box<dyn Shell> {
     match kind {
         TargetKind::CiscoNxos => Box::new(cisco_nxos::NxosShell::new(user, st)),
         TargetKind::CiscoAsa => Box::new(cisco_asa::AsaShell::new(user, st)),
         TargetKind::Junos => Box::new(junos::JunosShell::new(user, st)),
         TargetKind::AristaEos => Box::new(arista_eos::EosShell::new(user, st)),
         TargetKind::Routeros => Box::new(routeros::RouterosShell::new(user, st)),
-        TargetKind::Fortios => Box::new(fortios::FortiShell::new(user, st)),
-        TargetKind::Vyos => Box::new(vyos::VyosShell::new(user, st)),
+        TargetKind::Fortios => Box::new(fortios::FortiShell::new(user, st, options)),
+        TargetKind::Vyos => Box::new(vyos::VyosShell::new(user, st, options)),
         _ => Box::new(cisco_ios::IosShell::new(user, st)),
     }
 }
@@ -829,6 +892,15 @@ pub(crate) trait Shell: Send {
     fn control(&mut self, _ctx: &mut Ctx, _key: u8) -> Option<Reply> {
         None
     }
+    /// Whether the shell waits for a single key (no line editing, no echo) rather than a line,
+    /// as FortiOS does at `(Press 'a' to accept):`.
+    fn awaits_key(&self) -> bool {
+        false
+    }
+    /// The key pressed while [`Shell::awaits_key`].
+    fn key(&mut self, _ctx: &mut Ctx, _key: u8) -> Reply {
+        Reply::none()
+    }
     /// A command on an exec channel: output and exit status.
     fn exec(&mut self, ctx: &mut Ctx, command: &str) -> (String, u32) {
         let reply = self.line(ctx, command);
@@ -983,7 +1055,7 @@ impl Conn {
         let user = self.user.clone().unwrap_or_default();
         let mut shell = {
             let st = self.device.state();
-            new_shell(kind, &user, &st)
+            new_shell(kind, self.device.options, &user, &st)
         };
         let fault = self.device.fault();
         let (text, _) = self.ctx_run(rows, |ctx| {
@@ -1028,6 +1100,10 @@ impl Conn {
                 if chan.escape == 2 && b.is_ascii_alphabetic() {
                     chan.escape = 0;
                 }
+                continue;
+            }
+            if chan.shell.as_ref().is_some_and(|s| s.awaits_key()) {
+                self.key_pressed(ch, b, session);
                 continue;
             }
             let echo = chan.shell.as_ref().map(|s| s.echo()).unwrap_or(Echo::On);
@@ -1078,6 +1154,30 @@ impl Conn {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// One key for a shell that waits for a key: its answer, then its prompt.
+    fn key_pressed(&mut self, ch: ChannelId, key: u8, session: &mut Session) {
+        let Some(chan) = self.channels.get_mut(&ch) else { return };
+        let rows = chan.pty_rows;
+        let pty = chan.has_pty;
+        let Some(mut shell) = chan.shell.take() else { return };
+        let ((reply, prompt), _) = self.ctx_run(rows, |ctx| {
+            let reply = shell.key(ctx, key);
+            (reply, shell.prompt(ctx))
+        });
+        let Some(chan) = self.channels.get_mut(&ch) else { return };
+        chan.shell = Some(shell);
+        if reply.close {
+            chan.closing = true;
+            send(session, ch, pty, &reply.text);
+            let _ = session.eof(ch);
+            let _ = session.close(ch);
+            return;
+        }
+        if !reply.text.is_empty() {
+            send(session, ch, pty, &format!("{}{prompt}", reply.text));
         }
     }
 
@@ -1246,7 +1346,7 @@ impl Conn {
         }
         let mut shell = {
             let st = self.device.state();
-            new_shell(kind, &user, &st)
+            new_shell(kind, self.device.options, &user, &st)
         };
         let ((text, status, changed), fx) = self.ctx_run(0, |ctx| {
             if fault == Fault::Nonsense {
@@ -1502,8 +1602,30 @@ mod tests {
             let (conf, autosave) = initial_conf(&spec);
             let mut state = DeviceState::new(conf, autosave);
             let mut answered = 0;
-            for user in ["admin", "monitor"] {
-                let mut shell = new_shell(*kind, user, &state);
+            let variants = [
+                DeviceOptions::default(),
+                DeviceOptions {
+                    fortios_vdoms: true,
+                    fortios_login_banner: true,
+                    edgeos: true,
+                },
+            ];
+            for (user, options) in [("admin", variants[0]), ("monitor", variants[0]), ("admin", variants[1])] {
+                let mut shell = new_shell(*kind, options, user, &state);
+                for b in [b'x', b'a'] {
+                    if shell.awaits_key() {
+                        let mut ctx = Ctx {
+                            state: &mut state,
+                            fx: Effects::default(),
+                            user,
+                            now: Instant::now(),
+                            time_scale: 1000.0,
+                            rows: 24,
+                        };
+                        let _ = shell.key(&mut ctx, b);
+                    }
+                }
+                assert!(!shell.awaits_key(), "{kind}: still waiting for a key after `a`");
                 for _ in 0..1500 {
                     let n = rng.random_range(0..8);
                     let line: Vec<&str> = (0..n).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();

@@ -2,13 +2,15 @@
 //! prompts, a candidate configuration, `set system login user X authentication
 //! plaintext-password '...'` or `encrypted-password '$6$...'`, `commit` (running) and `save`
 //! (config.boot, what survives a reboot), `commit-confirm N` / `confirm`, `compare`, `discard`,
-//! `exit discard`, and `show configuration commands | match`.
+//! `exit discard`, and `show configuration commands | match`. With the `edgeos` device option
+//! it is a Ubiquiti EdgeRouter: EdgeOS's banner and `show version`, and paging set with
+//! `terminal length N` only (`set terminal length` is VyOS's spelling and is refused).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::config::{self, Conf, DeviceState, PendingConfirm, Scheme, Secret, User};
-use super::{words, Ctx, DeviceSpec, Reply, Shell};
+use super::{words, Ctx, DeviceOptions, DeviceSpec, Reply, Shell};
 
 pub(crate) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
     let users = spec
@@ -118,16 +120,18 @@ pub(crate) struct VyosShell {
     base: Option<Conf>,
     length: Option<usize>,
     confirm_pending: Option<u64>,
+    edgeos: bool,
 }
 
 impl VyosShell {
-    pub(crate) fn new(user: &str, _st: &DeviceState) -> Self {
+    pub(crate) fn new(user: &str, _st: &DeviceState, options: DeviceOptions) -> Self {
         VyosShell {
             user: user.to_string(),
             candidate: None,
             base: None,
             length: None,
             confirm_pending: None,
+            edgeos: options.edgeos,
         }
     }
 
@@ -163,6 +167,7 @@ impl VyosShell {
         let w: Vec<&str> = owned.iter().map(String::as_str).collect();
         match w.as_slice() {
             [] => Reply::none(),
+            ["set", "terminal", ..] if self.edgeos => Reply::text("\n  Invalid command: set [terminal]\n\n"),
             ["set", "terminal", "length", n] | ["terminal", "length", n] => match n.parse::<usize>() {
                 Ok(n) => {
                     self.length = Some(n);
@@ -187,6 +192,9 @@ impl VyosShell {
                 Ok(t) => Reply::paged(t, self.page(ctx)),
                 Err(e) => Reply::text(e),
             },
+            ["show", "version"] if self.edgeos => Reply::text(
+                "Version:      v2.0.9-hotfix.7\nBuild ID:     5611733\nBuild on:     05/26/23 10:41\nCopyright:    2012-2023 Ubiquiti, Inc.\nHW model:     EdgeRouter X 5-Port\nHW S/N:       7483C2A00000\nUptime:       09:14:02 up 12 days,  3:02,  1 user,  load average: 0.08, 0.03, 0.01\n",
+            ),
             ["show", "version"] => Reply::text(format!(
                 "Version:          VyOS 1.4.3\nRelease train:    sagitta\nBuilt by:         autobuild@vyos.net\nBuilt on:         Fri 02 May 2025 10:15 UTC\nArchitecture:     x86_64\nHostname:         {}\n",
                 ctx.state.running.hostname
@@ -349,6 +357,9 @@ impl VyosShell {
 
 impl Shell for VyosShell {
     fn greeting(&mut self, _ctx: &mut Ctx) -> String {
+        if self.edgeos {
+            return "Welcome to EdgeOS\n\nBy logging in, accessing, or using the Ubiquiti product, you\nacknowledge that you have read and understood the Ubiquiti\nLicense Agreement (available in the Web UI at, by default,\nhttp://192.168.1.1) and agree to be bound by its terms.\n\nLinux ubnt 4.14.54-UBNT #1 SMP Fri May 26 10:41:02 UTC 2023 mips\nLast login: Thu Nov 26 09:14:02 2026 from 127.0.0.1\n".into();
+        }
         "Welcome to VyOS!\n\n   \u{250c}\u{2500}\u{2500} \u{2510}\n   . VyOS 1.4.3\n   \u{2514} \u{2500}\u{2500}\u{2518}  sagitta\n\n * Documentation:  https://docs.vyos.io/en/sagitta\n * Project news:   https://blog.vyos.io\n * Bug reports:    https://vyos.dev\n\nYou can change this banner using \"set system login banner post-login\" command.\n\nVyOS is a free software distribution that includes multiple components,\nyou can check individual component licenses under /usr/share/doc/*/copyright\nLast login: Thu Nov 26 09:14:02 2026 from 127.0.0.1\n".into()
     }
 

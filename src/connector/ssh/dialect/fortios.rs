@@ -133,7 +133,9 @@ impl Dialect for FortiOs {
     }
 
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {
-        vec![(re(r"\(Press 'a' to accept\):\s*\z"), "a\n")]
+        // The disclaimer takes the key itself: a RETURN after it would be an empty command whose
+        // extra prompt could arrive after the first read and leave every later read one behind.
+        vec![(re(r"\(Press 'a' to accept\):\s*\z"), "a")]
     }
 
     fn setup(&self, shell: &mut dyn Shell, _login: &Credentials) -> ConnectorResult<()> {
@@ -269,7 +271,7 @@ mod tests {
     fn login_banner_is_accepted() {
         let q = FortiOs.login_questions();
         assert!(q[0].0.is_match("Pre-login banner text\n(Press 'a' to accept):"));
-        assert_eq!(q[0].1, "a\n");
+        assert_eq!(q[0].1, "a");
     }
 
     #[test]
