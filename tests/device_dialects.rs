@@ -224,7 +224,9 @@ fn discover(kind: Variant) {
     };
     assert!(find("admin").admin, "{accounts:?}");
     assert!(find("netops").admin, "{accounts:?}");
-    assert!(!find("monitor").admin, "{accounts:?}");
+    // VyOS has no user levels: every login user is an administrator (EdgeOS has levels).
+    let every_user_is_admin = kind.kind == TargetKind::Vyos && !kind.options.edgeos;
+    assert_eq!(find("monitor").admin, every_user_is_admin, "{accounts:?}");
     assert!(!find("monitor").privilege.is_empty());
     if b.info.has_enable {
         let enable = find("enable");

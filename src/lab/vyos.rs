@@ -49,7 +49,8 @@ fn level(privilege: u8) -> &'static str {
     }
 }
 
-fn commands(conf: &Conf) -> Vec<String> {
+/// VyOS has no user levels (every login user is an administrator); EdgeOS states one per user.
+fn commands(conf: &Conf, edgeos: bool) -> Vec<String> {
     let mut out = vec![
         "set interfaces ethernet eth0 address '192.0.2.70/24'".to_string(),
         "set interfaces ethernet eth0 hw-id '52:54:00:12:34:56'".into(),
@@ -65,30 +66,36 @@ fn commands(conf: &Conf) -> Vec<String> {
             "set system login user {name} authentication encrypted-password '{}'",
             hash_of(&u.secret)
         ));
-        out.push(format!("set system login user {name} level '{}'", level(u.privilege)));
+        if edgeos {
+            out.push(format!("set system login user {name} level '{}'", level(u.privilege)));
+        }
     }
     out.push("set system syslog global facility all level 'info'".into());
     out
 }
 
-fn tree(conf: &Conf) -> String {
+fn tree(conf: &Conf, edgeos: bool) -> String {
     let mut s = String::from(
         " interfaces {\n     ethernet eth0 {\n         address 192.0.2.70/24\n         hw-id 52:54:00:12:34:56\n     }\n     loopback lo {\n     }\n }\n service {\n     ssh {\n         port 22\n     }\n }\n system {\n",
     );
     s.push_str(&format!("     host-name {}\n     login {{\n", conf.hostname));
     for (name, u) in &conf.users {
+        let level = if edgeos {
+            format!("             level {}\n", level(u.privilege))
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
-            "         user {name} {{\n             authentication {{\n                 encrypted-password ****************\n             }}\n             level {}\n         }}\n",
-            level(u.privilege)
+            "         user {name} {{\n             authentication {{\n                 encrypted-password ****************\n             }}\n{level}         }}\n"
         ));
     }
     s.push_str("     }\n }\n");
     s
 }
 
-fn compare(active: &Conf, candidate: &Conf) -> String {
-    let a = commands(active);
-    let c = commands(candidate);
+fn compare(active: &Conf, candidate: &Conf, edgeos: bool) -> String {
+    let a = commands(active, edgeos);
+    let c = commands(candidate, edgeos);
     let mut out = String::new();
     for l in &a {
         if !c.contains(l) {
@@ -184,11 +191,11 @@ impl VyosShell {
                 self.base = Some(ctx.state.running.clone());
                 Reply::none()
             }
-            ["show", "configuration", "commands"] => match Self::filter(commands(&ctx.state.running).join("\n") + "\n", pipe) {
+            ["show", "configuration", "commands"] => match Self::filter(commands(&ctx.state.running, self.edgeos).join("\n") + "\n", pipe) {
                 Ok(t) => Reply::paged(t, self.page(ctx)),
                 Err(e) => Reply::text(e),
             },
-            ["show", "configuration"] => match Self::filter(tree(&ctx.state.running), pipe) {
+            ["show", "configuration"] => match Self::filter(tree(&ctx.state.running, self.edgeos), pipe) {
                 Ok(t) => Reply::paged(t, self.page(ctx)),
                 Err(e) => Reply::text(e),
             },
@@ -246,7 +253,7 @@ impl VyosShell {
                         }
                         user.secret = Secret::Hash(hash.to_string());
                     }
-                    ["level", l] => match *l {
+                    ["level", l] if self.edgeos => match *l {
                         "admin" => user.privilege = 15,
                         "operator" => user.privilege = 1,
                         _ => return Reply::text(invalid_path(&w[1..])),
@@ -290,9 +297,9 @@ impl VyosShell {
                 }
             }
             ["compare"] | ["show", "|", "compare"] => {
-                Reply::paged(compare(&ctx.state.running, candidate), self.page(ctx))
+                Reply::paged(compare(&ctx.state.running, candidate, self.edgeos), self.page(ctx))
             }
-            ["show", "system", "login"] | ["show"] => Reply::paged(tree(candidate), self.page(ctx)),
+            ["show", "system", "login"] | ["show"] => Reply::paged(tree(candidate, self.edgeos), self.page(ctx)),
             ["save"] | ["save", ..] => {
                 ctx.state.saved = ctx.state.running.clone();
                 Reply::text("Saving configuration to '/config/config.boot'...\nDone\n")
