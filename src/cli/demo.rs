@@ -114,7 +114,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         "3. Discover",
         "`keyreeve discover --verify`: log in to every device, list its local accounts with their\n\
          privilege, and check each stored password with a fresh login. Admin accounts the vault\n\
-         does not know are flagged: here, `netops` on every device.",
+         does not know are flagged: here, `netops` on every device, and on VyOS, where every\n\
+         login user is an administrator, `monitor` too.",
     );
     let discovered = super::discover::run(
         &demo_g,
