@@ -128,6 +128,30 @@ impl Workspace {
         self.state_dir().join("known_hosts")
     }
 
+    /// Adds `name` (a path under state/) to state/.gitignore unless it is there: for files that
+    /// belong to one machine, or that are secret without being age-encrypted.
+    pub fn keep_out_of_git(&self, name: &str) -> Result<(), WorkspaceError> {
+        let path = self.state_dir().join(".gitignore");
+        let io = |source| WorkspaceError::Io {
+            path: path.clone(),
+            source,
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        if text.lines().any(|l| l.trim() == name) {
+            return Ok(());
+        }
+        let sep = if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        std::fs::write(&path, format!("{text}{sep}{name}\n")).map_err(io)
+    }
+
     /// Creates every folder of the layout that does not exist yet.
     pub fn create_layout(&self) -> Result<(), WorkspaceError> {
         for dir in [

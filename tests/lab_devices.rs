@@ -1216,6 +1216,19 @@ fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
         let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} mode {mode:o}", kept.display());
     }
+    // Kept in clear, so never committed: git itself says the file is ignored.
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(&ws)
+            .args(args)
+            .status()
+            .expect("git is missing")
+    };
+    assert!(git(&["init", "-q"]).success());
+    assert!(
+        git(&["check-ignore", "-q", "state/lab-host-keys"]).success(),
+        "state/lab-host-keys is not ignored by git"
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
         .args([
             "--workspace",

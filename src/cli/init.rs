@@ -84,11 +84,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
-    let gitignore = ws.state_dir().join(".gitignore");
-    if !gitignore.exists() {
-        // Locks and temporaries are per machine; everything else in state/ is encrypted or public.
-        std::fs::write(&gitignore, "locks/\n.*.tmp\n")
-            .with_context(|| format!("cannot write {}", gitignore.display()))?;
+    // Locks and temporaries are per machine, the device lab's host keys are not encrypted;
+    // everything else in state/ is encrypted or public.
+    for name in ["locks/", ".*.tmp", super::lab::LAB_HOST_KEYS] {
+        ws.keep_out_of_git(name)?;
     }
     keyreeve::vault::store::write_atomic(&ws.inventory_file(), 0o644, |w| w.write_all(text.as_bytes()))
         .with_context(|| format!("cannot write {}", ws.inventory_file().display()))?;

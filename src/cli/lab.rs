@@ -43,7 +43,7 @@ pub struct UpArgs {
 }
 
 /// The file under the workspace's `state/` that keeps the lab devices' host keys.
-const LAB_HOST_KEYS: &str = "lab-host-keys";
+pub(crate) const LAB_HOST_KEYS: &str = "lab-host-keys";
 
 pub fn run(g: &Global, command: Command) -> Result<Outcome> {
     match command {
@@ -137,6 +137,11 @@ fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
         None => None,
     };
 
+    if let Some(ws) = &workspace {
+        // The keys are kept in clear (0600): never committed, even in a workspace made before
+        // `init` listed them.
+        ws.keep_out_of_git(LAB_HOST_KEYS)?;
+    }
     config.host_keys = workspace.as_ref().map(|ws| ws.state_dir().join(LAB_HOST_KEYS));
     let lab = Lab::start(config).context("starting the device lab")?;
     println!("Device lab: {} device(s) on 127.0.0.1", lab.devices().len());
