@@ -1288,3 +1288,72 @@ fn an_unreachable_device_fails_cleanly_without_touching_the_entry() {
     assert_eq!(entry.password, w.initial("r1/netops"));
     assert!(entry.history.is_empty() && entry.verified_at.is_none(), "{entry:?}");
 }
+
+/// An OpenLDAP policy with pwdMustChange makes every admin reset a password that can only be
+/// changed: the rotation stores it (it is the one in force) but does not call the account done.
+#[test]
+fn openldap_reset_that_must_be_changed_is_stored_and_needs_action() {
+    let mut c = slapd_admin();
+    let rc = ol_add(
+        &mut c,
+        &format!("ou=policies,{OL_BASE}"),
+        &[("objectClass", &["organizationalUnit"]), ("ou", &["policies"])],
+    );
+    assert!(rc == 0 || rc == 68, "ou=policies: {rc}");
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let cn = format!("krmc{tag}");
+    let policy = format!("cn={cn},ou=policies,{OL_BASE}");
+    let rc = ol_add(
+        &mut c,
+        &policy,
+        &[
+            ("objectClass", &["organizationalRole", "pwdPolicy"]),
+            ("cn", &[&cn]),
+            ("pwdAttribute", &["userPassword"]),
+            ("pwdMustChange", &["TRUE"]),
+        ],
+    );
+    assert_eq!(rc, 0);
+    let (uid, dn, old) = ol_user(&mut c, &policy);
+    let admin_pw = Password::new(
+        std::fs::read_to_string(lab_dir().join("slapd/admin.pw"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    );
+    let ca = lab_dir().join("ca/ca.crt");
+    let stanza = format!(
+        "[[clients.{CLIENT}.targets]]\nname = \"olmc\"\nkind = \"ldap\"\nurl = \"{OL_URL}\"\nbase_dn = \"{OL_BASE}\"\nlogin = \"admin\"\nbind_dn = \"cn=admin,{OL_BASE}\"\nca_file = \"{}\"\n\n",
+        ca.display()
+    );
+    let key = format!("olmc/{uid}");
+    let w = World::with(
+        Vec::new(),
+        &stanza,
+        &[("olmc/admin".to_string(), admin_pw), (key.clone(), old.clone())],
+    );
+    let plan = w.plan("plan.json", &[&key]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        stdout.contains("Rotated 1 (1 of them need action), failed 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{CLIENT}/{key}: rotated, NEEDS ACTION: the vault holds the new password"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("changeAfterReset"), "{stdout}");
+    // Stored, settled, and really the one in force: it binds (for a change only), the old does not.
+    assert_eq!(w.journal_records(), 0);
+    let e = w.entry(&key);
+    assert_eq!(e.state, EntryState::Current);
+    assert_ne!(e.password, old);
+    assert_eq!(e.history.last().map(|h| &h.password), Some(&old));
+    assert_eq!(ol_attr(&mut c, &dn, "pwdReset"), vec!["TRUE".to_string()]);
+    assert!(ldaps_at(OL_URL, &dn, &e.password).is_ok());
+    assert!(ldaps_at(OL_URL, &dn, &old).is_err());
+}

@@ -82,6 +82,7 @@ impl Observer for Progress {
 fn describe(o: &Result_) -> String {
     match o {
         Result_::Rotated => "rotated".into(),
+        Result_::RotatedNeedsAction { warning } => format!("rotated, NEEDS ACTION: {warning}"),
         Result_::Failed {
             cause,
             needs_recover: true,
@@ -94,16 +95,22 @@ fn describe(o: &Result_) -> String {
 /// Prints the summary; true if anything failed.
 pub fn print_summary(results: &[AccountResult]) -> bool {
     let count = |f: fn(&Result_) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
-    let rotated = count(|o| matches!(o, Result_::Rotated));
+    let rotated = count(|o| matches!(o, Result_::Rotated | Result_::RotatedNeedsAction { .. }));
+    let needs_action = count(|o| matches!(o, Result_::RotatedNeedsAction { .. }));
     let failed = count(|o| matches!(o, Result_::Failed { .. }));
     let skipped = count(|o| matches!(o, Result_::Skipped { .. }));
-    println!("\nRotated {rotated}, failed {failed}, skipped {skipped}.");
+    let of_which = if needs_action > 0 {
+        format!(" ({needs_action} of them need action)")
+    } else {
+        String::new()
+    };
+    println!("\nRotated {rotated}{of_which}, failed {failed}, skipped {skipped}.");
     for r in results {
         if !matches!(r.outcome, Result_::Rotated) {
             println!("  {}: {}", r.path, describe(&r.outcome));
         }
     }
-    failed > 0
+    failed > 0 || needs_action > 0
 }
 
 fn confirm(plan: &Plan) -> Result<bool> {
@@ -143,7 +150,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     };
     let progress = Progress::new();
     let results = engine.apply(&plan, args.concurrency, &factory(&connect), &progress)?;
-    let any_failed = results.iter().any(|r| matches!(r.outcome, Result_::Failed { .. }));
+    let any_failed = results
+        .iter()
+        .any(|r| matches!(r.outcome, Result_::Failed { .. } | Result_::RotatedNeedsAction { .. }));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {

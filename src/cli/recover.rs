@@ -45,6 +45,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         for r in &results {
             let what = match &r.outcome {
                 Result_::Rotated => "the new password is in force and stored".to_string(),
+                Result_::RotatedNeedsAction { warning } => format!("stored, NEEDS ACTION: {warning}"),
                 Result_::Failed {
                     cause,
                     needs_recover: false,

@@ -27,6 +27,11 @@ pub type ConnectorFactory<'a> = dyn Fn(&Target) -> Result<Box<dyn Connector>, Co
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
     Rotated,
+    /// Rotated, and the vault holds the new password the target accepts, but the account cannot
+    /// use it yet (a directory that makes a reset password be changed first): a person must act.
+    RotatedNeedsAction {
+        warning: String,
+    },
     /// Not rotated. `needs_recover`: the vault entry is pending with every candidate and the
     /// journal record is kept; `keyreeve recover` settles it.
     Failed {
@@ -346,7 +351,23 @@ impl<'a> Engine<'a> {
                 }
                 failpoint::hit("saved");
                 step("store");
-                self.conclude(batcher, &record, &jfile, Settled::New, None)
+                let outcome = self.conclude(batcher, &record, &jfile, Settled::New, None);
+                if outcome == Outcome::Rotated && target.kind.is_directory() {
+                    // `verify` counts a reset password that must be changed before use as in
+                    // force (it is); whether the account can really log in with it is asked
+                    // apart, so that a service account left unusable is not called done.
+                    if let Err(e @ ConnectorError::PasswordExpired { .. }) =
+                        connector.verify_login(&verify_creds, &item.account, &new)
+                    {
+                        return Outcome::RotatedNeedsAction {
+                            warning: format!(
+                                "the vault holds the new password and the target accepts it, but {}",
+                                cause_of(&e)
+                            ),
+                        };
+                    }
+                }
+                outcome
             }
             other => {
                 let why = match other {
