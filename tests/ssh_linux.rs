@@ -373,6 +373,48 @@ fn a_login_whose_sudo_rules_allow_only_chpasswd_resets_and_rolls_back() {
     }
 }
 
+/// Changes `user` from p0 to p1 through `login_user` (a password login), checks with fresh logins,
+/// rolls back and checks that p0 works again and p1 no longer does.
+fn change_then_roll_back_through(login_user: &str, user: &str) {
+    let c = ctx(false);
+    let login_pw = random_password();
+    set_password_locally(login_user, &login_pw);
+    let p0 = random_password();
+    let p1 = random_password();
+    set_password_locally(user, &p0);
+    let conn = connector_for(&target("host", login_user, "password", Some(&fingerprint()), PORT), &c);
+    let login = password_login(login_user, &login_pw);
+    let mut session = conn.open(&login).unwrap();
+    session
+        .change_password(user, ChangeMethod::AdminReset, &p0, &p1)
+        .unwrap_or_else(|e| panic!("{login_user} changing {user}: {e}"));
+    assert_password(conn.as_ref(), &login, user, &p1, Verification::Accepted);
+    assert_password(conn.as_ref(), &login, user, &p0, Verification::Rejected);
+    session
+        .rollback(user, &p0)
+        .unwrap_or_else(|e| panic!("{login_user} rolling back {user}: {e}"));
+    assert_password(conn.as_ref(), &login, user, &p0, Verification::Accepted);
+    assert_password(conn.as_ref(), &login, user, &p1, Verification::Rejected);
+}
+
+/// `chpasswd ""` allows chpasswd without arguments only, so never `chpasswd -e`: although the
+/// login may read the hash, the rollback must set the old password again.
+#[test]
+fn a_login_allowed_chpasswd_without_arguments_only_rolls_back_with_the_old_password() {
+    lab();
+    change_then_roll_back_through("kr_chpasswd_noargs", "kr_chpasswd_noargs_target");
+}
+
+/// An `ALL` rule that needs a password (the login is in no admin group, so its password is never
+/// tried) next to NOPASSWD rules for `chpasswd ""` and getent: only the NOPASSWD commands are usable,
+/// so `chpasswd -e` (which only `ALL` would allow, with a password) is not, and the rollback sets
+/// the old password again.
+#[test]
+fn a_login_with_a_password_all_rule_and_nopasswd_chpasswd_uses_the_nopasswd_rule() {
+    lab();
+    change_then_roll_back_through("kr_sudo_mixed", "kr_sudo_mixed_target");
+}
+
 /// A login that cannot be root cannot read sudoers: other accounts' rights are unknown, not "none".
 #[test]
 fn a_login_without_sudo_reports_other_accounts_sudo_rights_as_unknown() {

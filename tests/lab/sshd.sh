@@ -5,8 +5,10 @@
 # Creates the kr_* test users (one per test: /etc/shadow is shared), gives kr_sudo sudo rights through
 # the sudo group, kr_sudo_user (NOPASSWD) and kr_sudo_nobody (as nobody only: no admin) through rules
 # of their own, kr_sudo_grp through the custom group kr_ops, kr_rotator (chpasswd and getent
-# shadow) and kr_chpasswd_only (chpasswd) for those commands alone. Writes the host key
-# fingerprint and root's private key into that folder. Idempotent.
+# shadow), kr_chpasswd_only (chpasswd) and kr_chpasswd_noargs (`chpasswd ""`, i.e. never `-e`, and
+# getent shadow) for those commands alone; kr_sudo_mixed may run ALL with its password (outside any
+# admin group) and `chpasswd ""` and getent shadow without. Writes the host key fingerprint and root's
+# private key into that folder. Idempotent.
 # Usage: tests/lab/sshd.sh [start|stop]   (as root)
 set -euo pipefail
 
@@ -18,7 +20,8 @@ PORT=2222
 KBD_PORT=2223
 USERS=(kr_list kr_root_target kr_self kr_sudo kr_sudo_target kr_rollback kr_verify kr_mismatch kr_wrong kr_discover kr_kbdint
     kr_sudo_user kr_sudo_grp kr_sudo_nobody kr_sudo_user_target kr_nosudo
-    kr_rotator kr_rotator_target kr_chpasswd_only kr_chpasswd_target)
+    kr_rotator kr_rotator_target kr_chpasswd_only kr_chpasswd_target kr_chpasswd_noargs kr_chpasswd_noargs_target
+    kr_sudo_mixed kr_sudo_mixed_target)
 
 stop_one() {
     local pid
@@ -68,6 +71,9 @@ kr_sudo_user ALL=(ALL) NOPASSWD: ALL
 kr_sudo_nobody ALL=(nobody) ALL
 kr_rotator ALL=(root) NOPASSWD: /usr/sbin/chpasswd, /usr/bin/getent shadow *
 kr_chpasswd_only ALL=(root) NOPASSWD: /usr/sbin/chpasswd
+kr_chpasswd_noargs ALL=(root) NOPASSWD: /usr/sbin/chpasswd "", /usr/bin/getent shadow *
+kr_sudo_mixed ALL=(ALL) ALL
+kr_sudo_mixed ALL=(root) NOPASSWD: /usr/sbin/chpasswd "", /usr/bin/getent shadow *
 SUDOERS
 chmod 440 /etc/sudoers.d/keyreeve-lab-rules
 visudo -c -q

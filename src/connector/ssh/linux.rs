@@ -3,7 +3,8 @@
 //! and custom-group rules count), password changes by `chpasswd` as root or through `sudo`, or
 //! `passwd` for the login account itself. Secrets only ever travel on stdin, never in a command
 //! line. Before an admin reset the account's shadow hash is saved so that a rollback restores it
-//! exactly (`chpasswd -e`).
+//! exactly (`chpasswd -e`), unless the login's sudo rules forbid `chpasswd -e`: then the rollback
+//! sets the old password again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -25,9 +26,15 @@ const NOTABLE_GROUPS: [&str; 5] = ["sudo", "wheel", "admin", "adm", "root"];
 
 /// Lists every account named on stdin (one a line) with `sudo -ll -U`, as root: sudo evaluates
 /// sudoers itself (includes, aliases, groups, LDAP), so no rule is missed by a parser of ours.
-/// The names never reach a command line.
-const SUDO_LIST_ALL: &str = "sh -c 'while IFS= read -r u; do printf \"\\n%s %s\\n\" \"==keyreeve-sudo\" \"$u\"; \
-     LC_ALL=C sudo -n -ll -U \"$u\" 2>&1; done; true'";
+/// Its stdin is [`sudo_list_all_input`]: under `sudo -S` the sudo password line comes first, and
+/// should sudo leave it unread, everything up to [`NAMES_START`] is skipped, so the password can
+/// never be taken for an account name and reach `sudo -U`'s command line. Only plain account names
+/// are listed (never the marker itself).
+const SUDO_LIST_ALL: &str = "sh -c 'while IFS= read -r u; do case \"$u\" in ==keyreeve-names==) break;; esac; done; \
+     while IFS= read -r u; do case \"$u\" in \"\"|-*|*[!A-Za-z0-9._-]*) continue;; esac; \
+     printf \"\\n%s %s\\n\" \"==keyreeve-sudo\" \"$u\"; LC_ALL=C sudo -n -ll -U \"$u\" 2>&1; done; true'";
+/// The line that starts the account names on [`SUDO_LIST_ALL`]'s stdin (not a plain account name).
+const NAMES_START: &str = "==keyreeve-names==";
 /// Marks the start of one account's listing in [`SUDO_LIST_ALL`]'s output.
 const SUDO_MARK: &str = "==keyreeve-sudo ";
 /// What the login account may do, as far as it can tell without a password.
@@ -123,14 +130,15 @@ impl Host {
             Sudo::Unavailable
         };
         let mode = if mode == Sudo::Unavailable {
-            // Rules for a few commands, all NOPASSWD: sudo lists them without a password.
+            // NOPASSWD rules for some commands: sudo lists them without a password (when any rule
+            // is NOPASSWD), and only those can run through `sudo -n`.
             let own = self.session.exec(SUDO_LIST_SELF, b"")?;
-            match parse_sudo_listing(&own.stdout) {
-                SudoAccess::AsRoot { commands, .. } => {
-                    self.sudo_commands = commands;
-                    Sudo::Limited
-                }
-                _ => Sudo::Unavailable,
+            let commands = nopasswd_root_commands(&own.stdout);
+            if commands.is_empty() {
+                Sudo::Unavailable
+            } else {
+                self.sudo_commands = commands;
+                Sudo::Limited
             }
         } else {
             mode
@@ -161,6 +169,10 @@ impl Host {
         let Some(path) = self.limited_path(program, args)? else {
             return Ok(None);
         };
+        // The path came from the device: it reaches the command line only if plainly a path.
+        if path != program && !is_plain_command_path(&path) {
+            return Ok(None);
+        }
         let command = format!("sudo -n {path} {args}");
         self.session.exec(command.trim_end(), input).map(Some)
     }
@@ -238,13 +250,7 @@ impl Host {
     /// otherwise only the login's own rights, if sudo shows them without a password.
     fn sudo_rights(&mut self, passwd: &str) -> ConnectorResult<HashMap<String, SudoAccess>> {
         if self.can_be_root()? {
-            let names: String = passwd
-                .lines()
-                .filter_map(|l| l.split(':').next())
-                .filter(|n| check_account_name("", n).is_ok())
-                .map(|n| format!("{n}\n"))
-                .collect();
-            let out = self.privileged(SUDO_LIST_ALL, names.as_bytes())?;
+            let out = self.privileged(SUDO_LIST_ALL, sudo_list_all_input(passwd).as_bytes())?;
             if out.status == 0 {
                 return Ok(parse_sudo_list_all(&out.stdout));
             }
@@ -296,11 +302,18 @@ impl Host {
         check_change(&self.target(), account, command, &out)
     }
 
-    /// A [`Sudo::Limited`] login's reset: the current hash is read first when a rule allows
-    /// `getent shadow ACCOUNT`; without it the rollback sets the old password again.
+    /// A [`Sudo::Limited`] login's reset: the current hash is read first when rules allow both
+    /// `getent shadow ACCOUNT` and `chpasswd -e` (which restores it); otherwise the rollback sets
+    /// the old password again.
     fn limited_reset(&mut self, account: &str, new: &Password) -> ConnectorResult<Undo> {
         let getent = format!("shadow {account}");
-        let hash = match self.limited("getent", &getent, b"")? {
+        let can_restore_hash = self.limited_path("chpasswd", "-e")?.is_some();
+        let read = if can_restore_hash {
+            self.limited("getent", &getent, b"")?
+        } else {
+            None
+        };
+        let hash = match read {
             Some(out) => {
                 let text = Zeroizing::new(out.stdout.clone());
                 text.lines()
@@ -343,23 +356,33 @@ impl SudoAccess {
     }
 }
 
-/// Reads one account's `LC_ALL=C sudo -ll [-U USER]` output.
-pub fn parse_sudo_listing(text: &str) -> SudoAccess {
-    let no_sudo_installed = text.contains("sudo: not found") || text.contains("sudo: command not found");
-    if no_sudo_installed || text.contains("is not allowed to run sudo") || text.contains("may not run sudo") {
-        return SudoAccess::None;
+/// One entry of a `sudo -ll` listing (`Sudoers entry:` or `LDAP Role:`): sudo starts a new one
+/// whenever the run-as users or the tags (NOPASSWD among them) change.
+#[derive(Debug, Default)]
+struct SudoEntry {
+    users: Option<Vec<String>>,
+    groups: bool,
+    commands: Vec<String>,
+    nopasswd: bool,
+}
+
+impl SudoEntry {
+    fn runs_as_root(&self) -> bool {
+        match &self.users {
+            // No runas user: root, unless only a group is given (then the user's own uid).
+            None => !self.groups,
+            Some(users) => {
+                let excluded = users.iter().any(|u| u == "!root" || u == "!#0");
+                !excluded && users.iter().any(|u| u == "ALL" || u == "root" || u == "#0")
+            }
+        }
     }
-    let Some((_, entries)) = text.split_once("may run the following commands") else {
-        return SudoAccess::Unknown;
-    };
-    #[derive(Default)]
-    struct Entry {
-        users: Option<Vec<String>>,
-        groups: bool,
-        commands: Vec<String>,
-        nopasswd: bool,
-    }
-    let mut all: Vec<Entry> = Vec::new();
+}
+
+/// The entries of a `LC_ALL=C sudo -ll [-U USER]` listing; None when `text` is no listing.
+fn sudo_listing_entries(text: &str) -> Option<Vec<SudoEntry>> {
+    let (_, entries) = text.split_once("may run the following commands")?;
+    let mut all: Vec<SudoEntry> = Vec::new();
     let mut in_commands = false;
     for line in entries.lines().skip(1) {
         let trimmed = line.trim();
@@ -368,7 +391,7 @@ pub fn parse_sudo_listing(text: &str) -> SudoAccess {
         }
         // `Sudoers entry:` (or `Sudoers entry: FILE`, `LDAP Role: NAME`) starts an entry.
         if !line.starts_with([' ', '\t']) {
-            all.push(Entry::default());
+            all.push(SudoEntry::default());
             in_commands = false;
             continue;
         }
@@ -386,23 +409,25 @@ pub fn parse_sudo_listing(text: &str) -> SudoAccess {
             entry.commands.push(trimmed.to_string());
         }
     }
+    Some(all)
+}
+
+/// Reads one account's `LC_ALL=C sudo -ll [-U USER]` output.
+pub fn parse_sudo_listing(text: &str) -> SudoAccess {
+    let no_sudo_installed = text.contains("sudo: not found") || text.contains("sudo: command not found");
+    if no_sudo_installed || text.contains("is not allowed to run sudo") || text.contains("may not run sudo") {
+        return SudoAccess::None;
+    }
+    let Some(all) = sudo_listing_entries(text) else {
+        return SudoAccess::Unknown;
+    };
     let mut commands = Vec::new();
     let mut nopasswd = false;
-    for e in all.iter().filter(|e| !e.commands.is_empty()) {
-        let as_root = match &e.users {
-            // No runas user: root, unless only a group is given (then the user's own uid).
-            None => !e.groups,
-            Some(users) => {
-                let excluded = users.iter().any(|u| u == "!root" || u == "!#0");
-                !excluded && users.iter().any(|u| u == "ALL" || u == "root" || u == "#0")
-            }
-        };
-        if as_root {
-            nopasswd |= e.nopasswd;
-            for c in &e.commands {
-                if !commands.contains(c) {
-                    commands.push(c.clone());
-                }
+    for e in all.iter().filter(|e| !e.commands.is_empty() && e.runs_as_root()) {
+        nopasswd |= e.nopasswd;
+        for c in &e.commands {
+            if !commands.contains(c) {
+                commands.push(c.clone());
             }
         }
     }
@@ -413,6 +438,22 @@ pub fn parse_sudo_listing(text: &str) -> SudoAccess {
     } else {
         SudoAccess::OtherUsers
     }
+}
+
+/// The commands a login may run as root without a password (`sudo -n`), from its own `sudo -ll`
+/// listing: commands of entries that need a password are of no use to `sudo -n`.
+fn nopasswd_root_commands(text: &str) -> Vec<String> {
+    let mut commands: Vec<String> = Vec::new();
+    for e in sudo_listing_entries(text).unwrap_or_default() {
+        if e.nopasswd && e.runs_as_root() {
+            for c in e.commands {
+                if !commands.contains(&c) {
+                    commands.push(c);
+                }
+            }
+        }
+    }
+    commands
 }
 
 /// Whether the sudoers command `rule` (as `sudo -ll` prints it: `ALL`, `/usr/sbin/chpasswd`,
@@ -431,7 +472,8 @@ pub fn sudo_rule_allows(rule: &str, program: &str, args: &str) -> Option<String>
         Some((p, a)) => (p, Some(a.trim())),
         None => (rule, None),
     };
-    if !path.starts_with('/') || path.rsplit('/').next() != Some(program) {
+    // The path is the device's word and goes into a command line: nothing a shell could expand.
+    if !is_plain_command_path(path) || path.rsplit('/').next() != Some(program) {
         return None;
     }
     let allowed = match rule_args {
@@ -440,6 +482,15 @@ pub fn sudo_rule_allows(rule: &str, program: &str, args: &str) -> Option<String>
         Some(pattern) => wildcard_match(pattern, args),
     };
     allowed.then(|| path.to_string())
+}
+
+/// Whether `path` is an absolute path of letters, digits and `._+/-` only (`^/[A-Za-z0-9._+/-]+$`).
+fn is_plain_command_path(path: &str) -> bool {
+    path.len() > 1
+        && path.starts_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'/' | b'-'))
 }
 
 /// fnmatch without FNM_PATHNAME, as sudoers matches command-line arguments: `*` any run of
@@ -464,6 +515,21 @@ fn wildcard_match(pattern: &str, text: &str) -> bool {
         }
     }
     p[pi..].iter().all(|c| *c == '*')
+}
+
+/// [`SUDO_LIST_ALL`]'s stdin (after the sudo password line, if any): the marker, then every plain
+/// account name in `passwd`, one a line.
+fn sudo_list_all_input(passwd: &str) -> String {
+    let mut input = format!("{NAMES_START}\n");
+    for name in passwd
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .filter(|n| check_account_name("", n).is_ok())
+    {
+        input.push_str(name);
+        input.push('\n');
+    }
+    input
 }
 
 /// Splits [`SUDO_LIST_ALL`]'s output into each account's rights.
@@ -741,8 +807,9 @@ enum Undo {
     Hash(Zeroizing<String>),
     /// The account changed its own password to this one; `passwd` sets the old one back.
     SelfChanged(Password),
-    /// The hash could not be read (a login whose sudo rules allow `chpasswd` but not `getent
-    /// shadow`): `chpasswd` sets the old password (given to the rollback) again.
+    /// The hash could not be read or could not be restored (a login whose sudo rules allow
+    /// `chpasswd` but not `getent shadow`, or not `chpasswd -e`): `chpasswd` sets the old password
+    /// (given to the rollback) again.
     OldPassword,
 }
 
@@ -980,6 +1047,127 @@ root:x:0:
         assert!(sudo_rule_allows("/usr/bin/getent shadow", "getent", "shadow").is_some());
         assert!(sudo_rule_allows("/usr/bin/getent shadow a?ice", "getent", "shadow alice").is_some());
         assert!(wildcard_match("*", "") && wildcard_match("a*b*c", "a b x c") && !wildcard_match("a*b", "a c"));
+    }
+
+    #[test]
+    fn sudo_rules_whose_path_a_shell_could_expand_are_unusable() {
+        for bad in [
+            "/opt/a;reboot;/chpasswd",
+            "/opt/$(id)/chpasswd",
+            "/opt/`id`/chpasswd",
+            "/opt/a|b/chpasswd",
+            "/opt/*/chpasswd",
+            "/opt/a'b/chpasswd",
+            "/opt/a\\b/chpasswd",
+            "/opt/\u{e9}/chpasswd",
+        ] {
+            assert!(!is_plain_command_path(bad), "{bad}");
+            assert!(sudo_rule_allows(bad, "chpasswd", "").is_none(), "{bad}");
+            assert!(
+                sudo_rule_allows(&format!("{bad} -e"), "chpasswd", "-e").is_none(),
+                "{bad}"
+            );
+        }
+        assert!(!is_plain_command_path("/") && !is_plain_command_path("chpasswd"));
+        for good in [
+            "/usr/sbin/chpasswd",
+            "/opt/tools-1.2+x/bin/chpasswd",
+            "/usr/local/s_bin/chpasswd",
+        ] {
+            assert_eq!(sudo_rule_allows(good, "chpasswd", "").as_deref(), Some(good));
+        }
+    }
+
+    #[test]
+    fn limited_sudo_keeps_only_the_commands_that_need_no_password() {
+        let mixed = listing(
+            "u",
+            "Sudoers entry:\n    RunAsUsers: ALL\n    Commands:\n\tALL\n\n\
+             Sudoers entry:\n    RunAsUsers: root\n    Options: !authenticate\n    Commands:\n\
+             \t/usr/sbin/chpasswd\n\t/usr/bin/getent shadow *\n\n\
+             Sudoers entry:\n    RunAsUsers: nobody\n    Options: !authenticate\n    Commands:\n\t/usr/bin/id\n",
+        );
+        let commands = nopasswd_root_commands(&mixed);
+        assert_eq!(commands, ["/usr/sbin/chpasswd", "/usr/bin/getent shadow *"]);
+        // `ALL` needs the password: it must not let `chpasswd -e` through `sudo -n`.
+        assert!(commands
+            .iter()
+            .all(|c| sudo_rule_allows(c, "chpasswd", "-e").as_deref() != Some("chpasswd")));
+        // Discovery still reports every root right of the account.
+        assert_eq!(
+            parse_sudo_listing(&mixed),
+            SudoAccess::AsRoot {
+                commands: vec![
+                    "ALL".into(),
+                    "/usr/sbin/chpasswd".into(),
+                    "/usr/bin/getent shadow *".into()
+                ],
+                nopasswd: true
+            }
+        );
+        let password_only = listing(
+            "u",
+            "Sudoers entry:\n    RunAsUsers: root\n    Commands:\n\t/usr/sbin/chpasswd\n",
+        );
+        assert!(nopasswd_root_commands(&password_only).is_empty());
+        assert!(nopasswd_root_commands("sudo: a password is required\n").is_empty());
+    }
+
+    /// Runs [`SUDO_LIST_ALL`] locally with a stand-in `sudo` that records its arguments, as a
+    /// remote shell would run it, on `stdin`; returns the output and the recorded command lines.
+    fn run_sudo_list_all(stdin: &[u8]) -> (String, Vec<String>) {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("argv");
+        let fake = dir.path().join("sudo");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{}'\necho \"User $4 is not allowed to run sudo on vm.\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(SUDO_LIST_ALL)
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let argv = std::fs::read_to_string(&log).unwrap_or_default();
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            argv.lines().map(str::to_string).collect(),
+        )
+    }
+
+    #[test]
+    fn a_sudo_password_that_sudo_leaves_unread_never_becomes_an_account_name() {
+        let input = sudo_list_all_input(PASSWD);
+        assert!(input.starts_with(&format!("{NAMES_START}\n")), "{input}");
+        assert!(check_account_name("", NAMES_START).is_err());
+        let expected: Vec<String> = ["root", "daemon", "sshd", "nobody", "alice", "bob", "svc", "carol"]
+            .iter()
+            .map(|n| format!("-n -ll -U {n}"))
+            .collect();
+        // Read by sudo (as it should be), left unread, or a password that looks like an account
+        // name or like the marker itself: only the passwd names are ever listed.
+        for password_line in ["", "Secret pw\n", "alice2\n", "-e\n", &format!("{NAMES_START}\n")] {
+            let stdin = format!("{password_line}{input}");
+            let (out, argv) = run_sudo_list_all(stdin.as_bytes());
+            assert_eq!(argv, expected, "password line {password_line:?}");
+            let rights = parse_sudo_list_all(&out);
+            assert_eq!(rights.len(), expected.len(), "{out}");
+            assert_eq!(rights.get("alice"), Some(&SudoAccess::None));
+            assert!(!rights.contains_key("alice2") && !rights.contains_key(NAMES_START));
+        }
     }
 
     #[test]
