@@ -1119,21 +1119,15 @@ fn a_restarted_lab_presents_the_host_keys_it_kept() {
     assert!(e.contains("lab-host-keys") && e.contains("line 1"), "{e}");
 }
 
-#[test]
-fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
+/// Starts `keyreeve lab up` (three devices: IOS, Junos, RouterOS) for `client` in the
+/// workspace `ws`, and reads its output until the lab runs; returns it and what it printed.
+fn lab_up_until_running(
+    ws: &std::path::Path,
+    identity: &std::path::Path,
+    client: &str,
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
-
-    let tmp = tempfile::tempdir().unwrap();
-    let identity = tmp.path().join("identity.txt");
-    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
-    let ws = tmp.path().join("ws");
-    let out = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
-        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
-
     let mut child = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
         .args([
             "--workspace",
@@ -1149,7 +1143,7 @@ fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
             "--kinds",
             "cisco-ios,junos,routeros",
             "--client",
-            "lab1",
+            client,
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1168,6 +1162,24 @@ fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
             break;
         }
     }
+    (child, seen)
+}
+
+#[test]
+fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
+    use std::process::Command;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = tmp.path().join("identity.txt");
+    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
+    let ws = tmp.path().join("ws");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+
+    let (mut child, seen) = lab_up_until_running(&ws, &identity, "lab1");
     assert!(seen.contains("Added client `lab1`"), "{seen}");
 
     let workspace = keyreeve::workspace::Workspace::open(&ws).unwrap();
@@ -1229,40 +1241,7 @@ fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
         git(&["check-ignore", "-q", "state/lab-host-keys"]).success(),
         "state/lab-host-keys is not ignored by git"
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
-        .args([
-            "--workspace",
-            ws.to_str().unwrap(),
-            "--identity",
-            identity.to_str().unwrap(),
-        ])
-        .args([
-            "lab",
-            "up",
-            "--devices",
-            "3",
-            "--kinds",
-            "cisco-ios,junos,routeros",
-            "--client",
-            "lab2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            panic!("lab up ended early: {seen}");
-        }
-        seen.push_str(&line);
-        if line.starts_with("Running until") {
-            break;
-        }
-    }
+    let (mut child, _) = lab_up_until_running(&ws, &identity, "lab2");
     let inventory = keyreeve::inventory::Inventory::load(&workspace.inventory_file()).unwrap();
     let key_of = |client: &str, name: &str| {
         inventory.clients[client]

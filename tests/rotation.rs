@@ -710,6 +710,55 @@ fn with_extra_group(stanza: String, group: &str) -> String {
     s
 }
 
+/// A world of two AD accounts: `reset` rotated by the Administrator's reset (target `dc1`, with
+/// `extra_group` for discovery), `own` by its own self-change (its own target). Returns the world
+/// and the two vault keys.
+fn ad_reset_and_self_world(
+    admin: &Password,
+    reset: (&str, &Password),
+    own: (&str, &str, &Password),
+    extra_group: Option<&str>,
+) -> (World, String, String) {
+    let dc1 = ad_stanza(
+        "dc1",
+        "Administrator",
+        Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
+    );
+    let mut extra = match extra_group {
+        Some(group) => with_extra_group(dc1, group),
+        None => dc1,
+    };
+    let (self_target, self_user, self_pw) = own;
+    extra.push_str(&ad_stanza(self_target, self_user, None));
+    let reset_key = format!("dc1/{}", reset.0);
+    let self_key = format!("{self_target}/{self_user}");
+    let entries = vec![
+        ("dc1/Administrator".to_string(), admin.clone()),
+        (reset_key.clone(), reset.1.clone()),
+        (self_key.clone(), self_pw.clone()),
+    ];
+    (World::with(Vec::new(), &extra, &entries), reset_key, self_key)
+}
+
+/// Runs the heartbeat (exit 1 expected) and checks that the line of each `(key, target, user)`
+/// names the account's error `what`; returns its output.
+fn verify_errors(w: &World, accounts: &[(&str, &str, &str)], what: &str) -> String {
+    let out = w.run(&["verify", "--client", CLIENT]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    for (key, target, user) in accounts {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("{CLIENT}/{key}:")))
+            .unwrap_or_else(|| panic!("{key} missing:\n{stdout}"));
+        assert!(
+            line.contains(&format!("ERROR: {CLIENT}/{target}: account `{user}` {what}")),
+            "{line}"
+        );
+    }
+    stdout
+}
+
 /// A locked-out account (AD data 775), rotated by the Administrator and by itself: verify,
 /// discover --verify and apply name it locked with the hint; apply sends nothing for the
 /// self-change, keeps both candidates for the reset it could not prove, and refuses to run
@@ -722,40 +771,19 @@ fn directory_locked_account_is_named_and_not_hammered() {
     let (group, pso) = ad_lockout_group(&admin, &[&reset_user, &self_user]);
     ad_lock_out(&reset_user);
     ad_lock_out(&self_user);
-    let mut extra = with_extra_group(
-        ad_stanza(
-            "dc1",
-            "Administrator",
-            Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
-        ),
-        &group,
+    let (w, reset_key, self_key) = ad_reset_and_self_world(
+        &admin,
+        (&reset_user, &reset_pw),
+        ("selflk", &self_user, &self_pw),
+        Some(&group),
     );
-    extra.push_str(&ad_stanza("selflk", &self_user, None));
-    let reset_key = format!("dc1/{reset_user}");
-    let self_key = format!("selflk/{self_user}");
-    let entries = vec![
-        ("dc1/Administrator".to_string(), admin.clone()),
-        (reset_key.clone(), reset_pw.clone()),
-        (self_key.clone(), self_pw.clone()),
-    ];
-    let w = World::with(Vec::new(), &extra, &entries);
 
     // The heartbeat.
-    let out = w.run(&["verify", "--client", CLIENT]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    for (key, target, user) in [(&reset_key, "dc1", &reset_user), (&self_key, "selflk", &self_user)] {
-        let line = stdout
-            .lines()
-            .find(|l| l.contains(&format!("{CLIENT}/{key}:")))
-            .unwrap_or_else(|| panic!("{key} missing:\n{stdout}"));
-        assert!(
-            line.contains(&format!(
-                "ERROR: {CLIENT}/{target}: account `{user}` is locked or disabled (the account is locked out (AD data 775))"
-            )),
-            "{line}"
-        );
-    }
+    let stdout = verify_errors(
+        &w,
+        &[(&reset_key, "dc1", &reset_user), (&self_key, "selflk", &self_user)],
+        "is locked or disabled (the account is locked out (AD data 775))",
+    );
     assert!(
         stdout.contains(&format!("{CLIENT}/dc1/Administrator: works")),
         "{stdout}"
@@ -891,36 +919,14 @@ fn directory_must_change_account_is_named_and_rotated_by_reset() {
     for u in [&reset_user, &self_user] {
         ad_replace(&admin, &format!("CN={u},CN=Users,{AD_BASE}"), "pwdLastSet", "0");
     }
-    let mut extra = ad_stanza(
-        "dc1",
-        "Administrator",
-        Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
-    );
-    extra.push_str(&ad_stanza("selfmc", &self_user, None));
-    let reset_key = format!("dc1/{reset_user}");
-    let self_key = format!("selfmc/{self_user}");
-    let entries = vec![
-        ("dc1/Administrator".to_string(), admin.clone()),
-        (reset_key.clone(), reset_pw.clone()),
-        (self_key.clone(), self_pw.clone()),
-    ];
-    let w = World::with(Vec::new(), &extra, &entries);
+    let (w, reset_key, self_key) =
+        ad_reset_and_self_world(&admin, (&reset_user, &reset_pw), ("selfmc", &self_user, &self_pw), None);
 
-    let out = w.run(&["verify", "--client", CLIENT]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    for (key, target, user) in [(&reset_key, "dc1", &reset_user), (&self_key, "selfmc", &self_user)] {
-        let line = stdout
-            .lines()
-            .find(|l| l.contains(&format!("{CLIENT}/{key}:")))
-            .unwrap_or_else(|| panic!("{key} missing:\n{stdout}"));
-        assert!(
-            line.contains(&format!(
-                "ERROR: {CLIENT}/{target}: account `{user}` must change its password before it can log in (the password must be changed at next logon (AD data 773))"
-            )),
-            "{line}"
-        );
-    }
+    let stdout = verify_errors(
+        &w,
+        &[(&reset_key, "dc1", &reset_user), (&self_key, "selfmc", &self_user)],
+        "must change its password before it can log in (the password must be changed at next logon (AD data 773))",
+    );
     assert_eq!(
         stdout
             .matches("    hint: reset its password as an administrator, or clear `must change password at next logon`")
@@ -992,6 +998,27 @@ fn ol_add(c: &mut ldap3::LdapConn, dn: &str, attrs: &[(&str, &[&str])]) -> u32 {
     c.add(dn, attrs).unwrap().rc
 }
 
+/// A ppolicy entry of the test's own (under ou=policies) with `settings`; returns its DN.
+fn ol_policy(c: &mut ldap3::LdapConn, settings: &[(&str, &str)]) -> String {
+    let rc = ol_add(
+        c,
+        &format!("ou=policies,{OL_BASE}"),
+        &[("objectClass", &["organizationalUnit"]), ("ou", &["policies"])],
+    );
+    assert!(rc == 0 || rc == 68, "ou=policies: {rc}");
+    let cn = format!("krpol{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let policy = format!("cn={cn},ou=policies,{OL_BASE}");
+    let mut attrs: Vec<(&str, Vec<&str>)> = vec![
+        ("objectClass", vec!["organizationalRole", "pwdPolicy"]),
+        ("cn", vec![&cn]),
+        ("pwdAttribute", vec!["userPassword"]),
+    ];
+    attrs.extend(settings.iter().map(|(k, v)| (*k, vec![*v])));
+    let attrs: Vec<(&str, &[&str])> = attrs.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+    assert_eq!(ol_add(c, &policy, &attrs), 0, "adding {policy}");
+    policy
+}
+
 /// A user under the test's own password policy.
 fn ol_user(c: &mut ldap3::LdapConn, policy: &str) -> (String, String, Password) {
     let uid = format!("kr{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
@@ -1042,31 +1069,17 @@ fn ol_stanza(name: &str, uid: &str, dn: &str) -> String {
 #[test]
 fn openldap_policy_refusal_is_not_retried_and_a_locked_account_is_named() {
     let mut c = slapd_admin();
-    let rc = ol_add(
+    let policy = ol_policy(
         &mut c,
-        &format!("ou=policies,{OL_BASE}"),
-        &[("objectClass", &["organizationalUnit"]), ("ou", &["policies"])],
-    );
-    assert!(rc == 0 || rc == 68, "ou=policies: {rc}");
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let policy = format!("cn=krpol{tag},ou=policies,{OL_BASE}");
-    let cn = format!("krpol{tag}");
-    let rc = ol_add(
-        &mut c,
-        &policy,
         &[
-            ("objectClass", &["organizationalRole", "pwdPolicy"]),
-            ("cn", &[&cn]),
-            ("pwdAttribute", &["userPassword"]),
-            ("pwdMinLength", &["64"]),
-            ("pwdCheckQuality", &["2"]),
-            ("pwdLockout", &["TRUE"]),
+            ("pwdMinLength", "64"),
+            ("pwdCheckQuality", "2"),
+            ("pwdLockout", "TRUE"),
             // One failed bind locks: a single login with a refused password would lock it.
-            ("pwdMaxFailure", &["1"]),
-            ("pwdLockoutDuration", &["0"]),
+            ("pwdMaxFailure", "1"),
+            ("pwdLockoutDuration", "0"),
         ],
     );
-    assert_eq!(rc, 0);
     let (quid, qdn, qpw) = ol_user(&mut c, &policy);
     let (luid, ldn, lpw) = ol_user(&mut c, &policy);
     let wrong = Password::new(format!("Wrong-{}", uuid::Uuid::new_v4().simple()));
@@ -1294,26 +1307,7 @@ fn an_unreachable_device_fails_cleanly_without_touching_the_entry() {
 #[test]
 fn openldap_reset_that_must_be_changed_is_stored_and_needs_action() {
     let mut c = slapd_admin();
-    let rc = ol_add(
-        &mut c,
-        &format!("ou=policies,{OL_BASE}"),
-        &[("objectClass", &["organizationalUnit"]), ("ou", &["policies"])],
-    );
-    assert!(rc == 0 || rc == 68, "ou=policies: {rc}");
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let cn = format!("krmc{tag}");
-    let policy = format!("cn={cn},ou=policies,{OL_BASE}");
-    let rc = ol_add(
-        &mut c,
-        &policy,
-        &[
-            ("objectClass", &["organizationalRole", "pwdPolicy"]),
-            ("cn", &[&cn]),
-            ("pwdAttribute", &["userPassword"]),
-            ("pwdMustChange", &["TRUE"]),
-        ],
-    );
-    assert_eq!(rc, 0);
+    let policy = ol_policy(&mut c, &[("pwdMustChange", "TRUE")]);
     let (uid, dn, old) = ol_user(&mut c, &policy);
     let admin_pw = Password::new(
         std::fs::read_to_string(lab_dir().join("slapd/admin.pw"))
