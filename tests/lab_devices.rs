@@ -1162,6 +1162,8 @@ fn lab_up_until_running(
             break;
         }
     }
+    // Keep reading: what it prints when it stops must not meet a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     (child, seen)
 }
 
