@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     let filter = match cli.global.verbose {
         0 => "warn",
@@ -32,6 +33,27 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A reader that stops early (`keyreeve vault list | head -1`) closes our stdout, and std's print
+/// macros then panic with "failed printing to stdout". That is the reader's choice, not a fault:
+/// end quietly with the status of a tool killed by SIGPIPE (128 + 13). SIGPIPE itself stays
+/// ignored, so that a peer closing a network connection is an error keyreeve handles, never a
+/// kill in the middle of a rotation.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// The hint of the first error in the chain that has one.

@@ -614,3 +614,30 @@ fn generate_follows_the_policy_and_what_the_target_can_take() {
     let nas = ok(&ws.get("acme/nas/admin"));
     assert_eq!(nas.trim_end_matches('\n').len(), 24, "{nas:?}");
 }
+
+/// A reader that stops early (`| head -1`) closes keyreeve's stdout: keyreeve ends quietly with
+/// the status of a tool killed by SIGPIPE (141), no panic and no backtrace, whichever way it prints.
+#[test]
+fn a_reader_that_stops_early_ends_it_quietly() {
+    let ws = Ws::new(&[]);
+    ws.set("acme/rtr1/admin", "first-secret");
+    for (args, status) in [
+        (vec!["vault", "list"], Some(141)),
+        (vec!["log"], Some(141)),
+        // Written whole, as one write: the closed pipe is an ordinary error there, taken as done.
+        (vec!["completions", "bash"], Some(0)),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = ws
+            .kr(&args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), status, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -42,7 +42,11 @@ pub fn run(_g: &Global, args: Args) -> Result<Outcome> {
         Target::Elvish => clap_complete::Shell::Elvish,
         Target::Powershell => clap_complete::Shell::PowerShell,
     };
-    clap_complete::generate(shell, &mut cmd, "keyreeve", &mut out);
-    out.flush()?;
-    Ok(Outcome::Success)
+    // Into memory first: clap_complete panics on a write error, such as a reader that stopped.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "keyreeve", &mut script);
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::Success),
+        other => Ok(other.map(|()| Outcome::Success)?),
+    }
 }
