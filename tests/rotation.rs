@@ -740,6 +740,22 @@ fn ad_reset_and_self_world(
     (World::with(Vec::new(), &extra, &entries), reset_key, self_key)
 }
 
+/// Applies a plan of `keys` (exit 1 expected: something failed); returns its output and the plan.
+fn apply_failing(w: &World, keys: &[&str]) -> (String, PathBuf) {
+    let plan = w.plan("plan.json", keys);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    (String::from_utf8_lossy(&out.stdout).to_string(), plan)
+}
+
+/// The line of `key` in apply's summary.
+fn summary_line<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.contains(&format!("{CLIENT}/{key}: ")))
+        .unwrap_or_else(|| panic!("{key} missing:\n{stdout}"))
+}
+
 /// Runs the heartbeat (exit 1 expected) and checks that the line of each `(key, target, user)`
 /// names the account's error `what`; returns its output.
 fn verify_errors(w: &World, accounts: &[(&str, &str, &str)], what: &str) -> String {
@@ -838,15 +854,9 @@ fn directory_locked_account_is_named_and_not_hammered() {
     );
 
     // apply.
-    let plan = w.plan("plan.json", &[&reset_key, &self_key]);
-    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let (stdout, plan) = apply_failing(&w, &[&reset_key, &self_key]);
     // The self-change: its session could not even open, nothing was sent, the entry is as it was.
-    let line = stdout
-        .lines()
-        .find(|l| l.contains(&format!("{CLIENT}/{self_key}: ")))
-        .unwrap();
+    let line = summary_line(&stdout, &self_key);
     assert!(
         line.contains(&format!("FAILED: {CLIENT}/selflk: account `{self_user}` is locked"))
             && line.contains("(hint: unlock the account on the target, then try again)"),
@@ -858,10 +868,7 @@ fn directory_locked_account_is_named_and_not_hammered() {
     assert!(e.pending.is_none() && e.history.is_empty());
     // The reset went through (AD resets a locked account) but no fresh login can prove which
     // password is in force: rolled back, and the vault keeps both for `recover`.
-    let line = stdout
-        .lines()
-        .find(|l| l.contains(&format!("{CLIENT}/{reset_key}: ")))
-        .unwrap();
+    let line = summary_line(&stdout, &reset_key);
     assert!(line.contains("FAILED (run `keyreeve recover`)"), "{line}");
     assert!(line.contains("is locked or disabled"), "{line}");
     assert!(line.contains("rolled back"), "{line}");
@@ -935,14 +942,8 @@ fn directory_must_change_account_is_named_and_rotated_by_reset() {
         "{stdout}"
     );
 
-    let plan = w.plan("plan.json", &[&reset_key, &self_key]);
-    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let line = stdout
-        .lines()
-        .find(|l| l.contains(&format!("{CLIENT}/{self_key}: ")))
-        .unwrap();
+    let (stdout, _) = apply_failing(&w, &[&reset_key, &self_key]);
+    let line = summary_line(&stdout, &self_key);
     assert!(
         line.contains(&format!(
             "FAILED: {CLIENT}/selfmc: account `{self_user}` must change its password before it can log in"

@@ -44,7 +44,7 @@ pub struct SetArgs {
     /// CLIENT/TARGET/ACCOUNT
     pub path: String,
     /// Generate a new password, as `apply` would: the policy that applies to this account, cut to
-    /// what the target can take (the target must be in keyreeve.toml).
+    /// what the target can take (for a target not in keyreeve.toml: the kind-free rules only).
     #[arg(long)]
     pub generate: bool,
     /// The username (default: the existing entry's, else ACCOUNT).

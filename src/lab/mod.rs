@@ -1614,15 +1614,7 @@ mod tests {
                 let mut shell = new_shell(*kind, options, user, &state);
                 for b in [b'x', b'a'] {
                     if shell.awaits_key() {
-                        let mut ctx = Ctx {
-                            state: &mut state,
-                            fx: Effects::default(),
-                            user,
-                            now: Instant::now(),
-                            time_scale: 1000.0,
-                            rows: 24,
-                        };
-                        let _ = shell.key(&mut ctx, b);
+                        let _ = shell.key(&mut fuzz_ctx(&mut state, user), b);
                     }
                 }
                 assert!(!shell.awaits_key(), "{kind}: still waiting for a key after `a`");
@@ -1630,14 +1622,7 @@ mod tests {
                     let n = rng.random_range(0..8);
                     let line: Vec<&str> = (0..n).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
                     let line = line.join(if rng.random_bool(0.1) { "" } else { " " });
-                    let mut ctx = Ctx {
-                        state: &mut state,
-                        fx: Effects::default(),
-                        user,
-                        now: Instant::now(),
-                        time_scale: 1000.0,
-                        rows: 24,
-                    };
+                    let mut ctx = fuzz_ctx(&mut state, user);
                     if !shell.line(&mut ctx, &line).text.is_empty() {
                         answered += 1;
                     }
@@ -1648,6 +1633,18 @@ mod tests {
                 }
             }
             assert!(answered > 300, "{kind}: only {answered} lines got an answer");
+        }
+    }
+
+    /// What one input of the random-input test runs in: `user`'s session, time running fast.
+    fn fuzz_ctx<'a>(state: &'a mut DeviceState, user: &'a str) -> Ctx<'a> {
+        Ctx {
+            state,
+            fx: Effects::default(),
+            user,
+            now: Instant::now(),
+            time_scale: 1000.0,
+            rows: 24,
         }
     }
 
