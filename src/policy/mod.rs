@@ -164,12 +164,13 @@ impl Default for Policy {
     }
 }
 
-/// `*` matches any run of characters, `?` one character.
+/// `*` matches any run of characters (spaces included), `?` one character: fnmatch without
+/// FNM_PATHNAME, which is also how sudoers matches command-line arguments.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
             pi += 1;
             ti += 1;
         } else if pi < p.len() && p[pi] == '*' {

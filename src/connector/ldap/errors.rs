@@ -215,13 +215,7 @@ pub fn short_text(text: &str) -> String {
 /// AD/Samba's diagnostic (`0000052D`, Samba's `check_password_restrictions: ...`) or the text.
 fn policy_reason(text: &str, policy: Option<PolicyError>) -> String {
     let lower = text.to_ascii_lowercase();
-    let what = if let Some(reason) = policy.and_then(|p| match p {
-        PolicyError::PasswordTooShort => Some("too short"),
-        PolicyError::PasswordTooYoung => Some("changed too recently (minimum password age)"),
-        PolicyError::PasswordInHistory => Some("used before (password history)"),
-        PolicyError::InsufficientPasswordQuality => Some("not complex enough (quality check)"),
-        _ => None,
-    }) {
+    let what = if let Some(reason) = policy.and_then(quality_reason) {
         reason
     } else if lower.contains("too short") || lower.contains("length") {
         "too short"
@@ -240,17 +234,20 @@ fn policy_reason(text: &str, policy: Option<PolicyError>) -> String {
     )
 }
 
+/// Why the password policy control says the new password itself was refused, if it does.
+fn quality_reason(policy: PolicyError) -> Option<&'static str> {
+    match policy {
+        PolicyError::PasswordTooShort => Some("too short"),
+        PolicyError::PasswordTooYoung => Some("changed too recently (minimum password age)"),
+        PolicyError::PasswordInHistory => Some("used before (password history)"),
+        PolicyError::InsufficientPasswordQuality => Some("not complex enough (quality check)"),
+        _ => None,
+    }
+}
+
 /// Whether the password policy control says the new password itself was refused.
 fn is_quality_refusal(policy: Option<PolicyError>) -> bool {
-    matches!(
-        policy,
-        Some(
-            PolicyError::InsufficientPasswordQuality
-                | PolicyError::PasswordTooShort
-                | PolicyError::PasswordTooYoung
-                | PolicyError::PasswordInHistory
-        )
-    )
+    policy.and_then(quality_reason).is_some()
 }
 
 /// Whether a diagnostic says the OLD password given in a self-change was wrong.

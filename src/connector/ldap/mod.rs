@@ -190,11 +190,7 @@ impl DirectoryConnector {
     }
 
     fn same_account(&self, a: &str, b: &str) -> bool {
-        if self.is_ad() {
-            a.eq_ignore_ascii_case(b)
-        } else {
-            a == b
-        }
+        same_account(self.is_ad(), a, b)
     }
 
     /// The name the login account binds with: `bind_dn`, else (AD) `login@dns.domain`.
@@ -406,6 +402,15 @@ impl DirectoryConnector {
     }
 }
 
+/// Whether two account names are the same account: AD compares them without case.
+fn same_account(is_ad: bool, a: &str, b: &str) -> bool {
+    if is_ad {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}
+
 /// A change sent (or being sent) in this session, kept to undo it.
 struct Pending {
     account: String,
@@ -459,14 +464,10 @@ impl ChangeSession for DirSession {
                 operation: "an enable secret".into(),
             });
         }
-        let own = self.own_dn.as_ref().filter(|(name, _)| {
-            method == ChangeMethod::SelfChange
-                && if self.is_ad {
-                    name.eq_ignore_ascii_case(account)
-                } else {
-                    name == account
-                }
-        });
+        let own = self
+            .own_dn
+            .as_ref()
+            .filter(|(name, _)| method == ChangeMethod::SelfChange && same_account(self.is_ad, name, account));
         let dn = match own {
             Some((_, dn)) => dn.clone(),
             None => find_dn(&mut self.conn, self.is_ad, &self.base, account)?,

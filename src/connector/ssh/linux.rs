@@ -111,10 +111,7 @@ impl Host {
         // Trying the password is only worth it for members of an admin group: for anyone else
         // sudo would log (and mail) a failed attempt on every discovery.
         let groups = self.session.exec("id -Gn", b"")?;
-        let in_admin_group = groups
-            .stdout
-            .split_whitespace()
-            .any(|g| ADMIN_GROUPS.contains(&g) || g == "admin");
+        let in_admin_group = groups.stdout.split_whitespace().any(|g| ADMIN_GROUPS.contains(&g));
         let mode = if probe.status == 0 {
             Sudo::NoPassword
         } else if let (true, Some(pw)) = (in_admin_group, self.sudo_password.clone()) {
@@ -271,13 +268,7 @@ impl Host {
         let command = format!("sh -c 'getent shadow {account} && exec chpasswd'");
         let out = self.privileged(&command, &input)?;
         input.iter_mut().for_each(|b| *b = 0);
-        let line = Zeroizing::new(out.stdout.clone());
-        let hash = line
-            .lines()
-            .find(|l| l.starts_with(&format!("{account}:")))
-            .and_then(|l| l.split(':').nth(1))
-            .map(|h| Zeroizing::new(h.to_string()));
-        let Some(hash) = hash else {
+        let Some(hash) = shadow_hash(&out.stdout, account) else {
             // getent found nothing (or could not run): chpasswd did not run either.
             return Err(ConnectorError::UnexpectedOutput {
                 target: self.target(),
@@ -313,16 +304,7 @@ impl Host {
         } else {
             None
         };
-        let hash = match read {
-            Some(out) => {
-                let text = Zeroizing::new(out.stdout.clone());
-                text.lines()
-                    .find(|l| l.starts_with(&format!("{account}:")))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|h| Zeroizing::new(h.to_string()))
-            }
-            None => None,
-        };
+        let hash = read.and_then(|out| shadow_hash(&out.stdout, account));
         self.chpasswd(account, new.expose(), false)?;
         Ok(match hash {
             Some(h) => Undo::Hash(h),
@@ -479,7 +461,7 @@ pub fn sudo_rule_allows(rule: &str, program: &str, args: &str) -> Option<String>
     let allowed = match rule_args {
         None => true,
         Some("\"\"") => args.is_empty(),
-        Some(pattern) => wildcard_match(pattern, args),
+        Some(pattern) => crate::policy::glob_match(pattern, args),
     };
     allowed.then(|| path.to_string())
 }
@@ -493,28 +475,13 @@ fn is_plain_command_path(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'/' | b'-'))
 }
 
-/// fnmatch without FNM_PATHNAME, as sudoers matches command-line arguments: `*` any run of
-/// characters (spaces included), `?` any one.
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+/// `account`'s password hash in `getent shadow` output (field 2 of its line).
+fn shadow_hash(getent_out: &str, account: &str) -> Option<Zeroizing<String>> {
+    getent_out
+        .lines()
+        .find(|l| l.strip_prefix(account).is_some_and(|rest| rest.starts_with(':')))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|h| Zeroizing::new(h.to_string()))
 }
 
 /// [`SUDO_LIST_ALL`]'s stdin (after the sudo password line, if any): the marker, then every plain
@@ -1046,7 +1013,11 @@ root:x:0:
         assert!(sudo_rule_allows(getent, "getent", "passwd alice").is_none());
         assert!(sudo_rule_allows("/usr/bin/getent shadow", "getent", "shadow").is_some());
         assert!(sudo_rule_allows("/usr/bin/getent shadow a?ice", "getent", "shadow alice").is_some());
-        assert!(wildcard_match("*", "") && wildcard_match("a*b*c", "a b x c") && !wildcard_match("a*b", "a c"));
+        assert!(
+            crate::policy::glob_match("*", "")
+                && crate::policy::glob_match("a*b*c", "a b x c")
+                && !crate::policy::glob_match("a*b", "a c")
+        );
     }
 
     #[test]
