@@ -59,6 +59,68 @@ fn tool(name: &str, package: &str) -> PathBuf {
     panic!("`{name}` missing: apt-get install {package} (tests/lab/up.sh installs it)");
 }
 
+/// Runs stock `age -d` on a pseudo-terminal (util-linux `script`) and types `passphrase` once age
+/// has asked for it. `exec` and `timeout --foreground` keep age in the terminal's foreground
+/// process group whatever `$SHELL` is: in a background group its terminal setup would stop it
+/// with SIGTTOU, which is how this test once hung under dash. Returns whether age succeeded and
+/// what the terminal showed.
+fn age_decrypt_on_a_terminal(file: &Path, plain: &Path, passphrase: &str) -> (bool, String) {
+    use std::io::Read;
+    use std::sync::mpsc;
+    use std::time::{Duration as StdDuration, Instant};
+
+    let mut child = std::process::Command::new(tool("script", "bsdutils"))
+        .arg("-qec")
+        .arg(format!(
+            "exec timeout --foreground 120 {} -d -o {} {}",
+            tool("age", "age").display(),
+            plain.display(),
+            file.display()
+        ))
+        .arg("/dev/null")
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut terminal_output = child.stdout.take().unwrap();
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let mut chunk = [0u8; 512];
+        let mut prompted = false;
+        while let Ok(n) = terminal_output.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            shown.extend_from_slice(&chunk[..n]);
+            if !prompted && String::from_utf8_lossy(&shown).contains("passphrase") {
+                prompted = true;
+                let _ = seen_tx.send(());
+            }
+        }
+        String::from_utf8_lossy(&shown).into_owned()
+    });
+    // Held open until age is done: an end of input could reach the terminal before age reads.
+    let mut terminal_input = child.stdin.take().unwrap();
+    if seen_rx.recv_timeout(StdDuration::from_secs(60)).is_ok() {
+        terminal_input.write_all(format!("{passphrase}\n").as_bytes()).unwrap();
+        terminal_input.flush().unwrap();
+    }
+    let deadline = Instant::now() + StdDuration::from_secs(150);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(StdDuration::from_millis(50));
+    }
+    let status = child.wait().unwrap();
+    drop(terminal_input);
+    (status.success(), reader.join().unwrap())
+}
+
 /// A workspace with its own identity.
 struct Ws {
     _tmp: tempfile::TempDir,
@@ -653,31 +715,13 @@ fn passphrase_and_ssh_exports_open() {
         .assert()
         .success();
     assert_eq!(b.load("acme").entries["dc1/svc-backup"].password.expose(), DC_PASSWORD);
-    // Stock age opens it too: it reads a passphrase only from a terminal, so it runs under
-    // `script`'s pseudo-terminal and the passphrase goes to that terminal's input.
+    // Stock age opens it too; it reads a passphrase only from a terminal.
     let plain = a.dir().join("pass.json");
-    let mut child = std::process::Command::new(tool("script", "bsdutils"))
-        .arg("-qec")
-        .arg(format!(
-            "timeout 120 {} -d -o {} {}",
-            tool("age", "age").display(),
-            plain.display(),
-            file.display()
-        ))
-        .arg("/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Held open until age is done: an end of input could reach the terminal before age reads.
-    let mut terminal_input = child.stdin.take().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1000));
-    terminal_input.write_all(b"correct horse battery staple\n").unwrap();
-    terminal_input.flush().unwrap();
-    let status = child.wait().unwrap();
-    drop(terminal_input);
-    assert!(status.success(), "stock age could not open the passphrase export");
+    let (opened, transcript) = age_decrypt_on_a_terminal(&file, &plain, "correct horse battery staple");
+    assert!(
+        opened && plain.is_file(),
+        "stock age could not open the passphrase export; its terminal showed: {transcript}"
+    );
     check_native(&std::fs::read(&plain).unwrap());
 
     // ssh-ed25519 recipient, opened by stock age with the OpenSSH private key.
