@@ -4,6 +4,10 @@
 # lints, runs every test, and stops the lab. Run as root on a Debian machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# rustup installs cargo under ~/.cargo/bin, which a bare root environment may not have on PATH.
+if ! command -v cargo >/dev/null && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
 
 bash tests/lab/up.sh
 trap 'bash tests/lab/down.sh || true' EXIT
