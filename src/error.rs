@@ -30,6 +30,8 @@ pub enum Error {
     Rotation(#[from] crate::rotation::RotationError),
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    #[error(transparent)]
+    Review(#[from] crate::review::ReviewError),
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -53,6 +55,7 @@ impl Hint for Error {
             Error::Policy(e) => e.hint(),
             Error::Rotation(e) => e.hint(),
             Error::Export(e) => e.hint(),
+            Error::Review(e) => e.hint(),
             Error::Io { .. } => Some("check the path exists and that you may read and write it".into()),
             Error::Usage(_) => Some("see `keyreeve --help`".into()),
         }

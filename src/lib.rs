@@ -10,6 +10,7 @@
 //! - [`connector`]: the one trait every target speaks; `ssh` (session engine + dialects) and `ldap`.
 //! - [`policy`]: rotation policy and the password generator.
 //! - [`rotation`]: plan, journalled apply, recover, verify.
+//! - [`review`]: admin-membership review from discovery snapshots: findings, reports, changes.
 //! - [`export`]: handover vaults and import.
 //! - [`lab`]: emulated network devices for tests, demo and benchmarks.
 //! - [`secret`]: the zeroizing, never-displayed password type.
@@ -23,6 +24,7 @@ pub mod inventory;
 pub mod keys;
 pub mod lab;
 pub mod policy;
+pub mod review;
 pub mod rotation;
 pub mod secret;
 pub mod vault;

@@ -5,17 +5,16 @@
 //! if a device has admin accounts the vault does not know.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use keyreeve::connector::{self, AccountInfo, ConnectContext, Credentials, Verification};
+use keyreeve::connector::{self, ConnectContext, Credentials, Verification};
 use keyreeve::inventory::{LoginMethod, Target};
+use keyreeve::review::snapshot::{AccountRecord, InVault, Snapshot, SnapshotStore};
 use keyreeve::vault::{Vault, VaultDocument};
 use keyreeve::{Hint, Password};
-use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::context::Context as Workspace;
@@ -43,56 +42,6 @@ pub struct Args {
     /// (a changed key is always refused).
     #[arg(long)]
     pub accept_new_host_keys: bool,
-}
-
-/// Whether the vault holds an account's password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InVault {
-    Yes,
-    No,
-    /// The vault could not be read.
-    Unknown,
-}
-
-/// One account as discovery reports it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AccountReport {
-    #[serde(flatten)]
-    pub account: AccountInfo,
-    pub in_vault: InVault,
-    /// `accepted`, `rejected`, or the error; absent without `--verify` or without a stored password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verified: Option<String>,
-    /// What to do when the verification ended in an error (a locked account, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify_hint: Option<String>,
-    /// A device account the vault does not know.
-    pub flagged: bool,
-}
-
-/// One target's result.
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetReport {
-    pub target: String,
-    pub kind: String,
-    pub taken_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    pub accounts: Vec<AccountReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<PathBuf>,
-}
-
-impl TargetReport {
-    fn failed(&self) -> bool {
-        self.error.is_some()
-    }
-    fn unknown_admins(&self) -> impl Iterator<Item = &AccountReport> {
-        self.accounts.iter().filter(|a| a.flagged && a.account.admin)
-    }
 }
 
 /// What the vault gives one target's discovery: credentials, and the stored passwords by account.
@@ -148,8 +97,8 @@ fn vault_view(target: &Target, doc: &Result<VaultDocument, String>) -> VaultView
 }
 
 /// Discovers one target (blocking: runs on tokio's blocking pool).
-fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: bool) -> TargetReport {
-    let mut report = TargetReport {
+fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: bool) -> Snapshot {
+    let mut report = Snapshot {
         target: target.path(),
         kind: target.kind.to_string(),
         taken_at: Utc::now(),
@@ -158,7 +107,7 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: 
         accounts: Vec::new(),
         snapshot: None,
     };
-    let fail = |mut r: TargetReport, e: keyreeve::connector::ConnectorError| {
+    let fail = |mut r: Snapshot, e: keyreeve::connector::ConnectorError| {
         r.error = Some(e.to_string());
         r.hint = e.hint();
         r
@@ -198,7 +147,7 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: 
             _ => (None, None),
         };
         let flagged = device && in_vault == InVault::No;
-        report.accounts.push(AccountReport {
+        report.accounts.push(AccountRecord {
             account,
             in_vault,
             verified,
@@ -207,19 +156,6 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: 
         });
     }
     report
-}
-
-/// Writes the snapshot of one target: `state/snapshots/CLIENT/TARGET/<time>.json`.
-fn save_snapshot(dir: &std::path::Path, target: &Target, report: &TargetReport) -> Result<PathBuf> {
-    let dir = dir.join(&target.client).join(&target.name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("{}.json", report.taken_at.format("%Y%m%dT%H%M%S%.3fZ")));
-    let json = serde_json::to_vec_pretty(report)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    std::io::Write::write_all(&mut tmp, &json)?;
-    tmp.persist(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
@@ -241,7 +177,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .context("cannot start the async runtime")?;
     let limit = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let verify = args.verify;
-    let mut reports: Vec<TargetReport> = rt.block_on(async {
+    let mut reports: Vec<Snapshot> = rt.block_on(async {
         let mut tasks = Vec::new();
         for t in &targets {
             let view = vault_view(t, &docs[&t.client]);
@@ -252,7 +188,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 let kind = t.kind.to_string();
                 tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, verify))
                     .await
-                    .unwrap_or_else(|e| TargetReport {
+                    .unwrap_or_else(|e| Snapshot {
                         target: name,
                         kind,
                         taken_at: Utc::now(),
@@ -271,16 +207,15 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
         out
     });
+    let store = SnapshotStore::new(ws.workspace.snapshots_dir());
     for (t, r) in targets.iter().zip(reports.iter_mut()) {
         if !r.failed() {
-            match save_snapshot(&ws.workspace.snapshots_dir(), t, r) {
-                Ok(p) => r.snapshot = Some(p),
-                Err(e) => {
-                    r.error = Some(format!(
-                        "{}: accounts listed but the snapshot was not saved: {e:#}",
-                        r.target
-                    ))
-                }
+            if let Err(e) = store.save(&t.client, &t.name, r) {
+                r.error = Some(format!(
+                    "{}: accounts listed but the snapshot was not saved: {e}",
+                    r.target
+                ));
+                r.hint = keyreeve::Hint::hint(&e);
             }
         }
     }
@@ -314,7 +249,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     })
 }
 
-fn print_human(reports: &[TargetReport]) {
+fn print_human(reports: &[Snapshot]) {
     for r in reports {
         if let Some(e) = &r.error {
             eprintln!("error: {e}");

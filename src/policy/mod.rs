@@ -96,6 +96,71 @@ struct RawPolicyFile {
     #[serde(default)]
     rules: Vec<Spanned<RawSection>>,
     directory: Option<DirectoryPolicy>,
+    review: Option<RawReview>,
+}
+
+/// `[review]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReview {
+    max_admin_password_age_days: Option<u32>,
+    dormant_admin_days: Option<u32>,
+    max_snapshot_age_days: Option<u32>,
+    #[serde(default)]
+    accept: Vec<Spanned<RawAcceptance>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAcceptance {
+    rule: String,
+    account: String,
+    reason: String,
+    until: Option<String>,
+}
+
+/// What the policy says about admin-membership reviews (`keyreeve review`): its thresholds, and
+/// the findings a reviewer has accepted, each with a reason and usually an end date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewPolicy {
+    /// An admin password older than this is a finding.
+    pub max_admin_password_age_days: u32,
+    /// An enabled admin account not used for this long is a finding.
+    pub dormant_admin_days: u32,
+    /// A target whose newest snapshot is older than this was not reviewed.
+    pub max_snapshot_age_days: u32,
+    pub accept: Vec<Acceptance>,
+}
+
+impl Default for ReviewPolicy {
+    fn default() -> Self {
+        ReviewPolicy {
+            max_admin_password_age_days: 365,
+            dormant_admin_days: 90,
+            max_snapshot_age_days: 30,
+            accept: Vec::new(),
+        }
+    }
+}
+
+/// A finding a reviewer accepted: which rule, for which `CLIENT/TARGET/ACCOUNT` (or
+/// `CLIENT/TARGET`) pattern, why, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acceptance {
+    pub rule: String,
+    pub subject: String,
+    pub reason: String,
+    /// The last day the acceptance holds; after it the finding counts again.
+    pub until: Option<chrono::NaiveDate>,
+    /// `file:line` of the `[[review.accept]]` entry.
+    pub origin: String,
+}
+
+impl Acceptance {
+    /// Whether this acceptance covers `rule` on `subject` on `today`.
+    pub fn covers(&self, rule: &str, subject: &str, today: chrono::NaiveDate) -> bool {
+        self.rule == rule && path_match(&self.subject, subject) && self.until.is_none_or(|u| today <= u)
+    }
 }
 
 /// The settings that apply to one account after every matching rule.
@@ -143,6 +208,7 @@ pub struct Policy {
     exclude: Vec<String>,
     rules: Vec<Rule>,
     pub directory: DirectoryPolicy,
+    pub review: ReviewPolicy,
 }
 
 impl Default for Policy {
@@ -160,6 +226,7 @@ impl Default for Policy {
             exclude: Vec::new(),
             rules: Vec::new(),
             directory: DirectoryPolicy::default(),
+            review: ReviewPolicy::default(),
         }
     }
 }
@@ -312,6 +379,62 @@ impl Policy {
         if let Some(d) = raw.directory {
             self.directory = d;
         }
+        if let Some(r) = raw.review {
+            self.add_review(r, text, path)?;
+        }
+        Ok(())
+    }
+
+    fn add_review(&mut self, raw: RawReview, text: &str, path: &Path) -> Result<(), PolicyError> {
+        let review = &mut self.review;
+        if let Some(days) = raw.max_admin_password_age_days {
+            review.max_admin_password_age_days = days;
+        }
+        if let Some(days) = raw.dormant_admin_days {
+            review.dormant_admin_days = days;
+        }
+        if let Some(days) = raw.max_snapshot_age_days {
+            review.max_snapshot_age_days = days;
+        }
+        for entry in raw.accept {
+            let at = entry.span().start;
+            let invalid = |message: String| PolicyError::Invalid {
+                path: path.to_path_buf(),
+                line: line_of(text, at),
+                message,
+            };
+            let entry = entry.into_inner();
+            if !crate::review::rules::is_known(&entry.rule) {
+                return Err(invalid(format!(
+                    "unknown review rule `{}`; the rules are: {}",
+                    entry.rule,
+                    crate::review::rules::ids().join(", ")
+                )));
+            }
+            if !matches!(entry.account.split('/').count(), 2 | 3) {
+                return Err(invalid(format!(
+                    "account `{}` must be CLIENT/TARGET/ACCOUNT, or CLIENT/TARGET for a target's findings (with `*` globs)",
+                    entry.account
+                )));
+            }
+            if entry.reason.trim().is_empty() {
+                return Err(invalid("an accepted finding needs a reason".into()));
+            }
+            let until = match &entry.until {
+                Some(day) => Some(
+                    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                        .map_err(|_| invalid(format!("until `{day}` is not a date (YYYY-MM-DD)")))?,
+                ),
+                None => None,
+            };
+            review.accept.push(Acceptance {
+                rule: entry.rule,
+                subject: entry.account,
+                reason: entry.reason,
+                until,
+                origin: format!("{}:{}", path.display(), line_of(text, at)),
+            });
+        }
         Ok(())
     }
 
@@ -437,6 +560,42 @@ mod tests {
         .unwrap();
         let e = p.effective("acme", TargetKind::CiscoIos, "rtr1", "admin");
         assert_eq!((e.max_age_days, e.composition.length, e.excluded), (90, 24, false));
+        assert_eq!(p.review, ReviewPolicy::default());
+    }
+
+    #[test]
+    fn review_thresholds_and_acceptances_are_read_and_checked_with_their_line() {
+        let text = "[review]\ndormant_admin_days = 45\n\n[[review.accept]]\nrule = \"dial-in-admin\"\n\
+                    account = \"acme/dc1/lead\"\nreason = \"approved\"\nuntil = \"2027-03-31\"\n";
+        let mut p = Policy::default();
+        p.add_text(text, Path::new("policies/review.toml")).unwrap();
+        assert_eq!(p.review.dormant_admin_days, 45);
+        assert_eq!(p.review.max_admin_password_age_days, 365);
+        let a = &p.review.accept[0];
+        assert_eq!(a.origin, "policies/review.toml:4");
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert!(a.covers("dial-in-admin", "acme/dc1/lead", day("2027-03-31")));
+        assert!(!a.covers("dial-in-admin", "acme/dc1/lead", day("2027-04-01")));
+        assert!(!a.covers("new-admin", "acme/dc1/lead", day("2027-01-01")));
+        assert!(!a.covers("dial-in-admin", "acme/dc2/lead", day("2027-01-01")));
+
+        for (bad, says) in [
+            (
+                text.replace("dial-in-admin", "dial-in"),
+                "unknown review rule `dial-in`",
+            ),
+            (text.replace("2027-03-31", "next spring"), "is not a date"),
+            (text.replace("acme/dc1/lead", "lead"), "must be CLIENT/TARGET/ACCOUNT"),
+            (text.replace("\"approved\"", "\" \""), "needs a reason"),
+        ] {
+            let err = Policy::default().add_text(&bad, Path::new("p.toml")).unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.starts_with("p.toml:4: ") && shown.contains(says), "{shown}");
+        }
+        let err = Policy::default()
+            .add_text("[review]\ndormant_days = 3\n", Path::new("p.toml"))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("p.toml:2: "), "{err}");
     }
 
     /// The shipped policy with a rule, cut at every character and with one byte at a time

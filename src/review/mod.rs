@@ -1,0 +1,444 @@
+//! Admin-membership review: who holds admin rights on each target, who may dial in, what is risky
+//! about them, and what changed since an earlier review. It works from discovery snapshots alone,
+//! so a security reviewer needs neither the vault's keys nor the network.
+//!
+//! - [`snapshot`]: the snapshots `keyreeve discover` saves, and how a review finds them.
+//! - [`rules`]: one file per audit rule; each turns a target's snapshots into findings.
+//! - [`report`]: the review as Markdown, for the reviewer's file.
+//!
+//! Accepted findings (`[[review.accept]]` in the policy) stay in the report, marked, but no longer
+//! count; an acceptance past its `until` day stops covering its finding.
+
+pub mod report;
+pub mod rules;
+pub mod snapshot;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::Hint;
+use crate::policy::ReviewPolicy;
+use snapshot::{AccountRecord, InVault, Snapshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("cannot read snapshot {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write snapshot {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: damaged snapshot: {message}", path.display())]
+    Damaged {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+impl Hint for ReviewError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            ReviewError::Read { .. } | ReviewError::Write { .. } => {
+                "check that state/snapshots exists and that you may read and write it".into()
+            }
+            ReviewError::Damaged { .. } => {
+                "move the file aside (snapshots are only records) and run `keyreeve discover` again".into()
+            }
+        })
+    }
+}
+
+/// How much a finding matters. `info` never changes the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// One target as a review sees it: its newest snapshot and the one it is compared with.
+#[derive(Debug, Clone)]
+pub struct TargetReview {
+    /// `CLIENT/TARGET`.
+    pub target: String,
+    /// The inventory's kind (`cisco-ios`, `active-directory`, ...).
+    pub kind: String,
+    pub current: Option<Snapshot>,
+    pub baseline: Option<Snapshot>,
+}
+
+impl TargetReview {
+    pub fn is_directory(&self) -> bool {
+        crate::inventory::TargetKind::parse(&self.kind).is_some_and(|k| k.is_directory())
+    }
+
+    /// The accounts of the newest snapshot (none when there is none).
+    pub fn accounts(&self) -> &[AccountRecord] {
+        self.current.as_ref().map(|s| s.accounts.as_slice()).unwrap_or_default()
+    }
+
+    /// `CLIENT/TARGET/ACCOUNT`.
+    pub fn subject(&self, account: &AccountRecord) -> String {
+        format!("{}/{}", self.target, account.account.name)
+    }
+}
+
+/// What a rule found, before the review stamps its rule and severity on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// `CLIENT/TARGET/ACCOUNT`, or `CLIENT/TARGET` for the target as a whole.
+    pub subject: String,
+    pub message: String,
+    pub hint: String,
+}
+
+/// One finding of a review.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub subject: String,
+    pub message: String,
+    pub hint: String,
+    /// Present when the policy accepts this finding: it is reported but does not count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+}
+
+/// Why a finding was accepted, and until when.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<chrono::NaiveDate>,
+    /// `file:line` of the acceptance.
+    pub by: String,
+}
+
+/// What the review needs besides the snapshots.
+pub struct ReviewContext<'a> {
+    pub now: DateTime<Utc>,
+    pub policy: &'a ReviewPolicy,
+}
+
+/// An account with admin rights or remote access, for the reviewer's roster.
+#[derive(Debug, Clone, Serialize)]
+pub struct RosterEntry {
+    pub account: String,
+    /// How it holds its rights: `privilege 15`, `via app-admins -> Domain Admins`.
+    pub how: String,
+    pub admin: bool,
+    pub enabled: bool,
+    pub dial_in: bool,
+    pub in_vault: InVault,
+}
+
+/// One target's part of the review.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetSummary {
+    pub target: String,
+    pub kind: String,
+    /// When its newest snapshot was taken; absent when it has none.
+    pub taken_at: Option<DateTime<Utc>>,
+    /// When the snapshot it was compared with was taken.
+    pub baseline_taken_at: Option<DateTime<Utc>>,
+    pub roster: Vec<RosterEntry>,
+}
+
+/// The result of a review.
+#[derive(Debug, Clone, Serialize)]
+pub struct Review {
+    pub generated_at: DateTime<Utc>,
+    pub targets: Vec<TargetSummary>,
+    /// Most severe first.
+    pub findings: Vec<Finding>,
+}
+
+impl Review {
+    /// Findings that count: not accepted, and at or above `at_least`.
+    pub fn open_findings(&self, at_least: Severity) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(move |f| f.accepted.is_none() && f.severity >= at_least)
+    }
+
+    /// How many unaccepted findings each severity has, most severe first.
+    pub fn counts(&self) -> Vec<(Severity, usize)> {
+        [Severity::High, Severity::Medium, Severity::Low, Severity::Info]
+            .into_iter()
+            .map(|s| {
+                (
+                    s,
+                    self.findings
+                        .iter()
+                        .filter(|f| f.severity == s && f.accepted.is_none())
+                        .count(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs every rule over every target and applies the policy's acceptances.
+pub fn review(targets: &[TargetReview], ctx: &ReviewContext<'_>) -> Review {
+    let today = ctx.now.date_naive();
+    let mut findings = Vec::new();
+    for target in targets {
+        for rule in rules::ALL {
+            for found in rule.check(target, ctx) {
+                let accepted = ctx
+                    .policy
+                    .accept
+                    .iter()
+                    .find(|a| a.covers(rule.id(), &found.subject, today))
+                    .map(|a| Accepted {
+                        reason: a.reason.clone(),
+                        until: a.until,
+                        by: a.origin.clone(),
+                    });
+                findings.push(Finding {
+                    rule: rule.id(),
+                    severity: rule.severity(),
+                    subject: found.subject,
+                    message: found.message,
+                    hint: found.hint,
+                    accepted,
+                });
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.subject.cmp(&b.subject))
+            .then_with(|| a.rule.cmp(b.rule))
+    });
+    Review {
+        generated_at: ctx.now,
+        targets: targets.iter().map(summary).collect(),
+        findings,
+    }
+}
+
+fn summary(t: &TargetReview) -> TargetSummary {
+    let roster = t
+        .accounts()
+        .iter()
+        .filter(|a| a.account.admin || may_dial_in(a))
+        .map(|a| RosterEntry {
+            account: a.account.name.clone(),
+            how: a.account.privilege.clone(),
+            admin: a.account.admin,
+            enabled: a.account.enabled,
+            dial_in: may_dial_in(a),
+            in_vault: a.in_vault,
+        })
+        .collect();
+    TargetSummary {
+        target: t.target.clone(),
+        kind: t.kind.clone(),
+        taken_at: t.current.as_ref().map(|s| s.taken_at),
+        baseline_taken_at: t.baseline.as_ref().map(|s| s.taken_at),
+        roster,
+    }
+}
+
+/// The directory flags of an account (`password-never-expires`, ...); none for devices.
+pub fn flags(a: &AccountRecord) -> Vec<&str> {
+    strings(a, "flags")
+}
+
+/// A list-of-strings detail of an account (`flags`, `service_principal_names`, ...).
+pub fn strings<'a>(a: &'a AccountRecord, key: &str) -> Vec<&'a str> {
+    a.account
+        .details
+        .get(key)
+        .and_then(|v| v.as_array())
+        .map(|items| items.iter().filter_map(|i| i.as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// A time the directory keeps about an account (`pwd_last_set`, `last_logon`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    At(DateTime<Utc>),
+    /// The directory says it never happened.
+    Never,
+    /// The snapshot does not say (a device, or an unreadable value).
+    Unknown,
+}
+
+/// A time detail of an account.
+pub fn time(a: &AccountRecord, key: &str) -> When {
+    match a.account.details.get(key) {
+        Some(serde_json::Value::Null) => When::Never,
+        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| When::At(t.with_timezone(&Utc)))
+            .unwrap_or(When::Unknown),
+        _ => When::Unknown,
+    }
+}
+
+/// Whether the account may dial in / use the VPN (a directory's remote-access reasons).
+pub fn may_dial_in(a: &AccountRecord) -> bool {
+    !strings(a, "remote_access_reasons").is_empty()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Snapshots built in code, for the rules' own tests.
+    use super::*;
+    use crate::connector::{AccountInfo, AccountKind};
+
+    pub fn device_account(name: &str, admin: bool, in_vault: InVault) -> AccountRecord {
+        AccountRecord {
+            account: AccountInfo {
+                name: name.into(),
+                kind: AccountKind::User,
+                privilege: if admin { "privilege 15" } else { "privilege 1" }.into(),
+                admin,
+                enabled: true,
+                details: Default::default(),
+            },
+            in_vault,
+            verified: None,
+            verify_hint: None,
+            flagged: in_vault == InVault::No,
+        }
+    }
+
+    /// A directory account with `details` as an AD snapshot has them.
+    pub fn ad_account(name: &str, privileged: bool, details: serde_json::Value) -> AccountRecord {
+        let mut all = serde_json::json!({
+            "flags": [], "pwd_last_set": null, "last_logon": null,
+            "service_principal_names": [], "remote_access_reasons": [], "paths": [],
+        });
+        if let (Some(base), Some(extra)) = (all.as_object_mut(), details.as_object()) {
+            base.extend(extra.clone());
+        }
+        let paths: Vec<String> = all["paths"]
+            .as_array()
+            .map(|p| p.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        AccountRecord {
+            account: AccountInfo {
+                name: name.into(),
+                kind: AccountKind::User,
+                privilege: paths.join("; "),
+                admin: privileged,
+                enabled: !all["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|x| x == "disabled" || x == "locked")),
+                details: all.as_object().cloned().unwrap_or_default().into_iter().collect(),
+            },
+            in_vault: InVault::No,
+            verified: None,
+            verify_hint: None,
+            flagged: false,
+        }
+    }
+
+    pub fn target(kind: &str, accounts: Vec<AccountRecord>) -> TargetReview {
+        TargetReview {
+            target: "acme/t1".into(),
+            kind: kind.into(),
+            current: Some(snapshot(Utc::now(), accounts)),
+            baseline: None,
+        }
+    }
+
+    pub fn snapshot(at: DateTime<Utc>, accounts: Vec<AccountRecord>) -> Snapshot {
+        Snapshot {
+            target: "acme/t1".into(),
+            kind: "x".into(),
+            taken_at: at,
+            error: None,
+            hint: None,
+            accounts,
+            snapshot: None,
+        }
+    }
+
+    /// What `rule` finds on `t` under the default review policy, as subjects.
+    pub fn subjects(rule: &dyn rules::Rule, t: &TargetReview) -> Vec<String> {
+        let policy = ReviewPolicy::default();
+        let ctx = ReviewContext {
+            now: Utc::now(),
+            policy: &policy,
+        };
+        rule.check(t, &ctx).into_iter().map(|f| f.subject).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::policy::Acceptance;
+
+    #[test]
+    fn findings_are_sorted_most_severe_first_and_acceptances_hold_until_their_day() {
+        let t = target(
+            "cisco-ios",
+            vec![
+                device_account("netops", true, InVault::No),
+                device_account("admin", true, InVault::Yes),
+            ],
+        );
+        let today = Utc::now().date_naive();
+        let mut policy = ReviewPolicy::default();
+        policy.accept.push(Acceptance {
+            rule: "unmanaged-admin".into(),
+            subject: "acme/*/netops".into(),
+            reason: "the client's own NOC account".into(),
+            until: Some(today),
+            origin: "policies/review.toml:3".into(),
+        });
+        let ctx = ReviewContext {
+            now: Utc::now(),
+            policy: &policy,
+        };
+        let r = review(std::slice::from_ref(&t), &ctx);
+        let netops = r.findings.iter().find(|f| f.subject == "acme/t1/netops").unwrap();
+        assert_eq!(netops.rule, "unmanaged-admin");
+        assert_eq!(netops.accepted.as_ref().unwrap().by, "policies/review.toml:3");
+        assert_eq!(
+            r.open_findings(Severity::Low)
+                .filter(|f| f.rule == "unmanaged-admin")
+                .count(),
+            0
+        );
+        assert!(r.findings.windows(2).all(|w| w[0].severity >= w[1].severity));
+        assert_eq!(r.targets[0].roster.len(), 2);
+
+        // The day after `until`, the same finding counts again.
+        let later = ReviewContext {
+            now: Utc::now() + chrono::Duration::days(1),
+            policy: &policy,
+        };
+        let r = review(std::slice::from_ref(&t), &later);
+        assert!(r.open_findings(Severity::High).any(|f| f.subject == "acme/t1/netops"));
+    }
+}

@@ -1,0 +1,241 @@
+//! Discovery snapshots: what `keyreeve discover` saw on one target at one time, kept as JSON under
+//! `state/snapshots/CLIENT/TARGET/<time>.json`. They hold account names and privileges, never a
+//! secret, so a reviewer without the vault's keys can still review; and because each run adds a
+//! file, they are the record of how admin membership changed over time.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ReviewError;
+use crate::connector::AccountInfo;
+
+/// Whether the vault held an account's password when the snapshot was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InVault {
+    Yes,
+    No,
+    /// The vault could not be read.
+    Unknown,
+}
+
+/// One account as discovery reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountRecord {
+    #[serde(flatten)]
+    pub account: AccountInfo,
+    pub in_vault: InVault,
+    /// `accepted`, `rejected`, or the error; absent without `--verify` or without a stored password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+    /// What to do when the verification ended in an error (a locked account, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_hint: Option<String>,
+    /// A device account the vault does not know.
+    pub flagged: bool,
+}
+
+/// One target's discovery: the accounts, or why there are none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// `CLIENT/TARGET`.
+    pub target: String,
+    pub kind: String,
+    pub taken_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    pub accounts: Vec<AccountRecord>,
+    /// Where the snapshot was saved (set by [`SnapshotStore::save`] and [`SnapshotStore::read`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<PathBuf>,
+}
+
+impl Snapshot {
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// Admin accounts the vault does not know.
+    pub fn unknown_admins(&self) -> impl Iterator<Item = &AccountRecord> {
+        self.accounts.iter().filter(|a| a.flagged && a.account.admin)
+    }
+}
+
+/// The snapshots of a workspace: `state/snapshots/CLIENT/TARGET/<time>.json`.
+pub struct SnapshotStore {
+    dir: PathBuf,
+}
+
+impl SnapshotStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        SnapshotStore { dir: dir.into() }
+    }
+
+    fn target_dir(&self, client: &str, target: &str) -> PathBuf {
+        self.dir.join(client).join(target)
+    }
+
+    /// Writes one target's snapshot atomically and records where in `snapshot.snapshot`.
+    pub fn save(&self, client: &str, target: &str, snapshot: &mut Snapshot) -> Result<PathBuf, ReviewError> {
+        let dir = self.target_dir(client, target);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ReviewError::Write { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(format!("{}.json", snapshot.taken_at.format("%Y%m%dT%H%M%S%.3fZ")));
+        snapshot.snapshot = None;
+        let json = serde_json::to_vec_pretty(&*snapshot).expect("a snapshot always serializes");
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
+        std::io::Write::write_all(&mut tmp, &json).map_err(io(&path))?;
+        tmp.as_file().sync_all().map_err(io(&path))?;
+        tmp.persist(&path).map_err(|e| io(&path)(e.error))?;
+        snapshot.snapshot = Some(path.clone());
+        Ok(path)
+    }
+
+    /// Every snapshot file of one target, oldest first (their names sort by time).
+    pub fn files(&self, client: &str, target: &str) -> Result<Vec<PathBuf>, ReviewError> {
+        let dir = self.target_dir(client, target);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(ReviewError::Read { path: dir, source }),
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Reads one snapshot file; a damaged one is an error naming it.
+    pub fn read(path: &Path) -> Result<Snapshot, ReviewError> {
+        let bytes = std::fs::read(path).map_err(|source| ReviewError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| ReviewError::Damaged {
+            path: path.to_path_buf(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+        snapshot.snapshot = Some(path.to_path_buf());
+        Ok(snapshot)
+    }
+
+    /// The newest snapshot of one target taken at or before `at` (the newest of all without `at`).
+    pub fn newest(
+        &self,
+        client: &str,
+        target: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Option<Snapshot>, ReviewError> {
+        for file in self.files(client, target)?.iter().rev() {
+            let snapshot = Self::read(file)?;
+            if at.is_none_or(|at| snapshot.taken_at <= at) {
+                return Ok(Some(snapshot));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The snapshot taken just before `current`, if any: the default baseline of a review.
+    pub fn previous(&self, client: &str, target: &str, current: &Snapshot) -> Result<Option<Snapshot>, ReviewError> {
+        for file in self.files(client, target)?.iter().rev() {
+            if Some(file) == current.snapshot.as_ref() {
+                continue;
+            }
+            let snapshot = Self::read(file)?;
+            if snapshot.taken_at < current.taken_at {
+                return Ok(Some(snapshot));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::AccountKind;
+    use chrono::Duration;
+
+    pub(crate) fn account(name: &str, admin: bool) -> AccountRecord {
+        AccountRecord {
+            account: AccountInfo {
+                name: name.into(),
+                kind: AccountKind::User,
+                privilege: if admin { "privilege 15" } else { "privilege 1" }.into(),
+                admin,
+                enabled: true,
+                details: Default::default(),
+            },
+            in_vault: InVault::No,
+            verified: None,
+            verify_hint: None,
+            flagged: true,
+        }
+    }
+
+    fn snapshot(at: DateTime<Utc>, accounts: Vec<AccountRecord>) -> Snapshot {
+        Snapshot {
+            target: "acme/rtr1".into(),
+            kind: "cisco-ios".into(),
+            taken_at: at,
+            error: None,
+            hint: None,
+            accounts,
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn saved_snapshots_read_back_newest_at_a_time_and_previous() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path());
+        let t0 = Utc::now() - Duration::days(10);
+        let mut first = snapshot(t0, vec![account("admin", true)]);
+        let mut second = snapshot(
+            t0 + Duration::days(5),
+            vec![account("admin", true), account("new", true)],
+        );
+        store.save("acme", "rtr1", &mut first).unwrap();
+        store.save("acme", "rtr1", &mut second).unwrap();
+
+        let newest = store.newest("acme", "rtr1", None).unwrap().unwrap();
+        assert_eq!(newest.accounts.len(), 2);
+        assert_eq!(newest.snapshot, second.snapshot);
+        let then = store
+            .newest("acme", "rtr1", Some(t0 + Duration::days(1)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(then.taken_at, t0);
+        assert!(store
+            .newest("acme", "rtr1", Some(t0 - Duration::days(1)))
+            .unwrap()
+            .is_none());
+        assert_eq!(store.previous("acme", "rtr1", &newest).unwrap().unwrap().taken_at, t0);
+        assert!(store.previous("acme", "rtr1", &then).unwrap().is_none());
+        assert!(store.newest("acme", "other", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path());
+        let mut s = snapshot(Utc::now(), vec![account("admin", true)]);
+        let path = store.save("acme", "rtr1", &mut s).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"admin\": true", "\"admin\": maybe", 1)).unwrap();
+        let err = store.newest("acme", "rtr1", None).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains(&path.display().to_string()), "{shown}");
+        assert!(matches!(err, ReviewError::Damaged { line, .. } if line > 1), "{shown}");
+    }
+}
