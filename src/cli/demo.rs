@@ -182,9 +182,24 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
 
     say(
         "7. Review",
-        "What a reviewer takes away: the vault's metadata (never a secret), and the audit log, whose\n\
-         hash chain `keyreeve log verify` checks.",
+        "`keyreeve review`: what a security reviewer takes away, from the discovery snapshots alone\n\
+         (no keys, no network): findings with what to do, and who holds admin rights on each device.\n\
+         Then the vault's metadata (never a secret), and the audit log, whose hash chain\n\
+         `keyreeve log verify` checks.",
     );
+    super::review::run(
+        &demo_g,
+        super::review::Args {
+            client: Some(CLIENT.into()),
+            target: None,
+            since: None,
+            format: super::review::Format::Table,
+            json: false,
+            output: None,
+            fail_on: super::review::FailOn::Never,
+            rules: false,
+        },
+    )?;
     super::vault::run(
         &demo_g,
         super::vault::Command::List(super::vault::ListArgs {

@@ -22,6 +22,7 @@ pub mod log;
 pub mod offboard;
 pub mod plan;
 pub mod recover;
+pub mod review;
 pub mod scan;
 pub mod vault;
 pub mod verify;
@@ -96,6 +97,8 @@ pub enum Command {
     Recover(recover::Args),
     /// Log in with every stored password and report mismatches.
     Verify(verify::Args),
+    /// Review who holds admin rights and remote access: findings, and changes since a baseline.
+    Review(review::Args),
     /// Run the whole job on the built-in lab, with commentary.
     Demo(demo::Args),
     /// Export one client's credentials as an encrypted handover file.
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Apply(a) => apply::run(&g, a),
         Command::Recover(a) => recover::run(&g, a),
         Command::Verify(a) => verify::run(&g, a),
+        Command::Review(a) => review::run(&g, a),
         Command::Demo(a) => demo::run(&g, a),
         Command::Export(a) => export::run(&g, a),
         Command::Import(a) => import::run(&g, a),

@@ -1,0 +1,194 @@
+//! `keyreeve review`: the security reviewer's command. Reads the discovery snapshots (no keys, no
+//! network), runs the audit rules, compares with an earlier snapshot for what changed, and prints
+//! findings and who holds admin rights or remote access, as a table, JSON or a Markdown report.
+//! Exits 1 when a finding at or above `--fail-on` is open.
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use keyreeve::policy::Policy;
+use keyreeve::review::snapshot::SnapshotStore;
+use keyreeve::review::{self, report, rules, Review, ReviewContext, Severity, TargetReview};
+
+use super::context::load_inventory;
+use super::inventory::select;
+use super::{Global, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Never,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this client's targets.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Only this target (`TARGET` or `CLIENT/TARGET`).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Compare with the newest snapshot taken at or before this day (YYYY-MM-DD, end of day UTC)
+    /// or time (RFC 3339), e.g. the last review's; default: each target's previous snapshot.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// How to print the review.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Write the review to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Exit 1 when an open (not accepted) finding is at least this severe.
+    #[arg(long, value_enum, default_value_t = FailOn::Low)]
+    pub fail_on: FailOn,
+    /// List the rules and exit.
+    #[arg(long)]
+    pub rules: bool,
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    if args.rules {
+        for r in rules::ALL {
+            println!("{:<30} {:<7} {}", r.id(), r.severity().as_str(), r.summary());
+        }
+        return Ok(Outcome::Success);
+    }
+    let (workspace, inventory) = load_inventory(g)?;
+    let policy = Policy::load_dir(&workspace.policies_dir())?;
+    let since = args.since.as_deref().map(parse_when).transpose()?;
+    let store = SnapshotStore::new(workspace.snapshots_dir());
+    let mut targets = Vec::new();
+    for t in select(&inventory, args.client.as_deref(), args.target.as_deref())? {
+        let current = store.newest(&t.client, &t.name, None)?;
+        let baseline = match (&current, since) {
+            (None, _) => None,
+            (Some(now), Some(since)) => store
+                .newest(&t.client, &t.name, Some(since))?
+                .filter(|then| then.taken_at < now.taken_at),
+            (Some(now), None) => store.previous(&t.client, &t.name, now)?,
+        };
+        targets.push(TargetReview {
+            target: t.path(),
+            kind: t.kind.as_str().to_string(),
+            current,
+            baseline,
+        });
+    }
+    let ctx = ReviewContext {
+        now: Utc::now(),
+        policy: &policy.review,
+    };
+    let result = review::review(&targets, &ctx);
+    let scope = match (&args.target, &args.client) {
+        (Some(t), _) => format!("target {t}"),
+        (None, Some(c)) => format!("client {c}"),
+        (None, None) => "every client".to_string(),
+    };
+    let format = if args.json { Format::Json } else { args.format };
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&result)? + "\n",
+        Format::Markdown => report::markdown(&result, &scope),
+        Format::Table => human(&result, &scope),
+    };
+    match &args.output {
+        Some(path) => {
+            keyreeve::vault::store::write_atomic(path, 0o644, |w| w.write_all(text.as_bytes()))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("review written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    let fail_at = match args.fail_on {
+        FailOn::Low => Some(Severity::Low),
+        FailOn::Medium => Some(Severity::Medium),
+        FailOn::High => Some(Severity::High),
+        FailOn::Never => None,
+    };
+    Ok(match fail_at {
+        Some(s) if result.open_findings(s).next().is_some() => Outcome::Findings,
+        _ => Outcome::Success,
+    })
+}
+
+/// `2026-10-01` (the end of that day, UTC) or an RFC 3339 time.
+fn parse_when(text: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        anyhow::anyhow!("--since `{text}` is neither a day (YYYY-MM-DD) nor a time (RFC 3339, e.g. 2026-10-01T09:00:00Z)")
+    })?;
+    Ok(day.and_hms_opt(23, 59, 59).expect("a valid time of day").and_utc())
+}
+
+/// The review for people: findings with what to do, then the roster, then the counts.
+fn human(r: &Review, scope: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let compared = r.targets.iter().filter(|t| t.baseline_taken_at.is_some()).count();
+    let _ = writeln!(
+        out,
+        "Review of {scope}: {} targets, {} with a snapshot, {compared} compared with an earlier one.\n",
+        r.targets.len(),
+        r.targets.iter().filter(|t| t.taken_at.is_some()).count()
+    );
+    for f in &r.findings {
+        let label = match &f.accepted {
+            Some(_) => "accepted".to_string(),
+            None => f.severity.as_str().to_uppercase(),
+        };
+        let _ = writeln!(out, "{label:<8} {:<28} {}", f.rule, f.subject);
+        let _ = writeln!(out, "         {}", f.message);
+        match &f.accepted {
+            Some(a) => {
+                let until = a.until.map(|u| format!(" until {u}")).unwrap_or_default();
+                let _ = writeln!(out, "         accepted{until}: {} ({})", a.reason, a.by);
+            }
+            None => {
+                let _ = writeln!(out, "         hint: {}", f.hint);
+            }
+        }
+    }
+    if !r.findings.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "Admin rights and remote access:");
+    for t in &r.targets {
+        let Some(taken) = t.taken_at else {
+            let _ = writeln!(out, "  {}: no snapshot", t.target);
+            continue;
+        };
+        let _ = writeln!(out, "  {} (snapshot {}):", t.target, taken.format("%Y-%m-%d %H:%M UTC"));
+        for e in &t.roster {
+            let mut notes = Vec::new();
+            if e.dial_in {
+                notes.push("remote access");
+            }
+            if !e.enabled {
+                notes.push("disabled");
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", notes.join(", "))
+            };
+            let how = if e.admin { e.how.as_str() } else { "not an admin" };
+            let _ = writeln!(out, "    {}: {how}{notes}", e.account);
+        }
+    }
+    let counts: Vec<String> = r.counts().iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
+    let accepted = r.findings.iter().filter(|f| f.accepted.is_some()).count();
+    let _ = writeln!(out, "\nOpen findings: {}; {accepted} accepted.", counts.join(", "));
+    out
+}
