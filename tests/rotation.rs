@@ -1352,3 +1352,222 @@ fn openldap_reset_that_must_be_changed_is_stored_and_needs_action() {
     assert!(ldaps_at(OL_URL, &dn, &e.password).is_ok());
     assert!(ldaps_at(OL_URL, &dn, &old).is_err());
 }
+
+/// `keyreeve review` over what `discover` saw on a lab device and the real Samba AD: the risks of
+/// an admin, an unmanaged device admin, a target never discovered; what changed between two
+/// discoveries; an accepted finding; the Markdown report; and a damaged snapshot named. Here
+/// beside rotation because it needs the same world of lab devices, AD and a workspace.
+#[test]
+fn review_finds_admin_risks_and_changes_between_discoveries() {
+    let admin = samba_admin();
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let (user, _) = ad_user(&admin);
+    let user_dn = format!("CN={user},CN=Users,{AD_BASE}");
+    // DONT_EXPIRE_PASSWORD | DONT_REQ_PREAUTH on a normal account, an SPN, and dial-in allowed.
+    ad_replace(
+        &admin,
+        &user_dn,
+        "userAccountControl",
+        &(512 | 0x10000 | 0x400000).to_string(),
+    );
+    ad_replace(
+        &admin,
+        &user_dn,
+        "servicePrincipalName",
+        &format!("HTTP/{user}.lab.test"),
+    );
+    ad_replace(&admin, &user_dn, "msNPAllowDialin", "TRUE");
+    // The target's own privileged group (extra_groups), with a group nested in it: the
+    // domain's real admin groups stay untouched for the other tests.
+    let inner = format!("CN=krin{tag},CN=Users,{AD_BASE}");
+    let outer = format!("CN=krout{tag},CN=Users,{AD_BASE}");
+    ad_add(
+        &admin,
+        &inner,
+        &[("objectClass", "group"), ("sAMAccountName", &format!("krin{tag}"))],
+    );
+    ad_add(
+        &admin,
+        &outer,
+        &[
+            ("objectClass", "group"),
+            ("sAMAccountName", &format!("krout{tag}")),
+            ("member", &inner),
+        ],
+    );
+    let membership = |add: bool| {
+        let mut c = ldaps(&format!("CN=Administrator,CN=Users,{AD_BASE}"), &admin).unwrap();
+        let value = [user_dn.as_bytes().to_vec()].into();
+        let m = if add {
+            ldap3::Mod::Add(b"member".to_vec(), value)
+        } else {
+            ldap3::Mod::Delete(b"member".to_vec(), value)
+        };
+        c.modify(&inner, vec![m]).unwrap().success().unwrap();
+    };
+
+    let dc1 = with_extra_group(
+        ad_stanza(
+            "dc1",
+            "Administrator",
+            Some(&format!("CN=Administrator,CN=Users,{AD_BASE}")),
+        ),
+        &outer,
+    );
+    let never = "[[clients.acme.targets]]\nname = \"gone\"\nkind = \"linux\"\naddress = \"127.0.0.1\"\nport = 1\nlogin = \"root\"\n\n";
+    let w = World::with(
+        vec![device("rtr1", TargetKind::CiscoIos)],
+        &format!("{dc1}{never}"),
+        &[("dc1/Administrator".to_string(), admin.clone())],
+    );
+    // The device's `netops` is an admin the vault does not know.
+    w.update(|doc| {
+        doc.entries.remove("rtr1/netops");
+    });
+    let discover = || {
+        let out = w.run(&["discover", "--client", CLIENT]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "gone fails, netops is flagged: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains("acme/gone"), "{}", text(&out));
+    };
+    let review = |args: &[&str]| -> (Option<i32>, serde_json::Value) {
+        let mut all = vec!["review", "--client", CLIENT, "--json"];
+        all.extend_from_slice(args);
+        let out = w.run(&all);
+        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        (out.status.code(), json)
+    };
+    let rules_for = |json: &serde_json::Value, subject: &str| -> Vec<String> {
+        let mut rules: Vec<String> = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["subject"] == subject && f["accepted"].is_null())
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect();
+        rules.sort();
+        rules
+    };
+    let subject = format!("{CLIENT}/dc1/{user}");
+
+    // First discovery: the user is a service account with dial-in, not an admin.
+    discover();
+    let before_join = chrono::Utc::now();
+    let (code, json) = review(&[]);
+    assert_eq!(code, Some(1));
+    assert!(rules_for(&json, &subject).is_empty(), "not an admin yet: {json}");
+    assert_eq!(rules_for(&json, "acme/rtr1/netops"), ["unmanaged-admin"]);
+    assert!(rules_for(&json, "acme/rtr1/admin").is_empty());
+    assert_eq!(rules_for(&json, "acme/gone"), ["unreviewed-target"]);
+
+    // It joins the nested group: a new admin, and every risk of it is a finding.
+    membership(true);
+    discover();
+    let (_, json) = review(&[]);
+    assert_eq!(
+        rules_for(&json, &subject),
+        [
+            "admin-password-never-expires",
+            "dial-in-admin",
+            "dormant-admin",
+            "kerberoastable-admin",
+            "nested-admin",
+            "new-admin",
+            "weak-admin-credential",
+        ],
+        "{json}"
+    );
+    let dc1_summary = json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "acme/dc1")
+        .unwrap();
+    let row = dc1_summary["roster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account"] == user.as_str())
+        .unwrap();
+    assert_eq!(row["how"], format!("via krin{tag} -> krout{tag}"));
+    assert_eq!(
+        (row["admin"].as_bool(), row["dial_in"].as_bool()),
+        (Some(true), Some(true))
+    );
+    // Compared with a time before the first discovery, there is no baseline, so nothing is new.
+    let (_, json) = review(&["--since", "2000-01-01"]);
+    assert!(!rules_for(&json, &subject).contains(&"new-admin".to_string()));
+
+    // An accepted finding is reported, marked, and no longer counts.
+    std::fs::write(
+        w.ws.join("policies/review.toml"),
+        format!(
+            "[[review.accept]]\nrule = \"dial-in-admin\"\naccount = \"acme/dc1/{user}\"\nreason = \"on-call, ticket 4711\"\nuntil = \"2999-12-31\"\n"
+        ),
+    )
+    .unwrap();
+    let (_, json) = review(&[]);
+    assert!(!rules_for(&json, &subject).contains(&"dial-in-admin".to_string()));
+    let accepted = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == subject.as_str() && f["rule"] == "dial-in-admin")
+        .unwrap();
+    assert_eq!(
+        accepted["accepted"]["by"],
+        format!("{}:1", w.ws.join("policies/review.toml").display())
+    );
+
+    // The Markdown report for the file, and the exit code by severity.
+    let report = w.root.join("review.md");
+    let out = w.run(&[
+        "review",
+        "--client",
+        CLIENT,
+        "--format",
+        "markdown",
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        md.contains(&format!("| **high** | kerberoastable-admin | `{subject}` |")),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "| `{user}` | via krin{tag} -> krout{tag} | yes | yes | yes | no |"
+        )),
+        "{md}"
+    );
+    let out = w.run(&["review", "--target", "acme/rtr1", "--fail-on", "never"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("acme/rtr1/netops"), "{}", text(&out));
+
+    // It leaves the group: removed, compared with the previous discovery by default, and
+    // compared with the first discovery (`--since`) nothing changed at all.
+    membership(false);
+    discover();
+    let (_, json) = review(&[]);
+    assert_eq!(rules_for(&json, &subject), ["removed-admin"], "{json}");
+    let (_, json) = review(&["--since", &before_join.to_rfc3339()]);
+    assert!(rules_for(&json, &subject).is_empty(), "{json}");
+
+    // A damaged snapshot stops the review with its name; nothing is written.
+    let newest = std::fs::read_dir(w.ws.join("state/snapshots/acme/dc1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    std::fs::write(&newest, "{\"target\": ").unwrap();
+    let out = w.run(&["review", "--client", CLIENT]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains(&newest.display().to_string()), "{}", text(&out));
+    assert!(out.stdout.is_empty());
+}

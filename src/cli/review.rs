@@ -127,7 +127,9 @@ fn parse_when(text: &str) -> Result<DateTime<Utc>> {
         return Ok(t.with_timezone(&Utc));
     }
     let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        anyhow::anyhow!("--since `{text}` is neither a day (YYYY-MM-DD) nor a time (RFC 3339, e.g. 2026-10-01T09:00:00Z)")
+        anyhow::anyhow!(
+            "--since `{text}` is neither a day (YYYY-MM-DD) nor a time (RFC 3339, e.g. 2026-10-01T09:00:00Z)"
+        )
     })?;
     Ok(day.and_hms_opt(23, 59, 59).expect("a valid time of day").and_utc())
 }

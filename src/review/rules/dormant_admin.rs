@@ -2,6 +2,7 @@
 //! account with admin rights is all risk and no use, and nobody would notice it being used.
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
+use crate::connector::AccountKind;
 use crate::review::{time, When};
 
 pub struct DormantAdmin;
@@ -25,7 +26,7 @@ impl Rule for DormantAdmin {
         t.accounts()
             .iter()
             .filter(|a| a.account.admin && a.account.enabled)
-            .filter(|a| a.account.kind == crate::connector::AccountKind::User)
+            .filter(|a| matches!(a.account.kind, AccountKind::User | AccountKind::Service))
             .filter_map(|a| {
                 let message = match time(a, "last_logon") {
                     When::At(at) if (ctx.now - at).num_days() > max_days => format!(
@@ -62,7 +63,10 @@ mod tests {
             ad_account("never", true, json!({})),
             ad_account("gone", true, json!({"flags": ["disabled"]})),
             ad_account("user", false, json!({})),
+            ad_account("pc$", true, json!({})),
         ];
+        let mut accounts = accounts;
+        accounts[5].account.kind = AccountKind::Computer;
         assert_eq!(
             subjects(&DormantAdmin, &target("active-directory", accounts.clone())),
             ["acme/t1/idle", "acme/t1/never"]

@@ -2,6 +2,7 @@
 //! never set): the longer a password lives, the more places it has leaked to.
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
+use crate::connector::AccountKind;
 use crate::review::{time, When};
 
 pub struct StaleAdminPassword;
@@ -22,6 +23,9 @@ impl Rule for StaleAdminPassword {
         t.accounts()
             .iter()
             .filter(|a| a.account.admin && a.account.enabled)
+            // People and service accounts: computers and managed service accounts change their
+            // own passwords, and a foreign principal's lives in another domain.
+            .filter(|a| matches!(a.account.kind, AccountKind::User | AccountKind::Service))
             .filter_map(|a| {
                 let message = match time(a, "pwd_last_set") {
                     When::At(set) if (ctx.now - set).num_days() > max_days => format!(
@@ -59,7 +63,10 @@ mod tests {
             ad_account("recent", true, at(10)),
             ad_account("never", true, json!({})),
             ad_account("old-user", false, at(400)),
+            ad_account("pc$", true, json!({})),
         ];
+        let mut accounts = accounts;
+        accounts[4].account.kind = AccountKind::Computer;
         let t = target("active-directory", accounts.clone());
         assert_eq!(subjects(&StaleAdminPassword, &t), ["acme/t1/old", "acme/t1/never"]);
         let t = target("ldap", accounts);
