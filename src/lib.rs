@@ -8,6 +8,7 @@
 //! - [`vault`]: the age-encrypted store, one file per client.
 //! - [`audit_log`]: the hash-chained log of every reveal, change, rotation and export.
 //! - [`connector`]: the one trait every target speaks; `ssh` (session engine + dialects) and `ldap`.
+//! - [`discovery`]: log in to targets and list their accounts, as snapshots.
 //! - [`policy`]: rotation policy and the password generator.
 //! - [`rotation`]: plan, journalled apply, recover, verify.
 //! - [`review`]: admin-membership review from discovery snapshots: findings, reports, changes.
@@ -18,6 +19,7 @@
 
 pub mod audit_log;
 pub mod connector;
+pub mod discovery;
 pub mod error;
 pub mod export;
 pub mod inventory;

@@ -4,18 +4,14 @@
 //! passwords work. One failed target never stops the others; the exit code says if any failed or
 //! if a device has admin accounts the vault does not know.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use chrono::Utc;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use keyreeve::connector::{self, ConnectContext, Credentials, Verification};
-use keyreeve::inventory::{LoginMethod, Target};
-use keyreeve::review::snapshot::{AccountRecord, InVault, Snapshot, SnapshotStore};
-use keyreeve::vault::{Vault, VaultDocument};
-use keyreeve::{Hint, Password};
-use tokio::sync::Semaphore;
+use keyreeve::discovery;
+use keyreeve::inventory::Target;
+use keyreeve::review::snapshot::{InVault, Snapshot, SnapshotStore};
+use keyreeve::vault::Vault;
 
 use super::context::Context as Workspace;
 use super::inventory::select;
@@ -44,181 +40,25 @@ pub struct Args {
     pub accept_new_host_keys: bool,
 }
 
-/// What the vault gives one target's discovery: credentials, and the stored passwords by account.
-struct VaultView {
-    /// The login credentials, or what is missing and the hint.
-    credentials: Result<Credentials, (String, String)>,
-    /// None when the vault could not be read.
-    stored: Option<BTreeMap<String, Password>>,
-}
-
-fn vault_view(target: &Target, doc: &Result<VaultDocument, String>) -> VaultView {
-    let doc = match doc {
-        Ok(d) => d,
-        Err(e) => {
-            return VaultView {
-                credentials: Err((
-                    format!("{}: cannot read the vault: {e}", target.path()),
-                    "check the identity (--identity) can open this client's vault".into(),
-                )),
-                stored: None,
-            }
-        }
-    };
-    let prefix = format!("{}/", target.name);
-    let stored: BTreeMap<String, Password> = doc
-        .entries
-        .iter()
-        .filter_map(|(k, e)| k.strip_prefix(&prefix).map(|a| (a.to_string(), e.password.clone())))
-        .collect();
-    let credentials = match stored.get(&target.login) {
-        Some(secret) => Ok(Credentials {
-            username: target.login.clone(),
-            method: target.login_method,
-            secret: secret.clone(),
-            enable: target.enable.as_ref().and_then(|e| stored.get(e).cloned()),
-        }),
-        None => Err((
-            format!(
-                "{}: the vault has no entry {} for the login account",
-                target.path(),
-                target.account_path(&target.login)
-            ),
-            format!(
-                "store it with `keyreeve vault set {}`",
-                target.account_path(&target.login)
-            ),
-        )),
-    };
-    VaultView {
-        credentials,
-        stored: Some(stored),
-    }
-}
-
-/// Discovers one target (blocking: runs on tokio's blocking pool).
-fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: bool) -> Snapshot {
-    let mut report = Snapshot {
-        target: target.path(),
-        kind: target.kind.to_string(),
-        taken_at: Utc::now(),
-        error: None,
-        hint: None,
-        accounts: Vec::new(),
-        snapshot: None,
-    };
-    let fail = |mut r: Snapshot, e: keyreeve::connector::ConnectorError| {
-        r.error = Some(e.to_string());
-        r.hint = e.hint();
-        r
-    };
-    let login = match view.credentials {
-        Ok(c) => c,
-        Err((error, hint)) => {
-            report.error = Some(error);
-            report.hint = Some(hint);
-            return report;
-        }
-    };
-    let conn = match connector::for_target(target, ctx) {
-        Ok(c) => c,
-        Err(e) => return fail(report, e),
-    };
-    let accounts = match conn.list_accounts(&login) {
-        Ok(a) => a,
-        Err(e) => return fail(report, e),
-    };
-    let device = !target.kind.is_directory();
-    for account in accounts {
-        let stored = view.stored.as_ref().map(|s| s.get(&account.name));
-        let in_vault = match stored {
-            None => InVault::Unknown,
-            Some(Some(_)) => InVault::Yes,
-            Some(None) => InVault::No,
-        };
-        // The login's entry holds a private key, not a password: its login already proved it.
-        let key_entry = account.name == target.login && target.login_method == LoginMethod::PrivateKey;
-        let (verified, verify_hint) = match (verify && !key_entry, stored) {
-            (true, Some(Some(pw))) => match conn.verify_login(&login, &account.name, pw) {
-                Ok(Verification::Accepted) => (Some("accepted".to_string()), None),
-                Ok(Verification::Rejected) => (Some("rejected".to_string()), None),
-                Err(e) => (Some(format!("error: {e}")), e.hint()),
-            },
-            _ => (None, None),
-        };
-        let flagged = device && in_vault == InVault::No;
-        report.accounts.push(AccountRecord {
-            account,
-            in_vault,
-            verified,
-            verify_hint,
-            flagged,
-        });
-    }
-    report
-}
-
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let ws = Workspace::load(g)?;
     let targets: Vec<Target> = select(&ws.inventory, args.client.as_deref(), args.target.as_deref())?
         .into_iter()
         .cloned()
         .collect();
-    let vault = Vault::new(&ws.workspace, &ws.inventory, &ws.keys);
-    let mut docs: BTreeMap<String, Result<VaultDocument, String>> = BTreeMap::new();
-    for t in &targets {
-        docs.entry(t.client.clone())
-            .or_insert_with(|| vault.load(&t.client).map_err(|e| e.to_string()));
-    }
+    let docs = discovery::load_vaults(&Vault::new(&ws.workspace, &ws.inventory, &ws.keys), &targets);
     let ctx = Arc::new(ws.connect_context(args.accept_new_host_keys));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let limit = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let mut reports = rt.block_on(discovery::discover(&targets, &docs, ctx, args.verify, args.concurrency));
+    discovery::save(
+        &SnapshotStore::new(ws.workspace.snapshots_dir()),
+        &targets,
+        &mut reports,
+    );
     let verify = args.verify;
-    let mut reports: Vec<Snapshot> = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for t in &targets {
-            let view = vault_view(t, &docs[&t.client]);
-            let (t, ctx, limit) = (t.clone(), ctx.clone(), limit.clone());
-            tasks.push(tokio::spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                let name = t.path();
-                let kind = t.kind.to_string();
-                tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, verify))
-                    .await
-                    .unwrap_or_else(|e| Snapshot {
-                        target: name,
-                        kind,
-                        taken_at: Utc::now(),
-                        error: Some(format!("discovery crashed: {e}")),
-                        hint: None,
-                        accounts: Vec::new(),
-                        snapshot: None,
-                    })
-            }));
-        }
-        let mut out = Vec::new();
-        for task in tasks {
-            if let Ok(r) = task.await {
-                out.push(r);
-            }
-        }
-        out
-    });
-    let store = SnapshotStore::new(ws.workspace.snapshots_dir());
-    for (t, r) in targets.iter().zip(reports.iter_mut()) {
-        if !r.failed() {
-            if let Err(e) = store.save(&t.client, &t.name, r) {
-                r.error = Some(format!(
-                    "{}: accounts listed but the snapshot was not saved: {e}",
-                    r.target
-                ));
-                r.hint = keyreeve::Hint::hint(&e);
-            }
-        }
-    }
 
     let failed = reports.iter().filter(|r| r.failed()).count();
     let unknown_admins: usize = reports.iter().map(|r| r.unknown_admins().count()).sum();

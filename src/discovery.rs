@@ -1,0 +1,202 @@
+//! Discovery: log in to each target with the vault's credentials, through the connector trait
+//! only (devices, Linux hosts and directories alike), list its accounts, say which ones the vault
+//! knows and, when asked, whether their stored passwords still work. Shared by `keyreeve
+//! discover`, which prints and saves the result, and `keyreeve serve`, which does so on a schedule.
+//! One failed target never stops the others: its snapshot carries the error instead.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+
+use crate::connector::{self, ConnectContext, Credentials, Verification};
+use crate::error::Hint;
+use crate::inventory::{LoginMethod, Target};
+use crate::review::snapshot::{AccountRecord, InVault, Snapshot, SnapshotStore};
+use crate::secret::Password;
+use crate::vault::{Vault, VaultDocument};
+
+/// Discovers `targets`, at most `concurrency` at once, on tokio's blocking pool. `docs` holds each
+/// client's vault (or why it could not be read). The result is in the order of `targets`.
+pub async fn discover(
+    targets: &[Target],
+    docs: &BTreeMap<String, Result<VaultDocument, String>>,
+    ctx: Arc<ConnectContext>,
+    verify: bool,
+    concurrency: usize,
+) -> Vec<Snapshot> {
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = Vec::new();
+    for t in targets {
+        let view = match docs.get(&t.client) {
+            Some(doc) => vault_view(t, doc),
+            None => vault_view(t, &Err("not loaded".into())),
+        };
+        let (t, ctx, limit) = (t.clone(), ctx.clone(), limit.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, verify)).await
+        }));
+    }
+    let mut out = Vec::new();
+    for (t, task) in targets.iter().zip(tasks) {
+        out.push(match task.await {
+            Ok(Ok(snapshot)) => snapshot,
+            // A crash of one target's discovery is that target's error, in its place.
+            Ok(Err(e)) => crashed(t, &e.to_string()),
+            Err(e) => crashed(t, &e.to_string()),
+        });
+    }
+    out
+}
+
+fn crashed(t: &Target, why: &str) -> Snapshot {
+    let mut s = empty(t);
+    s.error = Some(format!("{}: discovery crashed: {why}", t.path()));
+    s
+}
+
+fn empty(t: &Target) -> Snapshot {
+    Snapshot {
+        target: t.path(),
+        kind: t.kind.to_string(),
+        taken_at: Utc::now(),
+        error: None,
+        hint: None,
+        accounts: Vec::new(),
+        snapshot: None,
+    }
+}
+
+/// Each client's vault document that `targets` need, or why it could not be read.
+pub fn load_vaults(vault: &Vault<'_>, targets: &[Target]) -> BTreeMap<String, Result<VaultDocument, String>> {
+    let mut docs = BTreeMap::new();
+    for t in targets {
+        docs.entry(t.client.clone())
+            .or_insert_with(|| vault.load(&t.client).map_err(|e| e.to_string()));
+    }
+    docs
+}
+
+/// Saves the snapshot of every target whose discovery worked; a snapshot that cannot be saved
+/// becomes that target's error.
+pub fn save(store: &SnapshotStore, targets: &[Target], snapshots: &mut [Snapshot]) {
+    for (t, s) in targets.iter().zip(snapshots.iter_mut()) {
+        if !s.failed() {
+            if let Err(e) = store.save(&t.client, &t.name, s) {
+                s.error = Some(format!(
+                    "{}: accounts listed but the snapshot was not saved: {e}",
+                    s.target
+                ));
+                s.hint = e.hint();
+            }
+        }
+    }
+}
+
+/// What the vault gives one target's discovery: credentials, and the stored passwords by account.
+struct VaultView {
+    /// The login credentials, or what is missing and the hint.
+    credentials: Result<Credentials, (String, String)>,
+    /// None when the vault could not be read.
+    stored: Option<BTreeMap<String, Password>>,
+}
+
+fn vault_view(target: &Target, doc: &Result<VaultDocument, String>) -> VaultView {
+    let doc = match doc {
+        Ok(d) => d,
+        Err(e) => {
+            return VaultView {
+                credentials: Err((
+                    format!("{}: cannot read the vault: {e}", target.path()),
+                    "check the identity (--identity) can open this client's vault".into(),
+                )),
+                stored: None,
+            }
+        }
+    };
+    let prefix = format!("{}/", target.name);
+    let stored: BTreeMap<String, Password> = doc
+        .entries
+        .iter()
+        .filter_map(|(k, e)| k.strip_prefix(&prefix).map(|a| (a.to_string(), e.password.clone())))
+        .collect();
+    let credentials = match stored.get(&target.login) {
+        Some(secret) => Ok(Credentials {
+            username: target.login.clone(),
+            method: target.login_method,
+            secret: secret.clone(),
+            enable: target.enable.as_ref().and_then(|e| stored.get(e).cloned()),
+        }),
+        None => Err((
+            format!(
+                "{}: the vault has no entry {} for the login account",
+                target.path(),
+                target.account_path(&target.login)
+            ),
+            format!(
+                "store it with `keyreeve vault set {}`",
+                target.account_path(&target.login)
+            ),
+        )),
+    };
+    VaultView {
+        credentials,
+        stored: Some(stored),
+    }
+}
+
+/// Discovers one target (blocking: runs on tokio's blocking pool).
+fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: bool) -> Snapshot {
+    let mut report = empty(target);
+    let fail = |mut r: Snapshot, e: connector::ConnectorError| {
+        r.error = Some(e.to_string());
+        r.hint = e.hint();
+        r
+    };
+    let login = match view.credentials {
+        Ok(c) => c,
+        Err((error, hint)) => {
+            report.error = Some(error);
+            report.hint = Some(hint);
+            return report;
+        }
+    };
+    let conn = match connector::for_target(target, ctx) {
+        Ok(c) => c,
+        Err(e) => return fail(report, e),
+    };
+    let accounts = match conn.list_accounts(&login) {
+        Ok(a) => a,
+        Err(e) => return fail(report, e),
+    };
+    let device = !target.kind.is_directory();
+    for account in accounts {
+        let stored = view.stored.as_ref().map(|s| s.get(&account.name));
+        let in_vault = match stored {
+            None => InVault::Unknown,
+            Some(Some(_)) => InVault::Yes,
+            Some(None) => InVault::No,
+        };
+        // The login's entry holds a private key, not a password: its login already proved it.
+        let key_entry = account.name == target.login && target.login_method == LoginMethod::PrivateKey;
+        let (verified, verify_hint) = match (verify && !key_entry, stored) {
+            (true, Some(Some(pw))) => match conn.verify_login(&login, &account.name, pw) {
+                Ok(Verification::Accepted) => (Some("accepted".to_string()), None),
+                Ok(Verification::Rejected) => (Some("rejected".to_string()), None),
+                Err(e) => (Some(format!("error: {e}")), e.hint()),
+            },
+            _ => (None, None),
+        };
+        let flagged = device && in_vault == InVault::No;
+        report.accounts.push(AccountRecord {
+            account,
+            in_vault,
+            verified,
+            verify_hint,
+            flagged,
+        });
+    }
+    report
+}
