@@ -13,6 +13,7 @@
 //! - [`rotation`]: plan, journalled apply, recover, verify.
 //! - [`review`]: admin-membership review from discovery snapshots: findings, reports, changes.
 //! - [`export`]: handover vaults and import.
+//! - [`serve`]: the scheduled service and its read-only HTTP API.
 //! - [`lab`]: emulated network devices for tests, demo and benchmarks.
 //! - [`secret`]: the zeroizing, never-displayed password type.
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod review;
 pub mod rotation;
 pub mod secret;
+pub mod serve;
 pub mod vault;
 pub mod workspace;
 

@@ -11,6 +11,8 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     let filter = match cli.global.verbose {
+        // A service's log is how its operator sees each run.
+        0 if matches!(cli.command, cli::Command::Serve(_)) => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -73,7 +75,8 @@ fn hint_of(err: &anyhow::Error) -> Option<String> {
             keyreeve::connector::ConnectorError,
             keyreeve::policy::PolicyError,
             keyreeve::rotation::RotationError,
-            keyreeve::export::ExportError
+            keyreeve::export::ExportError,
+            keyreeve::review::ReviewError
         );
         None
     })

@@ -1453,3 +1453,201 @@ fn the_demo_runs_the_whole_job_and_reviews_it() {
     let json: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(json["targets"].as_array().unwrap().len(), 8);
 }
+
+/// One HTTP/1.1 request to the service on loopback: the status code and the body.
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `keyreeve serve` on a workspace of lab devices: it discovers and reviews at once, answers
+/// health, status, review and metrics (with the token only), runs again on request, never
+/// shows a secret, stops on SIGTERM; and it refuses an address off loopback without a token, or
+/// a token others may read.
+#[test]
+fn serve_discovers_reviews_and_answers_with_the_token_only() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = tmp.path().join("identity.txt");
+    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
+    let ws = tmp.path().join("ws");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+    let (mut lab, _) = lab_up_until_running(&ws, &identity, "lab1");
+    let token = "0123456789abcdef0123456789abcdef";
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let serve = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_keyreeve"));
+        c.arg("--workspace")
+            .arg(&ws)
+            .arg("--identity")
+            .arg(&identity)
+            .arg("serve")
+            .args(args);
+        c.stdin(Stdio::null());
+        c
+    };
+
+    // Unsafe configurations are refused before anything listens.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = serve(&["--listen", "127.0.0.1:0", "--token-file", token_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"), "{out:?}");
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = serve(&["--listen", "0.0.0.0:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to listen on 0.0.0.0:0 without a token"));
+
+    let mut child = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--every",
+        "1h",
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let addr = Regex::new(r"listening on http://(127\.0\.0\.1:\d+)")
+        .unwrap()
+        .captures(&first)
+        .unwrap_or_else(|| panic!("{first}"))[1]
+        .to_string();
+    let log = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+
+    assert_eq!(http(&addr, "GET", "/healthz", None), (200, "ok\n".into()));
+    for path in ["/v1/status", "/v1/review", "/metrics"] {
+        assert_eq!(http(&addr, "GET", path, None).0, 401, "{path} without the token");
+        assert_eq!(
+            http(&addr, "GET", path, Some("wrong-token-wrong-token")).0,
+            401,
+            "{path} with a wrong token"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let review = loop {
+        let (code, body) = http(&addr, "GET", "/v1/review", Some(token));
+        if code == 200 {
+            break serde_json::from_str::<serde_json::Value>(&body).unwrap();
+        }
+        assert_eq!(code, 503, "{body}");
+        assert!(Instant::now() < deadline, "no review within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let unmanaged: Vec<&str> = review["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "unmanaged-admin")
+        .map(|f| f["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(unmanaged.len(), 3, "{review}");
+    assert!(
+        unmanaged
+            .iter()
+            .all(|s| s.starts_with("lab1/") && s.ends_with("/netops")),
+        "{unmanaged:?}"
+    );
+
+    let (code, status) = http(&addr, "GET", "/v1/status", Some(token));
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["runs"], 1);
+    assert_eq!(status["last_run"]["targets"], 3);
+    assert_eq!(status["last_run"]["failed"], serde_json::json!([]));
+    assert_eq!(status["last_run"]["rejected"], serde_json::json!([]));
+    let (code, metrics) = http(&addr, "GET", "/metrics", Some(token));
+    assert_eq!(code, 200);
+    for line in [
+        "keyreeve_runs_total 1",
+        "keyreeve_targets{state=\"ok\"} 3",
+        "keyreeve_targets{state=\"failed\"} 0",
+        "keyreeve_findings_open{severity=\"high\"} 3",
+        "keyreeve_stored_passwords_rejected 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
+    }
+    let (code, md) = http(&addr, "GET", "/v1/review.md", Some(token));
+    assert_eq!(code, 200);
+    assert!(md.starts_with("# Admin access review"), "{md}");
+
+    // A run on request: the service runs again and saves a second snapshot per target.
+    assert_eq!(http(&addr, "POST", "/v1/run", Some(token)).0, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while serde_json::from_str::<serde_json::Value>(&http(&addr, "GET", "/v1/status", Some(token)).1).unwrap()["runs"]
+        != 2
+    {
+        assert!(Instant::now() < deadline, "no second run within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let snapshots = std::fs::read_dir(ws.join("state/snapshots/lab1")).unwrap().count();
+    assert_eq!(snapshots, 3);
+    for t in std::fs::read_dir(ws.join("state/snapshots/lab1")).unwrap() {
+        assert_eq!(std::fs::read_dir(t.unwrap().path()).unwrap().count(), 2);
+    }
+
+    // No answer holds a password the vault keeps.
+    let workspace = keyreeve::workspace::Workspace::open(&ws).unwrap();
+    let inventory = keyreeve::inventory::Inventory::load(&workspace.inventory_file()).unwrap();
+    let keys = keyreeve::keys::KeyRing::locate(Some(&identity));
+    let doc = keyreeve::vault::Vault::new(&workspace, &inventory, &keys)
+        .load("lab1")
+        .unwrap();
+    let answers: String = ["/v1/status", "/v1/review", "/v1/review.md", "/metrics"]
+        .iter()
+        .map(|p| http(&addr, "GET", p, Some(token)).1)
+        .collect();
+    assert!(!doc.entries.is_empty());
+    for entry in doc.entries.values() {
+        assert!(
+            !answers.contains(entry.password.expose()),
+            "a stored password in an answer"
+        );
+    }
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let log = log.join().unwrap();
+    assert!(log.contains("run finished: 3 targets, 0 failed"), "{log}");
+    assert!(log.contains("keyreeve serve: stopped"), "{log}");
+    for entry in doc.entries.values() {
+        assert!(!log.contains(entry.password.expose()), "a stored password in the log");
+    }
+    let _ = Command::new("kill").args(["-TERM", &lab.id().to_string()]).status();
+    let _ = lab.wait();
+}

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod recover;
 pub mod review;
 pub mod scan;
+pub mod serve;
 pub mod vault;
 pub mod verify;
 
@@ -99,6 +100,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Review who holds admin rights and remote access: findings, and changes since a baseline.
     Review(review::Args),
+    /// Run as a service: discovery and review on a schedule, and a read-only HTTP API.
+    Serve(serve::Args),
     /// Run the whole job on the built-in lab, with commentary.
     Demo(demo::Args),
     /// Export one client's credentials as an encrypted handover file.
@@ -129,6 +132,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Recover(a) => recover::run(&g, a),
         Command::Verify(a) => verify::run(&g, a),
         Command::Review(a) => review::run(&g, a),
+        Command::Serve(a) => serve::run(&g, a),
         Command::Demo(a) => demo::run(&g, a),
         Command::Export(a) => export::run(&g, a),
         Command::Import(a) => import::run(&g, a),

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use keyreeve::policy::Policy;
 use keyreeve::review::snapshot::SnapshotStore;
-use keyreeve::review::{self, report, rules, Review, ReviewContext, Severity, TargetReview};
+use keyreeve::review::{self, report, rules, Review, ReviewContext, Severity};
 
 use super::context::load_inventory;
 use super::inventory::select;
@@ -67,24 +67,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let (workspace, inventory) = load_inventory(g)?;
     let policy = Policy::load_dir(&workspace.policies_dir())?;
     let since = args.since.as_deref().map(parse_when).transpose()?;
-    let store = SnapshotStore::new(workspace.snapshots_dir());
-    let mut targets = Vec::new();
-    for t in select(&inventory, args.client.as_deref(), args.target.as_deref())? {
-        let current = store.newest(&t.client, &t.name, None)?;
-        let baseline = match (&current, since) {
-            (None, _) => None,
-            (Some(now), Some(since)) => store
-                .newest(&t.client, &t.name, Some(since))?
-                .filter(|then| then.taken_at < now.taken_at),
-            (Some(now), None) => store.previous(&t.client, &t.name, now)?,
-        };
-        targets.push(TargetReview {
-            target: t.path(),
-            kind: t.kind.as_str().to_string(),
-            current,
-            baseline,
-        });
-    }
+    let selected = select(&inventory, args.client.as_deref(), args.target.as_deref())?;
+    let targets = review::gather(&SnapshotStore::new(workspace.snapshots_dir()), selected, since)?;
     let ctx = ReviewContext {
         now: Utc::now(),
         policy: &policy.review,

@@ -201,6 +201,34 @@ impl Review {
     }
 }
 
+/// Each target's newest snapshot and the one to compare it with: the newest taken at or before
+/// `since`, or without `since` the one before the newest. A baseline is always older than the
+/// snapshot it is compared with.
+pub fn gather<'a>(
+    store: &snapshot::SnapshotStore,
+    targets: impl IntoIterator<Item = &'a crate::inventory::Target>,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<TargetReview>, ReviewError> {
+    let mut out = Vec::new();
+    for t in targets {
+        let current = store.newest(&t.client, &t.name, None)?;
+        let baseline = match (&current, since) {
+            (None, _) => None,
+            (Some(now), Some(since)) => store
+                .newest(&t.client, &t.name, Some(since))?
+                .filter(|then| then.taken_at < now.taken_at),
+            (Some(now), None) => store.previous(&t.client, &t.name, now)?,
+        };
+        out.push(TargetReview {
+            target: t.path(),
+            kind: t.kind.as_str().to_string(),
+            current,
+            baseline,
+        });
+    }
+    Ok(out)
+}
+
 /// Runs every rule over every target and applies the policy's acceptances.
 pub fn review(targets: &[TargetReview], ctx: &ReviewContext<'_>) -> Review {
     let today = ctx.now.date_naive();
