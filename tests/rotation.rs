@@ -1361,7 +1361,7 @@ fn openldap_reset_that_must_be_changed_is_stored_and_needs_action() {
 fn review_finds_admin_risks_and_changes_between_discoveries() {
     let admin = samba_admin();
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let (user, _) = ad_user(&admin);
+    let (user, user_pw) = ad_user(&admin);
     let user_dn = format!("CN={user},CN=Users,{AD_BASE}");
     // DONT_EXPIRE_PASSWORD | DONT_REQ_PREAUTH on a normal account, an SPN, and dial-in allowed.
     ad_replace(
@@ -1473,7 +1473,6 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
         [
             "admin-password-never-expires",
             "dial-in-admin",
-            "dormant-admin",
             "kerberoastable-admin",
             "nested-admin",
             "new-admin",
@@ -1501,6 +1500,24 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
     // Compared with a time before the first discovery, there is no baseline, so nothing is new.
     let (_, json) = review(&["--since", "2000-01-01"]);
     assert!(!rules_for(&json, &subject).contains(&"new-admin".to_string()));
+    let out = w.run(&["review", "--client", CLIENT, "--since", "2000-01-01"]);
+    assert!(
+        text(&out).contains("no snapshot at or before 2000-01-01 23:59 UTC to compare with"),
+        "{}",
+        text(&out)
+    );
+    // A snapshot holds account names and privileges, never a password.
+    let mut secrets: Vec<Password> = w.initial.iter().map(|(_, p)| p.clone()).collect();
+    secrets.push(user_pw.clone());
+    for target in ["dc1", "rtr1"] {
+        for file in std::fs::read_dir(w.ws.join("state/snapshots/acme").join(target)).unwrap() {
+            let body = std::fs::read_to_string(file.unwrap().path()).unwrap();
+            assert!(
+                secrets.iter().all(|s| !body.contains(s.expose())),
+                "a password in a snapshot"
+            );
+        }
+    }
 
     // An accepted finding is reported, marked, and no longer counts.
     std::fs::write(

@@ -68,12 +68,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let policy = Policy::load_dir(&workspace.policies_dir())?;
     let since = args.since.as_deref().map(parse_when).transpose()?;
     let selected = select(&inventory, args.client.as_deref(), args.target.as_deref())?;
-    let targets = review::gather(&SnapshotStore::new(workspace.snapshots_dir()), selected, since)?;
+    let now = Utc::now();
+    let targets = review::gather(&SnapshotStore::new(workspace.snapshots_dir()), selected, since, now)?;
     let ctx = ReviewContext {
-        now: Utc::now(),
+        now,
         policy: &policy.review,
     };
-    let result = review::review(&targets, &ctx);
+    let mut result = review::review(&targets, &ctx);
+    result.since = since;
     let scope = match (&args.target, &args.client) {
         (Some(t), _) => format!("target {t}"),
         (None, Some(c)) => format!("client {c}"),
@@ -115,7 +117,10 @@ fn parse_when(text: &str) -> Result<DateTime<Utc>> {
             "--since `{text}` is neither a day (YYYY-MM-DD) nor a time (RFC 3339, e.g. 2026-10-01T09:00:00Z)"
         )
     })?;
-    Ok(day.and_hms_opt(23, 59, 59).expect("a valid time of day").and_utc())
+    Ok(day
+        .and_hms_nano_opt(23, 59, 59, 999_999_999)
+        .expect("a valid time of day")
+        .and_utc())
 }
 
 /// The review for people: findings with what to do, then the roster, then the counts.
@@ -151,18 +156,14 @@ fn human(r: &Review, scope: &str) -> String {
     }
     let _ = writeln!(out, "Admin rights and remote access:");
     for t in &r.targets {
-        let Some(taken) = t.taken_at else {
-            let _ = writeln!(out, "  {}: no snapshot", t.target);
-            continue;
-        };
-        let _ = writeln!(out, "  {} (snapshot {}):", t.target, taken.format("%Y-%m-%d %H:%M UTC"));
+        let _ = writeln!(out, "  {}: {}", t.target, report::compared(t, r.since));
         for e in &t.roster {
             let mut notes = Vec::new();
             if e.dial_in {
                 notes.push("remote access");
             }
             if !e.enabled {
-                notes.push("disabled");
+                notes.push("cannot log in now");
             }
             let notes = if notes.is_empty() {
                 String::new()

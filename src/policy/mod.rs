@@ -391,6 +391,17 @@ impl Policy {
             review.max_admin_password_age_days = days;
         }
         if let Some(days) = raw.dormant_admin_days {
+            // lastLogonTimestamp replicates up to 14 days late: a shorter window calls active
+            // admins dormant.
+            if days < 14 {
+                return Err(PolicyError::Invalid {
+                    path: path.to_path_buf(),
+                    line: line_of(text, text.find("dormant_admin_days").unwrap_or(0)),
+                    message: format!(
+                        "dormant_admin_days = {days}: Active Directory's last logon time may be 14 days behind, so use at least 14"
+                    ),
+                });
+            }
             review.dormant_admin_days = days;
         }
         if let Some(days) = raw.max_snapshot_age_days {
@@ -592,6 +603,13 @@ mod tests {
             let shown = err.to_string();
             assert!(shown.starts_with("p.toml:4: ") && shown.contains(says), "{shown}");
         }
+        let err = Policy::default()
+            .add_text("[review]\n\ndormant_admin_days = 7\n", Path::new("p.toml"))
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("p.toml:3: ") && err.to_string().contains("at least 14"),
+            "{err}"
+        );
         let err = Policy::default()
             .add_text("[review]\ndormant_days = 3\n", Path::new("p.toml"))
             .unwrap_err();

@@ -171,6 +171,10 @@ pub struct TargetSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Review {
     pub generated_at: DateTime<Utc>,
+    /// The time changes are counted from, when one was asked for (`--since`); otherwise each
+    /// target is compared with its previous snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
     pub targets: Vec<TargetSummary>,
     /// Most severe first.
     pub findings: Vec<Finding>,
@@ -201,22 +205,26 @@ impl Review {
     }
 }
 
+/// How far in the future a snapshot may claim to be (clocks of a team's laptops disagree a
+/// little); one further ahead was written by a clock that is wrong and is not trusted as current.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Each target's newest snapshot and the one to compare it with: the newest taken at or before
-/// `since`, or without `since` the one before the newest. A baseline is always older than the
-/// snapshot it is compared with.
+/// `since` (which is the current one itself when nothing was taken since), or without `since`
+/// the one before the newest.
 pub fn gather<'a>(
     store: &snapshot::SnapshotStore,
     targets: impl IntoIterator<Item = &'a crate::inventory::Target>,
     since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<TargetReview>, ReviewError> {
     let mut out = Vec::new();
     for t in targets {
-        let current = store.newest(&t.client, &t.name, None)?;
+        let current = store.newest(&t.client, &t.name, Some(now + CLOCK_SKEW))?;
         let baseline = match (&current, since) {
             (None, _) => None,
-            (Some(now), Some(since)) => store
-                .newest(&t.client, &t.name, Some(since))?
-                .filter(|then| then.taken_at < now.taken_at),
+            (Some(now), Some(since)) if since >= now.taken_at => Some(now.clone()),
+            (Some(_), Some(since)) => store.newest(&t.client, &t.name, Some(since))?,
             (Some(now), None) => store.previous(&t.client, &t.name, now)?,
         };
         out.push(TargetReview {
@@ -265,6 +273,7 @@ pub fn review(targets: &[TargetReview], ctx: &ReviewContext<'_>) -> Review {
     });
     Review {
         generated_at: ctx.now,
+        since: None,
         targets: targets.iter().map(summary).collect(),
         findings,
     }
@@ -308,6 +317,11 @@ pub fn strings<'a>(a: &'a AccountRecord, key: &str) -> Vec<&'a str> {
         .unwrap_or_default()
 }
 
+/// A text detail of an account (`sid`, `password_form`, `password`).
+pub fn text<'a>(a: &'a AccountRecord, key: &str) -> Option<&'a str> {
+    a.account.details.get(key).and_then(|v| v.as_str())
+}
+
 /// A time the directory keeps about an account (`pwd_last_set`, `last_logon`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
@@ -318,15 +332,47 @@ pub enum When {
     Unknown,
 }
 
-/// A time detail of an account.
+/// A time detail of an account: RFC 3339 (AD, as discovery converts it) or LDAP
+/// GeneralizedTime (`20240101120000Z`, OpenLDAP's `pwdChangedTime` as stored).
 pub fn time(a: &AccountRecord, key: &str) -> When {
     match a.account.details.get(key) {
         Some(serde_json::Value::Null) => When::Never,
-        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| When::At(t.with_timezone(&Utc)))
-            .unwrap_or(When::Unknown),
+        Some(serde_json::Value::String(s)) => parse_time(s).map(When::At).unwrap_or(When::Unknown),
         _ => When::Unknown,
     }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let digits = s.strip_suffix('Z')?;
+    let (whole, fraction) = digits.split_once(['.', ',']).unwrap_or((digits, ""));
+    let t = chrono::NaiveDateTime::parse_from_str(whole, "%Y%m%d%H%M%S").ok()?;
+    let nanos = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<9}").get(..9)?.parse::<i64>().ok()?
+    };
+    Some(t.and_utc() + chrono::Duration::nanoseconds(nanos))
+}
+
+/// Whether the account is switched off for good (AD `disabled`; a device or host account that
+/// cannot log in). A *locked* directory account is not: a lockout ends by itself, so every risk
+/// of the account still applies.
+pub fn disabled(a: &AccountRecord) -> bool {
+    match a.account.details.get("disabled").and_then(|v| v.as_bool()) {
+        Some(d) => d,
+        None => !a.account.enabled,
+    }
+}
+
+/// A person's or a service's account: the kinds whose password someone chose and keeps.
+/// Computers and managed service accounts change their own long random passwords, and a foreign
+/// principal's password lives in another domain.
+pub fn has_chosen_password(a: &AccountRecord) -> bool {
+    use crate::connector::AccountKind;
+    matches!(a.account.kind, AccountKind::User | AccountKind::Service) && !flags(a).contains(&"smartcard-required")
 }
 
 /// Whether the account may dial in / use the VPN (a directory's remote-access reasons).
@@ -357,35 +403,65 @@ pub(crate) mod test_support {
         }
     }
 
-    /// A directory account with `details` as an AD snapshot has them.
-    pub fn ad_account(name: &str, privileged: bool, details: serde_json::Value) -> AccountRecord {
-        let mut all = serde_json::json!({
-            "flags": [], "pwd_last_set": null, "last_logon": null,
-            "service_principal_names": [], "remote_access_reasons": [], "paths": [],
-        });
-        if let (Some(base), Some(extra)) = (all.as_object_mut(), details.as_object()) {
-            base.extend(extra.clone());
-        }
-        let paths: Vec<String> = all["paths"]
-            .as_array()
-            .map(|p| p.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        AccountRecord {
-            account: AccountInfo {
-                name: name.into(),
-                kind: AccountKind::User,
-                privilege: paths.join("; "),
-                admin: privileged,
-                enabled: !all["flags"]
-                    .as_array()
-                    .is_some_and(|f| f.iter().any(|x| x == "disabled" || x == "locked")),
-                details: all.as_object().cloned().unwrap_or_default().into_iter().collect(),
+    /// A directory account as the AD connector reports it (through the connector's own
+    /// `to_account_info`, so the details' names and forms are the ones snapshots hold), with
+    /// `set` overriding: flags, pwd_last_set, last_logon, service_principal_names,
+    /// remote_access_reasons, paths, sid, must_change_password, well_known_name.
+    pub fn ad_account(name: &str, privileged: bool, set: serde_json::Value) -> AccountRecord {
+        use crate::connector::ldap::DirectoryAccount;
+        let list = |key: &str| -> Vec<String> {
+            set[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .unwrap_or_default()
+        };
+        let text = |key: &str| set[key].as_str().map(str::to_string);
+        let flags = list("flags");
+        let disabled = flags.iter().any(|f| f == "disabled");
+        let locked = flags.iter().any(|f| f == "locked");
+        let account = DirectoryAccount {
+            name: name.into(),
+            well_known_name: text("well_known_name"),
+            dn: format!("CN={name},CN=Users,DC=lab,DC=test"),
+            kind: AccountKind::User,
+            object_class: vec!["user".into()],
+            sid: text("sid"),
+            enabled: !disabled && !locked,
+            disabled,
+            locked,
+            pwd_last_set: text("pwd_last_set"),
+            must_change_password: set["must_change_password"] == true,
+            last_logon: text("last_logon"),
+            user_account_control: Some(512),
+            flags,
+            admin_count: None,
+            protected_user: false,
+            service_principal_names: list("service_principal_names"),
+            dial_in: None,
+            privileged,
+            paths: if privileged && list("paths").is_empty() {
+                vec!["member of Domain Admins".into()]
+            } else {
+                list("paths")
             },
+            privileged_groups: Vec::new(),
+            service_reasons: Vec::new(),
+            remote_access_reasons: list("remote_access_reasons"),
+            unresolved: false,
+        };
+        AccountRecord {
+            account: account.to_account_info(),
             in_vault: InVault::No,
             verified: None,
             verify_hint: None,
             flagged: false,
         }
+    }
+
+    /// The same account as another kind (a computer, a managed service account).
+    pub fn kind(mut a: AccountRecord, kind: AccountKind) -> AccountRecord {
+        a.account.kind = kind;
+        a
     }
 
     pub fn target(kind: &str, accounts: Vec<AccountRecord>) -> TargetReview {
@@ -435,7 +511,8 @@ mod tests {
                 device_account("admin", true, InVault::Yes),
             ],
         );
-        let today = Utc::now().date_naive();
+        let now = Utc::now();
+        let today = now.date_naive();
         let mut policy = ReviewPolicy::default();
         policy.accept.push(Acceptance {
             rule: "unmanaged-admin".into(),
@@ -444,10 +521,7 @@ mod tests {
             until: Some(today),
             origin: "policies/review.toml:3".into(),
         });
-        let ctx = ReviewContext {
-            now: Utc::now(),
-            policy: &policy,
-        };
+        let ctx = ReviewContext { now, policy: &policy };
         let r = review(std::slice::from_ref(&t), &ctx);
         let netops = r.findings.iter().find(|f| f.subject == "acme/t1/netops").unwrap();
         assert_eq!(netops.rule, "unmanaged-admin");
@@ -463,10 +537,42 @@ mod tests {
 
         // The day after `until`, the same finding counts again.
         let later = ReviewContext {
-            now: Utc::now() + chrono::Duration::days(1),
+            now: now + chrono::Duration::days(1),
             policy: &policy,
         };
         let r = review(std::slice::from_ref(&t), &later);
         assert!(r.open_findings(Severity::High).any(|f| f.subject == "acme/t1/netops"));
+    }
+
+    #[test]
+    fn gather_picks_the_baseline_by_since_and_distrusts_snapshots_from_the_future() {
+        use crate::inventory::Inventory;
+        let inv = Inventory::parse(
+            "[clients.acme]\n[[clients.acme.targets]]\nname = \"rtr1\"\nkind = \"cisco-ios\"\naddress = \"127.0.0.1\"\nlogin = \"admin\"\n",
+            std::path::Path::new("keyreeve.toml"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = snapshot::SnapshotStore::new(dir.path());
+        let now = Utc::now();
+        let day = chrono::Duration::days(1);
+        for at in [now - day * 20, now - day * 10, now + day * 3] {
+            let mut s = snapshot(at, vec![]);
+            store.save("acme", "rtr1", &mut s).unwrap();
+        }
+        let taken = |since| {
+            let t = gather(&store, inv.targets(), since, now).unwrap().remove(0);
+            (t.current.map(|s| s.taken_at), t.baseline.map(|s| s.taken_at))
+        };
+        // The snapshot dated three days ahead is not current.
+        assert_eq!(taken(None), (Some(now - day * 10), Some(now - day * 20)));
+        assert_eq!(
+            taken(Some(now - day * 15)),
+            (Some(now - day * 10), Some(now - day * 20))
+        );
+        // Nothing taken since: compared with itself, so nothing changed.
+        assert_eq!(taken(Some(now - day * 5)), (Some(now - day * 10), Some(now - day * 10)));
+        // Nothing as old as `since`: no baseline, and the review says so.
+        assert_eq!(taken(Some(now - day * 30)), (Some(now - day * 10), None));
     }
 }

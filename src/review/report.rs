@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use super::{Review, Severity};
+use chrono::{DateTime, Utc};
+
+use super::{Review, Severity, TargetSummary};
 use crate::review::rules;
 
 /// Renders `review` as Markdown. `scope` says what was reviewed (e.g. `client acme`).
@@ -52,9 +54,9 @@ pub fn markdown(review: &Review, scope: &str) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {severity} | {} | `{}` | {} | {} |",
+                "| {severity} | {} | {} | {} | {} |",
                 f.rule,
-                f.subject,
+                code(&f.subject),
                 escape(&finding),
                 escape(&f.hint)
             );
@@ -64,19 +66,7 @@ pub fn markdown(review: &Review, scope: &str) -> String {
 
     let _ = writeln!(out, "## Who holds admin rights or remote access\n");
     for t in &review.targets {
-        let taken = match (t.taken_at, t.baseline_taken_at) {
-            (Some(now), Some(then)) => format!(
-                "snapshot {}, compared with {}",
-                now.format("%Y-%m-%d %H:%M UTC"),
-                then.format("%Y-%m-%d %H:%M UTC")
-            ),
-            (Some(now), None) => format!(
-                "snapshot {}, nothing earlier to compare",
-                now.format("%Y-%m-%d %H:%M UTC")
-            ),
-            (None, _) => "no snapshot: not reviewed".to_string(),
-        };
-        let _ = writeln!(out, "### {} ({})\n\n{taken}\n", t.target, t.kind);
+        let _ = writeln!(out, "### {} ({})\n\n{}\n", t.target, t.kind, compared(t, review.since));
         if t.roster.is_empty() {
             if t.taken_at.is_some() {
                 let _ = writeln!(out, "No admin or remote-access accounts.\n");
@@ -87,18 +77,15 @@ pub fn markdown(review: &Review, scope: &str) -> String {
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         let yes = |b: bool| if b { "yes" } else { "no" };
         for r in &t.roster {
-            let in_vault = serde_json::to_value(r.in_vault)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} | {} | {in_vault} |",
-                r.account,
+                "| {} | {} | {} | {} | {} | {} |",
+                code(&r.account),
                 escape(&r.how),
                 yes(r.admin),
                 yes(r.dial_in),
-                yes(r.enabled)
+                yes(r.enabled),
+                r.in_vault.as_str()
             );
         }
         let _ = writeln!(out);
@@ -111,9 +98,45 @@ pub fn markdown(review: &Review, scope: &str) -> String {
     out
 }
 
-/// Keeps a directory's or device's text from breaking the table: pipes and line breaks.
+/// Which snapshot a target's part of the review rests on, and what it was compared with.
+pub fn compared(t: &TargetSummary, since: Option<DateTime<Utc>>) -> String {
+    let time = |at: DateTime<Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+    match (t.taken_at, t.baseline_taken_at, since) {
+        (None, _, _) => "no snapshot: not reviewed".into(),
+        (Some(now), Some(then), _) if then == now => {
+            format!(
+                "snapshot {}, the newest at or before the time asked for: no changes to show",
+                time(now)
+            )
+        }
+        (Some(now), Some(then), _) => format!("snapshot {}, compared with {}", time(now), time(then)),
+        (Some(now), None, Some(since)) => format!(
+            "snapshot {}; no snapshot at or before {} to compare with, so changes are not shown",
+            time(now),
+            time(since)
+        ),
+        (Some(now), None, None) => format!("snapshot {}, the first: nothing earlier to compare with", time(now)),
+    }
+}
+
+/// Keeps a directory's or device's text from breaking the table or the page: pipes, line
+/// breaks, and HTML, which Markdown renderers pass through.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+    text.replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
+        // `<` alone can open a tag; `->` in membership paths stays readable.
+        .replace('<', "&lt;")
+}
+
+/// An account name as code: escaped, and with its own backticks (legal in an OpenLDAP cn) made
+/// harmless by a longer fence.
+fn code(name: &str) -> String {
+    let name = escape(name);
+    if name.contains('`') {
+        format!("`` {name} ``")
+    } else {
+        format!("`{name}`")
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +151,14 @@ mod tests {
     fn the_report_lists_findings_roster_and_rules_and_escapes_table_breakers() {
         let mut odd = device_account("netops", true, InVault::No);
         odd.account.privilege = "group=full|x\nnext".into();
-        let t = target("routeros", vec![odd, device_account("admin", true, InVault::Yes)]);
+        let t = target(
+            "routeros",
+            vec![
+                odd,
+                device_account("admin", true, InVault::Yes),
+                device_account("a|b`<i>", true, InVault::Yes),
+            ],
+        );
         let policy = ReviewPolicy::default();
         let ctx = ReviewContext {
             now: chrono::Utc::now(),
@@ -144,6 +174,7 @@ mod tests {
             text.contains("| `netops` | group=full\\|x next | yes | no | yes | no |"),
             "{text}"
         );
+        assert!(text.contains("| `` a\\|b`&lt;i> `` | privilege 15 |"), "{text}");
         assert!(
             text.contains("- Open findings: 1 high, 0 medium, 0 low, 0 info"),
             "{text}"

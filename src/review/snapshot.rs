@@ -21,6 +21,16 @@ pub enum InVault {
     Unknown,
 }
 
+impl InVault {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InVault::Yes => "yes",
+            InVault::No => "no",
+            InVault::Unknown => "unknown",
+        }
+    }
+}
+
 /// One account as discovery reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountRecord {
@@ -82,18 +92,16 @@ impl SnapshotStore {
     /// Writes one target's snapshot atomically and records where in `snapshot.snapshot`.
     pub fn save(&self, client: &str, target: &str, snapshot: &mut Snapshot) -> Result<PathBuf, ReviewError> {
         let dir = self.target_dir(client, target);
-        let io = |path: &Path| {
+        let failed = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ReviewError::Write { path, source }
         };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let path = dir.join(format!("{}.json", snapshot.taken_at.format("%Y%m%dT%H%M%S%.3fZ")));
+        std::fs::create_dir_all(&dir).map_err(failed(&dir))?;
+        let path = dir.join(format!("{}.json", snapshot.taken_at.format(NAME_FORMAT)));
         snapshot.snapshot = None;
         let json = serde_json::to_vec_pretty(&*snapshot).expect("a snapshot always serializes");
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
-        std::io::Write::write_all(&mut tmp, &json).map_err(io(&path))?;
-        tmp.as_file().sync_all().map_err(io(&path))?;
-        tmp.persist(&path).map_err(|e| io(&path)(e.error))?;
+        // Account names and privileges are no secret, but no business of other local users.
+        crate::vault::store::write_atomic(&path, 0o600, |w| w.write_all(&json)).map_err(failed(&path))?;
         snapshot.snapshot = Some(path.clone());
         Ok(path)
     }
@@ -130,6 +138,8 @@ impl SnapshotStore {
     }
 
     /// The newest snapshot of one target taken at or before `at` (the newest of all without `at`).
+    /// A service saves a few snapshots a day for years, so files whose names say they are newer
+    /// than `at` are skipped unread.
     pub fn newest(
         &self,
         client: &str,
@@ -137,6 +147,11 @@ impl SnapshotStore {
         at: Option<DateTime<Utc>>,
     ) -> Result<Option<Snapshot>, ReviewError> {
         for file in self.files(client, target)?.iter().rev() {
+            if let (Some(at), Some(named)) = (at, time_in_name(file)) {
+                if named > at {
+                    continue;
+                }
+            }
             let snapshot = Self::read(file)?;
             if at.is_none_or(|at| snapshot.taken_at <= at) {
                 return Ok(Some(snapshot));
@@ -159,6 +174,16 @@ impl SnapshotStore {
         Ok(None)
     }
 }
+
+/// The time a snapshot file's name gives (`20261127T231609.340Z.json`), if it has that form.
+fn time_in_name(path: &Path) -> Option<DateTime<Utc>> {
+    let stem = path.file_stem()?.to_str()?;
+    chrono::NaiveDateTime::parse_from_str(stem, NAME_FORMAT)
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+const NAME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
 
 #[cfg(test)]
 mod tests {
@@ -223,6 +248,12 @@ mod tests {
         assert_eq!(store.previous("acme", "rtr1", &newest).unwrap().unwrap().taken_at, t0);
         assert!(store.previous("acme", "rtr1", &then).unwrap().is_none());
         assert!(store.newest("acme", "other", None).unwrap().is_none());
+        let named = time_in_name(second.snapshot.as_ref().unwrap()).unwrap();
+        assert_eq!(named.timestamp_millis(), second.taken_at.timestamp_millis());
+        // A damaged file newer than the time asked for is never read.
+        std::fs::write(second.snapshot.as_ref().unwrap(), "{").unwrap();
+        assert_eq!(store.newest("acme", "rtr1", Some(t0)).unwrap().unwrap().taken_at, t0);
+        assert!(store.newest("acme", "rtr1", None).is_err());
     }
 
     #[test]

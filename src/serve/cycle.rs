@@ -104,7 +104,7 @@ async fn run(config: &Arc<ServeConfig>) -> Result<(RunReport, Review), String> {
                 now: Utc::now(),
                 policy: &policy.review,
             };
-            let review = review::gather(&store, &targets, None).map(|t| review::review(&t, &ctx));
+            let review = review::gather(&store, &targets, None, ctx.now).map(|t| review::review(&t, &ctx));
             (review.map_err(|e| e.to_string()), snapshots)
         })
         .await

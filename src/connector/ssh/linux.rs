@@ -643,7 +643,10 @@ pub fn parse_accounts(
         let password_state = shadow.get(name).map(|h| {
             if h.starts_with('!') {
                 "locked"
-            } else if h.is_empty() || *h == "*" {
+            } else if h.is_empty() {
+                // No password at all: where PAM allows `nullok`, anyone logs in with none.
+                "empty"
+            } else if *h == "*" {
                 "none"
             } else {
                 "set"

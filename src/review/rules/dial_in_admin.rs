@@ -2,7 +2,7 @@
 //! the network from anywhere. Remote access for admins should go through separate, lesser accounts.
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
-use crate::review::{may_dial_in, strings};
+use crate::review::{disabled, may_dial_in, strings};
 
 pub struct DialInAdmin;
 
@@ -19,7 +19,7 @@ impl Rule for DialInAdmin {
     fn check(&self, t: &TargetReview, _: &ReviewContext<'_>) -> Vec<Found> {
         t.accounts()
             .iter()
-            .filter(|a| a.account.admin && a.account.enabled && may_dial_in(a))
+            .filter(|a| a.account.admin && !disabled(a) && may_dial_in(a))
             .map(|a| Found {
                 subject: t.subject(a),
                 message: format!(
@@ -48,6 +48,11 @@ mod tests {
                 ad_account("bob", true, remote.clone()),
                 ad_account("carol", false, remote),
                 ad_account("dave", true, json!({})),
+                ad_account(
+                    "erin",
+                    true,
+                    json!({"remote_access_reasons": ["group VPN"], "flags": ["disabled"]}),
+                ),
             ],
         );
         assert_eq!(subjects(&DialInAdmin, &t), ["acme/t1/bob"]);

@@ -2,6 +2,7 @@
 //! and a clutter that hides the real admins in every review.
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
+use crate::review::disabled;
 
 pub struct DisabledAdmin;
 
@@ -13,15 +14,15 @@ impl Rule for DisabledAdmin {
         Severity::Low
     }
     fn summary(&self) -> &'static str {
-        "a disabled or locked account that still holds admin rights"
+        "a disabled account that still holds admin rights (a lockout ends by itself, so locked ones are not)"
     }
     fn check(&self, t: &TargetReview, _: &ReviewContext<'_>) -> Vec<Found> {
         t.accounts()
             .iter()
-            .filter(|a| a.account.admin && !a.account.enabled)
+            .filter(|a| a.account.admin && disabled(a))
             .map(|a| Found {
                 subject: t.subject(a),
-                message: format!("cannot log in now, but still an admin ({})", a.account.privilege),
+                message: format!("disabled, but still an admin ({})", a.account.privilege),
                 hint: "remove it from the privileged groups (or delete it) so that re-enabling it grants nothing"
                     .into(),
             })
@@ -32,11 +33,12 @@ impl Rule for DisabledAdmin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::review::snapshot::InVault;
     use crate::review::test_support::*;
     use serde_json::json;
 
     #[test]
-    fn disabled_or_locked_admins() {
+    fn disabled_admins_but_not_locked_ones() {
         let t = target(
             "active-directory",
             vec![
@@ -46,6 +48,9 @@ mod tests {
                 ad_account("off-user", false, json!({"flags": ["disabled"]})),
             ],
         );
-        assert_eq!(subjects(&DisabledAdmin, &t), ["acme/t1/off", "acme/t1/locked"]);
+        assert_eq!(subjects(&DisabledAdmin, &t), ["acme/t1/off"]);
+        let mut gone = device_account("old", true, InVault::No);
+        gone.account.enabled = false;
+        assert_eq!(subjects(&DisabledAdmin, &target("linux", vec![gone])), ["acme/t1/old"]);
     }
 }

@@ -2,8 +2,8 @@
 //! account with admin rights is all risk and no use, and nobody would notice it being used.
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
-use crate::connector::AccountKind;
-use crate::review::{time, When};
+use crate::inventory::TargetKind;
+use crate::review::{disabled, has_chosen_password, time, When};
 
 pub struct DormantAdmin;
 
@@ -19,14 +19,16 @@ impl Rule for DormantAdmin {
     }
     fn check(&self, t: &TargetReview, ctx: &ReviewContext<'_>) -> Vec<Found> {
         // Only AD keeps a logon time (lastLogonTimestamp, replicated, up to 14 days behind).
-        if t.kind != "active-directory" {
+        if t.kind != TargetKind::ActiveDirectory.as_str() {
             return Vec::new();
         }
         let max_days = i64::from(ctx.policy.dormant_admin_days);
         t.accounts()
             .iter()
-            .filter(|a| a.account.admin && a.account.enabled)
-            .filter(|a| matches!(a.account.kind, AccountKind::User | AccountKind::Service))
+            .filter(|a| a.account.admin && !disabled(a) && has_chosen_password(a))
+            // A password set within the window means a new or freshly reset account: too young
+            // to call unused.
+            .filter(|a| !matches!(time(a, "pwd_last_set"), When::At(set) if (ctx.now - set).num_days() <= max_days))
             .filter_map(|a| {
                 let message = match time(a, "last_logon") {
                     When::At(at) if (ctx.now - at).num_days() > max_days => format!(
@@ -50,23 +52,23 @@ impl Rule for DormantAdmin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connector::AccountKind;
     use crate::review::test_support::*;
     use chrono::{Duration, Utc};
     use serde_json::json;
 
     #[test]
-    fn long_unused_or_never_used_ad_admins() {
-        let at = |days: i64| json!({"last_logon": (Utc::now() - Duration::days(days)).to_rfc3339()});
+    fn long_unused_or_never_used_ad_admins_but_not_new_ones() {
+        let ago = |days: i64| (Utc::now() - Duration::days(days)).to_rfc3339();
         let accounts = vec![
-            ad_account("idle", true, at(120)),
-            ad_account("busy", true, at(2)),
+            ad_account("idle", true, json!({"last_logon": ago(120), "pwd_last_set": ago(300)})),
+            ad_account("busy", true, json!({"last_logon": ago(2)})),
             ad_account("never", true, json!({})),
             ad_account("gone", true, json!({"flags": ["disabled"]})),
             ad_account("user", false, json!({})),
-            ad_account("pc$", true, json!({})),
+            kind(ad_account("pc$", true, json!({})), AccountKind::Computer),
+            ad_account("new", true, json!({"pwd_last_set": ago(1)})),
         ];
-        let mut accounts = accounts;
-        accounts[5].account.kind = AccountKind::Computer;
         assert_eq!(
             subjects(&DormantAdmin, &target("active-directory", accounts.clone())),
             ["acme/t1/idle", "acme/t1/never"]

@@ -2,6 +2,7 @@
 //! changes over time, the one it is compared with) and says what it found; the review stamps the
 //! rule's id and severity on it and applies the policy's acceptances.
 
+mod broad_principal_admin;
 mod dial_in_admin;
 mod disabled_admin;
 mod dormant_admin;
@@ -33,6 +34,7 @@ pub static ALL: &[&dyn Rule] = &[
     &unreviewed_target::UnreviewedTarget,
     &unmanaged_admin::UnmanagedAdmin,
     &stored_password_rejected::StoredPasswordRejected,
+    &broad_principal_admin::BroadPrincipalAdmin,
     &kerberoastable_admin::KerberoastableAdmin,
     &weak_admin_credential::WeakAdminCredential,
     &new_admin::NewAdmin,

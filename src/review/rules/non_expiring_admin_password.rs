@@ -2,8 +2,7 @@
 //! not reach it, so an old, leaked password keeps working for as long as nobody notices.
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
-use crate::connector::AccountKind;
-use crate::review::flags;
+use crate::review::{disabled, flags, has_chosen_password};
 
 pub struct NonExpiringAdminPassword;
 
@@ -20,8 +19,7 @@ impl Rule for NonExpiringAdminPassword {
     fn check(&self, t: &TargetReview, _: &ReviewContext<'_>) -> Vec<Found> {
         t.accounts()
             .iter()
-            .filter(|a| a.account.admin && a.account.enabled)
-            .filter(|a| matches!(a.account.kind, AccountKind::User | AccountKind::Service))
+            .filter(|a| a.account.admin && !disabled(a) && has_chosen_password(a))
             .filter(|a| flags(a).contains(&"password-never-expires"))
             .map(|a| Found {
                 subject: t.subject(a),
@@ -35,6 +33,7 @@ impl Rule for NonExpiringAdminPassword {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connector::AccountKind;
     use crate::review::test_support::*;
     use serde_json::json;
 
@@ -50,6 +49,11 @@ mod tests {
                 ad_account("user", false, never),
                 ad_account("ok", true, json!({})),
                 msa,
+                ad_account(
+                    "card",
+                    true,
+                    json!({"flags": ["password-never-expires", "smartcard-required"]}),
+                ),
             ],
         );
         assert_eq!(subjects(&NonExpiringAdminPassword, &t), ["acme/t1/admin"]);

@@ -34,7 +34,7 @@ impl Rule for RemovedAdmin {
                     None => format!("gone; it was an admin ({})", b.account.privilege),
                 };
                 Some(Found {
-                    subject: format!("{}/{}", t.target, b.account.name),
+                    subject: t.subject(b),
                     message,
                     hint: "confirm the change was meant; `keyreeve vault rm` its entry once it is no longer needed"
                         .into(),

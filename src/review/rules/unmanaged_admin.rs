@@ -3,6 +3,7 @@
 //! MSP takes on a client.
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
+use crate::review::disabled;
 use crate::review::snapshot::InVault;
 
 pub struct UnmanagedAdmin;
@@ -24,7 +25,7 @@ impl Rule for UnmanagedAdmin {
         }
         t.accounts()
             .iter()
-            .filter(|a| a.account.admin && a.account.enabled && a.in_vault == InVault::No)
+            .filter(|a| a.account.admin && !disabled(a) && a.in_vault == InVault::No)
             .map(|a| Found {
                 subject: t.subject(a),
                 message: format!("admin ({}) not in the vault: nobody rotates it", a.account.privilege),
