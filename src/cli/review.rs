@@ -154,6 +154,9 @@ fn human(r: &Review, scope: &str) -> String {
     if !r.findings.is_empty() {
         out.push('\n');
     }
+    for a in &r.unused_acceptances {
+        let _ = writeln!(out, "note: policy acceptance {a}: tidy it");
+    }
     let _ = writeln!(out, "Admin rights and remote access:");
     for t in &r.targets {
         let _ = writeln!(out, "  {}: {}", t.target, report::compared(t, r.since));

@@ -178,6 +178,10 @@ pub struct Review {
     pub targets: Vec<TargetSummary>,
     /// Most severe first.
     pub findings: Vec<Finding>,
+    /// Acceptances in the policy that covered no finding of this review: expired, or about
+    /// something fixed or gone. Worth tidying, as `file:line: what`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unused_acceptances: Vec<String>,
 }
 
 impl Review {
@@ -241,19 +245,24 @@ pub fn gather<'a>(
 pub fn review(targets: &[TargetReview], ctx: &ReviewContext<'_>) -> Review {
     let today = ctx.now.date_naive();
     let mut findings = Vec::new();
+    let mut used = vec![false; ctx.policy.accept.len()];
     for target in targets {
         for rule in rules::ALL {
             for found in rule.check(target, ctx) {
-                let accepted = ctx
+                let covering = ctx
                     .policy
                     .accept
                     .iter()
-                    .find(|a| a.covers(rule.id(), &found.subject, today))
-                    .map(|a| Accepted {
+                    .position(|a| a.covers(rule.id(), &found.subject, today));
+                let accepted = covering.map(|i| {
+                    used[i] = true;
+                    let a = &ctx.policy.accept[i];
+                    Accepted {
                         reason: a.reason.clone(),
                         until: a.until,
                         by: a.origin.clone(),
-                    });
+                    }
+                });
                 findings.push(Finding {
                     rule: rule.id(),
                     severity: rule.severity(),
@@ -271,11 +280,26 @@ pub fn review(targets: &[TargetReview], ctx: &ReviewContext<'_>) -> Review {
             .then_with(|| a.subject.cmp(&b.subject))
             .then_with(|| a.rule.cmp(b.rule))
     });
+    let unused_acceptances = ctx
+        .policy
+        .accept
+        .iter()
+        .zip(used)
+        .filter(|(_, used)| !used)
+        .map(|(a, _)| {
+            let state = match a.until {
+                Some(until) if until < today => format!("expired on {until}"),
+                _ => "covers no finding".to_string(),
+            };
+            format!("{}: {} on {} {state}", a.origin, a.rule, a.subject)
+        })
+        .collect();
     Review {
         generated_at: ctx.now,
         since: None,
         targets: targets.iter().map(summary).collect(),
         findings,
+        unused_acceptances,
     }
 }
 
@@ -373,6 +397,17 @@ pub fn disabled(a: &AccountRecord) -> bool {
 pub fn has_chosen_password(a: &AccountRecord) -> bool {
     use crate::connector::AccountKind;
     matches!(a.account.kind, AccountKind::User | AccountKind::Service) && !flags(a).contains(&"smartcard-required")
+}
+
+/// Whether two snapshots' records are the same account: by SID where both have one (an AD
+/// rename keeps it), else by DN (OpenLDAP may hold one uid in two OUs), else by name.
+pub fn same_account(a: &AccountRecord, b: &AccountRecord) -> bool {
+    for key in ["sid", "dn"] {
+        if let (Some(x), Some(y)) = (text(a, key), text(b, key)) {
+            return x.eq_ignore_ascii_case(y);
+        }
+    }
+    a.account.name == b.account.name
 }
 
 /// Whether the account may dial in / use the VPN (a directory's remote-access reasons).
@@ -542,6 +577,12 @@ mod tests {
         };
         let r = review(std::slice::from_ref(&t), &later);
         assert!(r.open_findings(Severity::High).any(|f| f.subject == "acme/t1/netops"));
+        assert_eq!(
+            r.unused_acceptances,
+            [format!(
+                "policies/review.toml:3: unmanaged-admin on acme/*/netops expired on {today}"
+            )]
+        );
     }
 
     #[test]

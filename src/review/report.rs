@@ -64,6 +64,17 @@ pub fn markdown(review: &Review, scope: &str) -> String {
         let _ = writeln!(out);
     }
 
+    if !review.unused_acceptances.is_empty() {
+        let _ = writeln!(
+            out,
+            "Accepted findings in the policy that covered nothing this time (tidy them):\n"
+        );
+        for a in &review.unused_acceptances {
+            let _ = writeln!(out, "- {}", escape(a));
+        }
+        let _ = writeln!(out);
+    }
+
     let _ = writeln!(out, "## Who holds admin rights or remote access\n");
     for t in &review.targets {
         let _ = writeln!(out, "### {} ({})\n\n{}\n", t.target, t.kind, compared(t, review.since));

@@ -2,6 +2,7 @@
 //! new admin should match an approved change. The heart of "what changed since the last review".
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
+use crate::review::same_account;
 
 pub struct NewAdmin;
 
@@ -23,7 +24,7 @@ impl Rule for NewAdmin {
             .iter()
             .filter(|a| a.account.admin)
             .filter_map(|a| {
-                let before = baseline.accounts.iter().find(|b| b.account.name == a.account.name);
+                let before = baseline.accounts.iter().find(|b| same_account(a, b));
                 let message = match before {
                     Some(b) if b.account.admin => return None,
                     Some(b) => format!(
@@ -75,5 +76,27 @@ mod tests {
             ],
         ));
         assert_eq!(subjects(&NewAdmin, &t), ["acme/t1/promoted", "acme/t1/fresh"]);
+    }
+
+    #[test]
+    fn a_renamed_directory_admin_is_the_same_account_and_a_namesake_is_not() {
+        use serde_json::json;
+        let sid = |s: &str| json!({ "sid": s });
+        let mut t = target(
+            "active-directory",
+            vec![
+                ad_account("j.doe", true, sid("S-1-5-21-9-1104")),
+                ad_account("ops", true, sid("S-1-5-21-9-1200")),
+            ],
+        );
+        t.baseline = Some(snapshot(
+            Utc::now() - Duration::days(30),
+            vec![
+                ad_account("jdoe", true, sid("S-1-5-21-9-1104")),
+                // Deleted and re-created under the same name: another account.
+                ad_account("ops", true, sid("S-1-5-21-9-1105")),
+            ],
+        ));
+        assert_eq!(subjects(&NewAdmin, &t), ["acme/t1/ops"]);
     }
 }

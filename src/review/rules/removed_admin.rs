@@ -2,6 +2,7 @@
 //! usually good news, but a reviewer confirms it was meant, and the vault may still hold its entry.
 
 use super::{Found, ReviewContext, Rule, Severity, TargetReview};
+use crate::review::same_account;
 
 pub struct RemovedAdmin;
 
@@ -24,7 +25,7 @@ impl Rule for RemovedAdmin {
             .iter()
             .filter(|b| b.account.admin)
             .filter_map(|b| {
-                let now = t.accounts().iter().find(|a| a.account.name == b.account.name);
+                let now = t.accounts().iter().find(|a| same_account(a, b));
                 let message = match now {
                     Some(a) if a.account.admin => return None,
                     Some(a) => format!(
