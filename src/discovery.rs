@@ -79,17 +79,20 @@ pub fn load_vaults(vault: &Vault<'_>, targets: &[Target]) -> BTreeMap<String, Re
     docs
 }
 
-/// Saves the snapshot of every target whose discovery worked; a snapshot that cannot be saved
-/// becomes that target's error.
+/// Saves every target's snapshot (a failed discovery as that target's last failure); a snapshot
+/// that cannot be saved becomes that target's error.
 pub fn save(store: &SnapshotStore, targets: &[Target], snapshots: &mut [Snapshot]) {
     for (t, s) in targets.iter().zip(snapshots.iter_mut()) {
-        if !s.failed() {
-            if let Err(e) = store.save(&t.client, &t.name, s) {
+        let listed = !s.failed();
+        if let Err(e) = store.save(&t.client, &t.name, s) {
+            if listed {
                 s.error = Some(format!(
                     "{}: accounts listed but the snapshot was not saved: {e}",
                     s.target
                 ));
                 s.hint = e.hint();
+            } else {
+                tracing::warn!("{}: the failed discovery was not recorded: {e}", s.target);
             }
         }
     }

@@ -1462,7 +1462,7 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
     assert!(rules_for(&json, &subject).is_empty(), "not an admin yet: {json}");
     assert_eq!(rules_for(&json, "acme/rtr1/netops"), ["unmanaged-admin"]);
     assert!(rules_for(&json, "acme/rtr1/admin").is_empty());
-    assert_eq!(rules_for(&json, "acme/gone"), ["unreviewed-target"]);
+    assert_eq!(rules_for(&json, "acme/gone"), ["discovery-failed", "unreviewed-target"]);
 
     // It joins the nested group: a new admin, and every risk of it is a finding.
     membership(true);

@@ -87,6 +87,8 @@ pub struct TargetReview {
     pub kind: String,
     pub current: Option<Snapshot>,
     pub baseline: Option<Snapshot>,
+    /// The last discovery, when it failed after `current` was taken.
+    pub failed_since: Option<Snapshot>,
 }
 
 impl TargetReview {
@@ -231,11 +233,15 @@ pub fn gather<'a>(
             (Some(_), Some(since)) => store.newest(&t.client, &t.name, Some(since))?,
             (Some(now), None) => store.previous(&t.client, &t.name, now)?,
         };
+        let failed_since = store
+            .last_failure(&t.client, &t.name)?
+            .filter(|f| current.as_ref().is_none_or(|c| f.taken_at > c.taken_at));
         out.push(TargetReview {
             target: t.path(),
             kind: t.kind.as_str().to_string(),
             current,
             baseline,
+            failed_since,
         });
     }
     Ok(out)
@@ -505,6 +511,7 @@ pub(crate) mod test_support {
             kind: kind.into(),
             current: Some(snapshot(Utc::now(), accounts)),
             baseline: None,
+            failed_since: None,
         }
     }
 

@@ -89,7 +89,9 @@ impl SnapshotStore {
         self.dir.join(client).join(target)
     }
 
-    /// Writes one target's snapshot atomically and records where in `snapshot.snapshot`.
+    /// Writes one target's snapshot atomically and records where in `snapshot.snapshot`. A
+    /// failed discovery goes to `last-failure.json` instead, which the next good one removes:
+    /// reviews keep resting on the last good snapshot, and say that discovery has failed since.
     pub fn save(&self, client: &str, target: &str, snapshot: &mut Snapshot) -> Result<PathBuf, ReviewError> {
         let dir = self.target_dir(client, target);
         let failed = |path: &Path| {
@@ -97,13 +99,34 @@ impl SnapshotStore {
             move |source| ReviewError::Write { path, source }
         };
         std::fs::create_dir_all(&dir).map_err(failed(&dir))?;
-        let path = dir.join(format!("{}.json", snapshot.taken_at.format(NAME_FORMAT)));
+        let failure = dir.join(LAST_FAILURE);
+        let path = if snapshot.failed() {
+            failure.clone()
+        } else {
+            dir.join(format!("{}.json", snapshot.taken_at.format(NAME_FORMAT)))
+        };
         snapshot.snapshot = None;
         let json = serde_json::to_vec_pretty(&*snapshot).expect("a snapshot always serializes");
         // Account names and privileges are no secret, but no business of other local users.
         crate::vault::store::write_atomic(&path, 0o600, |w| w.write_all(&json)).map_err(failed(&path))?;
+        if !snapshot.failed() {
+            match std::fs::remove_file(&failure) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(&failure)(e)),
+                _ => {}
+            }
+        }
         snapshot.snapshot = Some(path.clone());
         Ok(path)
+    }
+
+    /// The last failed discovery of one target, if none has worked since.
+    pub fn last_failure(&self, client: &str, target: &str) -> Result<Option<Snapshot>, ReviewError> {
+        let path = self.target_dir(client, target).join(LAST_FAILURE);
+        match std::fs::metadata(&path) {
+            Ok(_) => Self::read(&path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ReviewError::Read { path, source }),
+        }
     }
 
     /// Every snapshot file of one target, oldest first (their names sort by time).
@@ -117,6 +140,7 @@ impl SnapshotStore {
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| p.file_name().is_none_or(|n| n != LAST_FAILURE))
             .collect();
         files.sort();
         Ok(files)
@@ -184,6 +208,9 @@ fn time_in_name(path: &Path) -> Option<DateTime<Utc>> {
 }
 
 const NAME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
+
+/// Where a target's failed discovery is kept until one works again.
+const LAST_FAILURE: &str = "last-failure.json";
 
 #[cfg(test)]
 mod tests {
@@ -254,6 +281,28 @@ mod tests {
         std::fs::write(second.snapshot.as_ref().unwrap(), "{").unwrap();
         assert_eq!(store.newest("acme", "rtr1", Some(t0)).unwrap().unwrap().taken_at, t0);
         assert!(store.newest("acme", "rtr1", None).is_err());
+    }
+
+    #[test]
+    fn a_failed_discovery_is_kept_apart_until_one_works_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path());
+        let t0 = Utc::now() - Duration::days(2);
+        let mut good = snapshot(t0, vec![account("admin", true)]);
+        store.save("acme", "rtr1", &mut good).unwrap();
+        let mut bad = snapshot(t0 + Duration::days(1), vec![]);
+        bad.error = Some("acme/rtr1: connection refused".into());
+        store.save("acme", "rtr1", &mut bad).unwrap();
+
+        assert_eq!(store.newest("acme", "rtr1", None).unwrap().unwrap().taken_at, t0);
+        assert_eq!(store.files("acme", "rtr1").unwrap().len(), 1);
+        let failure = store.last_failure("acme", "rtr1").unwrap().unwrap();
+        assert_eq!(failure.error.as_deref(), Some("acme/rtr1: connection refused"));
+
+        let mut again = snapshot(t0 + Duration::days(2), vec![account("admin", true)]);
+        store.save("acme", "rtr1", &mut again).unwrap();
+        assert!(store.last_failure("acme", "rtr1").unwrap().is_none());
+        assert_eq!(store.files("acme", "rtr1").unwrap().len(), 2);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod broad_principal_admin;
 mod dial_in_admin;
 mod disabled_admin;
+mod discovery_failed;
 mod dormant_admin;
 mod kerberoastable_admin;
 mod nested_admin;
@@ -32,6 +33,7 @@ pub trait Rule: Sync {
 /// Every rule, in the order reports list them.
 pub static ALL: &[&dyn Rule] = &[
     &unreviewed_target::UnreviewedTarget,
+    &discovery_failed::DiscoveryFailed,
     &unmanaged_admin::UnmanagedAdmin,
     &stored_password_rejected::StoredPasswordRejected,
     &broad_principal_admin::BroadPrincipalAdmin,
