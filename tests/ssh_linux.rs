@@ -814,7 +814,12 @@ fn discover_lists_flags_verifies_and_saves_snapshots_while_a_failed_target_does_
     assert!(text.contains(user));
     assert!(!text.contains(pw.expose()));
     assert!(!text.contains("PRIVATE KEY"));
-    assert!(!ws.join("state/snapshots/lab/gone").exists());
+    // The failed target keeps only its last failure, for the review to name, and no snapshot.
+    let gone: Vec<_> = std::fs::read_dir(ws.join("state/snapshots/lab/gone"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(gone, ["last-failure.json"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(pw.expose()));
 }
