@@ -4,7 +4,7 @@
 //! discover`, which prints and saves the result, and `keyreeve serve`, which does so on a schedule.
 //! One failed target never stops the others: its snapshot carries the error instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -15,7 +15,19 @@ use crate::error::Hint;
 use crate::inventory::{LoginMethod, Target};
 use crate::review::snapshot::{AccountRecord, InVault, Snapshot, SnapshotStore};
 use crate::secret::Password;
-use crate::vault::{Vault, VaultDocument};
+use crate::vault::{EntryState, Vault, VaultDocument};
+
+/// How a discovery runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Also log in with each stored password (a fresh login per account).
+    pub verify: bool,
+    /// Targets at once.
+    pub concurrency: usize,
+    /// `CLIENT/TARGET/ACCOUNT`s whose stored password must not be tried again: a service
+    /// re-checking a refused password every run would lock the account out.
+    pub not_again: BTreeSet<String>,
+}
 
 /// Discovers `targets`, at most `concurrency` at once, on tokio's blocking pool. `docs` holds each
 /// client's vault (or why it could not be read). The result is in the order of `targets`.
@@ -23,20 +35,19 @@ pub async fn discover(
     targets: &[Target],
     docs: &BTreeMap<String, Result<VaultDocument, String>>,
     ctx: Arc<ConnectContext>,
-    verify: bool,
-    concurrency: usize,
+    options: Arc<Options>,
 ) -> Vec<Snapshot> {
-    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = Vec::new();
     for t in targets {
         let view = match docs.get(&t.client) {
             Some(doc) => vault_view(t, doc),
             None => vault_view(t, &Err("not loaded".into())),
         };
-        let (t, ctx, limit) = (t.clone(), ctx.clone(), limit.clone());
+        let (t, ctx, limit, options) = (t.clone(), ctx.clone(), limit.clone(), options.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, verify)).await
+            tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, &options)).await
         }));
     }
     let mut out = Vec::new();
@@ -103,7 +114,14 @@ struct VaultView {
     /// The login credentials, or what is missing and the hint.
     credentials: Result<Credentials, (String, String)>,
     /// None when the vault could not be read.
-    stored: Option<BTreeMap<String, Password>>,
+    stored: Option<BTreeMap<String, Stored>>,
+}
+
+struct Stored {
+    password: Password,
+    /// A rotation of this account was interrupted: the target may hold the old password or a
+    /// new one, and only `keyreeve recover` may find out which.
+    pending: bool,
 }
 
 fn vault_view(target: &Target, doc: &Result<VaultDocument, String>) -> VaultView {
@@ -120,17 +138,36 @@ fn vault_view(target: &Target, doc: &Result<VaultDocument, String>) -> VaultView
         }
     };
     let prefix = format!("{}/", target.name);
-    let stored: BTreeMap<String, Password> = doc
+    let stored: BTreeMap<String, Stored> = doc
         .entries
         .iter()
-        .filter_map(|(k, e)| k.strip_prefix(&prefix).map(|a| (a.to_string(), e.password.clone())))
+        .filter_map(|(k, e)| {
+            let stored = Stored {
+                password: e.password.clone(),
+                pending: e.state == EntryState::Pending,
+            };
+            k.strip_prefix(&prefix).map(|a| (a.to_string(), stored))
+        })
         .collect();
+    let pending = |account: &str| stored.get(account).is_some_and(|s| s.pending);
     let credentials = match stored.get(&target.login) {
-        Some(secret) => Ok(Credentials {
+        // Logging in with a password the target may have dropped is a failed login, and failed
+        // logins lock accounts: recover first.
+        Some(_) if pending(&target.login) || target.enable.as_deref().is_some_and(pending) => Err((
+            format!(
+                "{}: a rotation of its login or enable secret was interrupted",
+                target.path()
+            ),
+            "run `keyreeve recover`, which finds out which password is in force".to_string(),
+        )),
+        Some(login) => Ok(Credentials {
             username: target.login.clone(),
             method: target.login_method,
-            secret: secret.clone(),
-            enable: target.enable.as_ref().and_then(|e| stored.get(e).cloned()),
+            secret: login.password.clone(),
+            enable: target
+                .enable
+                .as_ref()
+                .and_then(|e| stored.get(e).map(|s| s.password.clone())),
         }),
         None => Err((
             format!(
@@ -151,7 +188,7 @@ fn vault_view(target: &Target, doc: &Result<VaultDocument, String>) -> VaultView
 }
 
 /// Discovers one target (blocking: runs on tokio's blocking pool).
-fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: bool) -> Snapshot {
+fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, options: &Options) -> Snapshot {
     let mut report = empty(target);
     let fail = |mut r: Snapshot, e: connector::ConnectorError| {
         r.error = Some(e.to_string());
@@ -184,8 +221,19 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, verify: 
         };
         // The login's entry holds a private key, not a password: its login already proved it.
         let key_entry = account.name == target.login && target.login_method == LoginMethod::PrivateKey;
-        let (verified, verify_hint) = match (verify && !key_entry, stored) {
-            (true, Some(Some(pw))) => match conn.verify_login(&login, &account.name, pw) {
+        let path = target.account_path(&account.name);
+        let (verified, verify_hint) = match (options.verify && !key_entry, stored) {
+            (true, Some(Some(s))) if s.pending => (
+                Some("not checked: a rotation is pending".to_string()),
+                Some("run `keyreeve recover`".to_string()),
+            ),
+            (true, Some(Some(_))) if options.not_again.contains(&path) => (
+                Some("not checked: refused before, and unchanged in the vault since".to_string()),
+                Some(format!(
+                    "fix it: `keyreeve vault set {path}` with the password in force, or rotate it"
+                )),
+            ),
+            (true, Some(Some(s))) => match conn.verify_login(&login, &account.name, &s.password) {
                 Ok(Verification::Accepted) => (Some("accepted".to_string()), None),
                 Ok(Verification::Rejected) => (Some("rejected".to_string()), None),
                 Err(e) => (Some(format!("error: {e}")), e.hint()),

@@ -1477,12 +1477,14 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, Stri
 }
 
 /// `keyreeve serve` on a workspace of lab devices: it discovers and reviews at once, answers
-/// health, status, review and metrics (with the token only), runs again on request, never
-/// shows a secret, stops on SIGTERM; and it refuses an address off loopback without a token, or
-/// a token others may read.
+/// health, status, review and metrics with its token only and to loopback host names only, runs
+/// again on request (not too soon), never tries a refused password twice, never shows a secret
+/// or its token, and stops on SIGTERM; it refuses a token file others may read, a symlink, or a
+/// token with spaces.
 #[test]
 fn serve_discovers_reviews_and_answers_with_the_token_only() {
     use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
     use std::process::{Command, Stdio};
 
     let tmp = tempfile::tempdir().unwrap();
@@ -1495,9 +1497,6 @@ fn serve_discovers_reviews_and_answers_with_the_token_only() {
         .unwrap();
     assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
     let (mut lab, _) = lab_up_until_running(&ws, &identity, "lab1");
-    let token = "0123456789abcdef0123456789abcdef";
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, format!("{token}\n")).unwrap();
     let serve = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_keyreeve"));
         c.arg("--workspace")
@@ -1510,141 +1509,191 @@ fn serve_discovers_reviews_and_answers_with_the_token_only() {
         c
     };
 
-    // Unsafe configurations are refused before anything listens.
-    use std::os::unix::fs::PermissionsExt;
+    // Unsafe token files are refused before anything listens.
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, "0123456789abcdef0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = serve(&["--listen", "127.0.0.1:0", "--token-file", token_file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"), "{out:?}");
+    let refused = |file: &std::path::Path, says: &str| {
+        let out = serve(&["--listen", "127.0.0.1:0", "--token-file", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{out:?}");
+    };
+    refused(&token_file, "chmod 600");
+    let link = tmp.path().join("token-link");
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = serve(&["--listen", "0.0.0.0:0"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to listen on 0.0.0.0:0 without a token"));
+    std::os::unix::fs::symlink(&token_file, &link).unwrap();
+    refused(&link, "cannot read the token file");
+    std::fs::write(&token_file, "0123456789 abcdef0123456789abcdef\n").unwrap();
+    refused(&token_file, "without spaces");
 
-    let mut child = serve(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--every",
-        "1h",
-        "--token-file",
-        token_file.to_str().unwrap(),
-    ])
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    // One account's stored password is wrong: refused once, then left alone.
+    let workspace = keyreeve::workspace::Workspace::open(&ws).unwrap();
+    let inventory = keyreeve::inventory::Inventory::load(&workspace.inventory_file()).unwrap();
+    let keys = keyreeve::keys::KeyRing::locate(Some(&identity));
+    let vault = keyreeve::vault::Vault::new(&workspace, &inventory, &keys);
+    let first = inventory.clients["lab1"].targets[0].name.clone();
+    let wrong = format!("{first}/netops");
+    vault
+        .update("lab1", |doc| {
+            doc.entries.insert(
+                wrong.clone(),
+                keyreeve::vault::Entry::new("netops", pw("Wr0ng-but-stored")),
+            );
+            Ok::<(), keyreeve::vault::VaultError>(())
+        })
+        .unwrap();
+
+    // Without --token-file the service makes its own, private and out of git.
+    let mut child = serve(&["--listen", "127.0.0.1:0", "--every", "1h", "--min-run-gap", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
+    let mut first_line = String::new();
+    stderr.read_line(&mut first_line).unwrap();
     let addr = Regex::new(r"listening on http://(127\.0\.0\.1:\d+)")
         .unwrap()
-        .captures(&first)
-        .unwrap_or_else(|| panic!("{first}"))[1]
+        .captures(&first_line)
+        .unwrap_or_else(|| panic!("{first_line}"))[1]
         .to_string();
     let log = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = stderr.read_to_string(&mut rest);
         rest
     });
+    let own = ws.join("state/serve-token");
+    assert_eq!(std::fs::metadata(&own).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(ws.join("state/.gitignore"))
+        .unwrap()
+        .lines()
+        .any(|l| l == "serve-token"));
+    let token = std::fs::read_to_string(&own).unwrap().trim().to_string();
+    let token = token.as_str();
 
     assert_eq!(http(&addr, "GET", "/healthz", None), (200, "ok\n".into()));
-    for path in ["/v1/status", "/v1/review", "/metrics"] {
-        assert_eq!(http(&addr, "GET", path, None).0, 401, "{path} without the token");
+    for (method, path) in [
+        ("GET", "/v1/status"),
+        ("GET", "/v1/review"),
+        ("GET", "/v1/review.md"),
+        ("GET", "/metrics"),
+        ("POST", "/v1/run"),
+    ] {
+        assert_eq!(http(&addr, method, path, None).0, 401, "{path} without the token");
         assert_eq!(
-            http(&addr, "GET", path, Some("wrong-token-wrong-token")).0,
+            http(&addr, method, path, Some("wrong-token-wrong-token")).0,
             401,
-            "{path} with a wrong token"
+            "{path}, wrong token"
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let review = loop {
-        let (code, body) = http(&addr, "GET", "/v1/review", Some(token));
-        if code == 200 {
-            break serde_json::from_str::<serde_json::Value>(&body).unwrap();
-        }
-        assert_eq!(code, 503, "{body}");
-        assert!(Instant::now() < deadline, "no review within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let unmanaged: Vec<&str> = review["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == "unmanaged-admin")
-        .map(|f| f["subject"].as_str().unwrap())
-        .collect();
-    assert_eq!(unmanaged.len(), 3, "{review}");
-    assert!(
-        unmanaged
-            .iter()
-            .all(|s| s.starts_with("lab1/") && s.ends_with("/netops")),
-        "{unmanaged:?}"
-    );
+    // A page whose own name resolves to 127.0.0.1 (DNS rebinding) sends that name as Host.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(s, "GET /v1/review HTTP/1.1\r\nHost: attacker.example:80\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 421"), "{raw}");
 
-    let (code, status) = http(&addr, "GET", "/v1/status", Some(token));
-    assert_eq!(code, 200);
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(status["runs"], 1);
+    let wait_for_runs = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (code, body) = http(&addr, "GET", "/v1/status", Some(token));
+            assert_eq!(code, 200, "{body}");
+            let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if status["runs"] == n && status["running"] == false {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no run {n} within 60 s: {status}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let status = wait_for_runs(1);
     assert_eq!(status["last_run"]["targets"], 3);
     assert_eq!(status["last_run"]["failed"], serde_json::json!([]));
-    assert_eq!(status["last_run"]["rejected"], serde_json::json!([]));
+    assert_eq!(
+        status["last_run"]["rejected"],
+        serde_json::json!([format!("lab1/{wrong}")])
+    );
+    let (code, review) = http(&addr, "GET", "/v1/review", Some(token));
+    assert_eq!(code, 200);
+    let review: serde_json::Value = serde_json::from_str(&review).unwrap();
+    let found = |rule: &str| -> Vec<String> {
+        review["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .map(|f| f["subject"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(found("unmanaged-admin").len(), 2, "{review}");
+    assert_eq!(found("stored-password-rejected"), [format!("lab1/{wrong}")]);
     let (code, metrics) = http(&addr, "GET", "/metrics", Some(token));
     assert_eq!(code, 200);
     for line in [
         "keyreeve_runs_total 1",
+        "keyreeve_run_failures_total 0",
         "keyreeve_targets{state=\"ok\"} 3",
         "keyreeve_targets{state=\"failed\"} 0",
+        "keyreeve_stored_passwords{check=\"rejected\"} 1",
         "keyreeve_findings_open{severity=\"high\"} 3",
-        "keyreeve_stored_passwords_rejected 0",
     ] {
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
+    }
+    // Every sample line is `name{labels} number`, under its HELP and TYPE.
+    let sample = Regex::new(r#"^keyreeve_[a-z_]+(\{[a-z]+="[a-z-]+"\})? -?[0-9.e+]+$"#).unwrap();
+    for l in metrics.lines().filter(|l| !l.starts_with('#')) {
+        assert!(sample.is_match(l), "not a Prometheus sample: {l}");
     }
     let (code, md) = http(&addr, "GET", "/v1/review.md", Some(token));
     assert_eq!(code, 200);
     assert!(md.starts_with("# Admin access review"), "{md}");
 
-    // A run on request: the service runs again and saves a second snapshot per target.
+    // A run on request: the refused password is not tried again, and is still a finding.
     assert_eq!(http(&addr, "POST", "/v1/run", Some(token)).0, 202);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while serde_json::from_str::<serde_json::Value>(&http(&addr, "GET", "/v1/status", Some(token)).1).unwrap()["runs"]
-        != 2
-    {
-        assert!(Instant::now() < deadline, "no second run within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let snapshots = std::fs::read_dir(ws.join("state/snapshots/lab1")).unwrap().count();
-    assert_eq!(snapshots, 3);
+    let status = wait_for_runs(2);
+    assert_eq!(status["last_run"]["rejected"], serde_json::json!([]));
+    assert_eq!(
+        status["last_run"]["not_checked"],
+        serde_json::json!([format!("lab1/{wrong}")])
+    );
+    let review: serde_json::Value = serde_json::from_str(&http(&addr, "GET", "/v1/review", Some(token)).1).unwrap();
+    assert!(review["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule"] == "stored-password-rejected" && f["subject"] == format!("lab1/{wrong}").as_str()));
     for t in std::fs::read_dir(ws.join("state/snapshots/lab1")).unwrap() {
         assert_eq!(std::fs::read_dir(t.unwrap().path()).unwrap().count(), 2);
     }
 
-    // No answer holds a password the vault keeps.
-    let workspace = keyreeve::workspace::Workspace::open(&ws).unwrap();
-    let inventory = keyreeve::inventory::Inventory::load(&workspace.inventory_file()).unwrap();
-    let keys = keyreeve::keys::KeyRing::locate(Some(&identity));
-    let doc = keyreeve::vault::Vault::new(&workspace, &inventory, &keys)
-        .load("lab1")
-        .unwrap();
+    // No answer and no log line holds a password the vault keeps, or the token.
+    let doc = vault.load("lab1").unwrap();
     let answers: String = ["/v1/status", "/v1/review", "/v1/review.md", "/metrics"]
         .iter()
         .map(|p| http(&addr, "GET", p, Some(token)).1)
         .collect();
-    assert!(!doc.entries.is_empty());
+    assert!(doc.entries.len() > 3);
     for entry in doc.entries.values() {
         assert!(
             !answers.contains(entry.password.expose()),
             "a stored password in an answer"
         );
     }
+    assert!(!answers.contains(token), "the token in an answer");
 
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     let log = log.join().unwrap();
-    assert!(log.contains("run finished: 3 targets, 0 failed"), "{log}");
+    assert!(
+        log.contains("run finished: 3 targets, 0 failed, 1 stored passwords refused"),
+        "{log}"
+    );
+    assert!(log.contains("1 not checked"), "{log}");
     assert!(log.contains("keyreeve serve: stopped"), "{log}");
+    assert!(!log.contains(token), "the token in the log");
     for entry in doc.entries.values() {
         assert!(!log.contains(entry.password.expose()), "a stored password in the log");
     }

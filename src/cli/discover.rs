@@ -52,7 +52,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut reports = rt.block_on(discovery::discover(&targets, &docs, ctx, args.verify, args.concurrency));
+    let options = discovery::Options {
+        verify: args.verify,
+        concurrency: args.concurrency,
+        not_again: Default::default(),
+    };
+    let mut reports = rt.block_on(discovery::discover(&targets, &docs, ctx, Arc::new(options)));
     discovery::save(
         &SnapshotStore::new(ws.workspace.snapshots_dir()),
         &targets,

@@ -1,24 +1,27 @@
 //! `keyreeve serve`: run keyreeve as a service (see the library's `serve` module): discovery,
 //! snapshots and the review on a schedule, and a read-only HTTP API. This file turns the command
-//! line into the service's configuration and refuses unsafe ones: an address off this machine
-//! without a token, a token that is short or in a file others can read.
+//! line into the service's configuration and refuses unsafe ones: a token that is short, odd, or
+//! in a file others can read. Without --token-file the service makes its own token, in the
+//! workspace's state folder (mode 0600, kept out of git): even on loopback, other local users
+//! and web pages in a local browser must not read every client's admin list.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use keyreeve::inventory::Inventory;
 use keyreeve::keys::KeyRing;
+use keyreeve::policy::Policy;
 use keyreeve::serve::{self, cycle::parse_every, ServeConfig};
 use keyreeve::vault::Vault;
+use keyreeve::workspace::Workspace;
 
 use super::context::locate_workspace;
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on. Off loopback it needs --token-file (and a TLS proxy in front: the
-    /// service speaks plain HTTP).
+    /// Address to listen on. Off loopback, put a TLS proxy in front: the service speaks plain HTTP.
     #[arg(long, default_value = "127.0.0.1:8727")]
     pub listen: SocketAddr,
     /// Pause between runs: 90s, 30m, 6h, 1d.
@@ -30,28 +33,33 @@ pub struct Args {
     /// Discover without logging in with each stored password.
     #[arg(long)]
     pub no_verify: bool,
+    /// Count changes (new and removed admins) against the newest snapshot at least this many
+    /// days old, so that a change stays a finding for that long, however often the service runs.
+    #[arg(long, default_value_t = 7)]
+    pub compare_days: u32,
     /// Targets at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// A file holding the bearer token every route but /healthz then requires (mode 0600).
+    /// Seconds a `POST /v1/run` must wait after the last run ended.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub min_run_gap: u64,
+    /// The file holding the bearer token every route but /healthz requires (mode 0600, one line
+    /// of at least 16 characters). Default: state/serve-token, made on the first start.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let every = parse_every(&args.every).map_err(|e| anyhow::anyhow!("--every: {e}"))?;
-    let token_digest = match &args.token_file {
-        Some(file) => Some(read_token(file)?),
-        None if !args.listen.ip().is_loopback() => bail!(
-            "refusing to listen on {} without a token: anyone who can reach it would read every client's admin accounts \
-             (hint: --token-file FILE, and a TLS reverse proxy in front)",
-            args.listen
-        ),
-        None => None,
-    };
     let workspace = locate_workspace(g)?;
-    // Checked now so that a broken inventory fails at start, not at the first run.
+    let token_file = match &args.token_file {
+        Some(file) => file.clone(),
+        None => own_token(&workspace)?,
+    };
+    let token_digest = read_token(&token_file)?;
+    // Checked now so that a broken inventory or policy fails at start, not at the first run.
     let inventory = Inventory::load(&workspace.inventory_file())?;
+    Policy::load_dir(&workspace.policies_dir())?;
     if let Some(c) = &args.client {
         inventory.client(c)?;
     }
@@ -71,7 +79,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         every,
         verify: !args.no_verify,
         concurrency: args.concurrency.max(1),
+        compare_days: args.compare_days,
         token_digest,
+        loopback: args.listen.ip().is_loopback(),
+        min_run_gap: std::time::Duration::from_secs(args.min_run_gap),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -83,34 +94,64 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         eprintln!(
-            "keyreeve serve: listening on http://{addr} (runs every {}; GET /healthz /v1/status /v1/review /v1/review.md /metrics, POST /v1/run)",
-            args.every
+            "keyreeve serve: listening on http://{addr} (runs every {}; GET /healthz /v1/status /v1/review /v1/review.md /metrics, POST /v1/run; bearer token in {})",
+            args.every,
+            token_file.display()
         );
         serve::serve(config, listener, shutdown_signal()).await?;
-        eprintln!("keyreeve serve: stopped");
         Ok::<(), anyhow::Error>(())
     })?;
+    // A run in progress finishes its current logins within their timeouts; wait that long at most.
+    rt.shutdown_timeout(std::time::Duration::from_secs(30));
+    eprintln!("keyreeve serve: stopped");
     Ok(Outcome::Success)
 }
 
-/// The token from its file: one line, at least 16 characters, readable by its owner only.
-fn read_token(file: &std::path::Path) -> Result<[u8; 32]> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(file).with_context(|| format!("cannot read the token file {}", file.display()))?;
-    if meta.permissions().mode() & 0o077 != 0 {
+/// The service's own token file, `state/serve-token`: made on the first start (32 random bytes,
+/// hex), kept out of git.
+fn own_token(workspace: &Workspace) -> Result<PathBuf> {
+    let file = workspace.state_dir().join(OWN_TOKEN);
+    if !file.exists() {
+        let token = zeroize::Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
+        keyreeve::vault::store::write_atomic(&file, 0o600, |w| w.write_all(token.as_bytes()))
+            .with_context(|| format!("cannot write the token file {}", file.display()))?;
+    }
+    workspace.keep_out_of_git(OWN_TOKEN)?;
+    Ok(file)
+}
+
+const OWN_TOKEN: &str = "serve-token";
+
+/// The token from its file: one line of at least 16 printable characters, in a regular file
+/// that only its owner may read. Read from the handle whose mode was checked, never by path twice.
+fn read_token(file: &Path) -> Result<[u8; 32]> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let cannot = || format!("cannot read the token file {}", file.display());
+    let mut handle = std::fs::OpenOptions::new()
+        .read(true)
+        // A token file that is a symlink is refused, not followed.
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(file)
+        .with_context(cannot)?;
+    let meta = handle.metadata().with_context(cannot)?;
+    if !meta.is_file() || meta.mode() & 0o077 != 0 {
         bail!(
-            "the token file {} may be read by others (mode {:o}); `chmod 600` it",
+            "the token file {} is not a regular file that only its owner may read (mode {:o}); `chmod 600` it",
             file.display(),
-            meta.permissions().mode() & 0o777
+            meta.mode() & 0o777
         );
     }
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(file).with_context(|| format!("cannot read the token file {}", file.display()))?,
-    );
+    let mut text = zeroize::Zeroizing::new(String::new());
+    handle
+        .by_ref()
+        .take(4096)
+        .read_to_string(&mut text)
+        .with_context(cannot)?;
     let token = text.trim();
-    if token.chars().count() < 16 {
+    if token.chars().count() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         bail!(
-            "the token in {} is shorter than 16 characters; make a long random one, e.g. `openssl rand -hex 32`",
+            "the token in {} must be one line of at least 16 characters without spaces; e.g. `openssl rand -hex 32`",
             file.display()
         );
     }

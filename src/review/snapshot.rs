@@ -184,6 +184,11 @@ impl SnapshotStore {
         Ok(None)
     }
 
+    /// The first snapshot of one target.
+    pub fn oldest(&self, client: &str, target: &str) -> Result<Option<Snapshot>, ReviewError> {
+        self.files(client, target)?.first().map(|f| Self::read(f)).transpose()
+    }
+
     /// The snapshot taken just before `current`, if any: the default baseline of a review.
     pub fn previous(&self, client: &str, target: &str, current: &Snapshot) -> Result<Option<Snapshot>, ReviewError> {
         for file in self.files(client, target)?.iter().rev() {
@@ -273,6 +278,7 @@ mod tests {
             .unwrap()
             .is_none());
         assert_eq!(store.previous("acme", "rtr1", &newest).unwrap().unwrap().taken_at, t0);
+        assert_eq!(store.oldest("acme", "rtr1").unwrap().unwrap().taken_at, t0);
         assert!(store.previous("acme", "rtr1", &then).unwrap().is_none());
         assert!(store.newest("acme", "other", None).unwrap().is_none());
         let named = time_in_name(second.snapshot.as_ref().unwrap()).unwrap();

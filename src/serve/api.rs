@@ -1,6 +1,7 @@
 //! The service's HTTP API: read-only answers from the latest run, and one way to ask for a run
-//! now. Every route but `/healthz` needs the bearer token when one is set. Nothing here can reach
-//! the vault: the state holds reports and reviews, which never hold a secret.
+//! now. Every route but `/healthz` needs the bearer token; on loopback, every request must name a
+//! loopback host, so that a web page in a local browser cannot reach the API by DNS rebinding.
+//! Nothing here can reach the vault: the state holds reports and reviews, never a secret.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::Utc;
 use serde_json::json;
 
 use super::{token_digest, Shared};
@@ -26,9 +28,40 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health))
         .merge(guarded)
+        .layer(middleware::from_fn_with_state(shared.clone(), require_loopback_host))
         .with_state(shared)
+}
+
+/// On loopback, the Host header must name loopback: a page whose own name resolves to
+/// 127.0.0.1 (DNS rebinding) sends its own name.
+async fn require_loopback_host(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !shared.loopback {
+        return next.run(request).await;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    if matches!(name, "127.0.0.1" | "localhost" | "::1") {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            "this service answers only requests for 127.0.0.1, localhost or [::1]\n",
+        )
+            .into_response()
+    }
 }
 
 async fn require_token(
@@ -37,15 +70,13 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = shared.token_digest else {
-        return next.run(request).await;
-    };
     let offered = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| token_digest(t.trim().as_bytes()));
-    if offered == Some(expected) {
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token_digest(token.trim().as_bytes()));
+    if offered == Some(shared.token_digest) {
         next.run(request).await
     } else {
         (
@@ -57,6 +88,28 @@ async fn require_token(
     }
 }
 
+/// Healthy: the scheduler runs, and a run worked within two pauses (and an hour to spare).
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let s = shared.state();
+    let allowed =
+        chrono::Duration::from_std(shared.every * 2).unwrap_or(chrono::Duration::MAX) + chrono::Duration::hours(1);
+    let last_good = s.last_good_run.as_ref().map(|r| r.finished_at).or(s.started_at);
+    let problem = if !s.scheduler_alive {
+        Some("the scheduler has stopped: restart the service".to_string())
+    } else if last_good.is_some_and(|at| Utc::now() - at > allowed) {
+        Some(format!(
+            "no run has worked since {}: see /v1/status",
+            last_good.map(|t| t.to_rfc3339()).unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        None => "ok\n".into_response(),
+        Some(p) => (StatusCode::SERVICE_UNAVAILABLE, format!("{p}\n")).into_response(),
+    }
+}
+
 async fn status(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     let s = shared.state();
     Json(json!({
@@ -64,6 +117,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
         "started_at": s.started_at,
         "every_seconds": shared.every.as_secs(),
         "runs": s.runs,
+        "failed_runs": s.failed_runs,
         "running": s.running,
         "next_run_at": s.next_run_at,
         "last_run": s.last_run,
@@ -98,12 +152,25 @@ async fn review_markdown(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn run_now(State(shared): State<Arc<Shared>>) -> Response {
+    let s = shared.state();
+    if s.running {
+        return (StatusCode::ACCEPTED, "a run is in progress; see /v1/status\n").into_response();
+    }
+    // Runs log in everywhere: back-to-back runs would hammer the targets.
+    if let Some(last) = &s.last_run {
+        let gap = shared.min_run_gap.as_secs() as i64;
+        let wait = gap - (Utc::now() - last.finished_at).num_seconds();
+        if wait > 0 {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, wait.to_string())],
+                format!("the last run ended less than {gap} s ago; try again in {wait} s\n"),
+            )
+                .into_response();
+        }
+    }
     shared.run_now.notify_one();
-    (
-        StatusCode::ACCEPTED,
-        "a run starts now, or right after the one in progress\n",
-    )
-        .into_response()
+    (StatusCode::ACCEPTED, "a run starts now\n").into_response()
 }
 
 /// Prometheus text exposition (version 0.0.4).
@@ -116,52 +183,80 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             let _ = writeln!(out, "{name}{labels} {value}");
         }
     };
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
     metric(
         "keyreeve_runs_total",
         "Runs finished since the service started.",
         "counter",
         &[("", s.runs as f64)],
     );
+    metric(
+        "keyreeve_run_failures_total",
+        "Runs that could not start or whose review failed.",
+        "counter",
+        &[("", s.failed_runs as f64)],
+    );
+    metric(
+        "keyreeve_run_in_progress",
+        "1 while a run is in progress.",
+        "gauge",
+        &[("", flag(s.running))],
+    );
     if let Some(run) = &s.last_run {
         metric(
             "keyreeve_last_run_timestamp_seconds",
-            "When the last run finished (Unix time).",
+            "When the last run finished (Unix time), whether or not it worked.",
+            "gauge",
+            &[("", run.finished_at.timestamp() as f64)],
+        );
+        metric(
+            "keyreeve_last_run_ok",
+            "1 when the last run started and reviewed, else 0.",
+            "gauge",
+            &[("", flag(run.error.is_none()))],
+        );
+    }
+    if let Some(run) = &s.last_good_run {
+        metric(
+            "keyreeve_last_success_timestamp_seconds",
+            "When the last run that worked finished (Unix time).",
             "gauge",
             &[("", run.finished_at.timestamp() as f64)],
         );
         let took = (run.finished_at - run.started_at).num_milliseconds() as f64 / 1000.0;
         metric(
-            "keyreeve_last_run_duration_seconds",
-            "How long the last run took.",
+            "keyreeve_last_success_duration_seconds",
+            "How long that run took.",
             "gauge",
             &[("", took)],
         );
         metric(
-            "keyreeve_last_run_ok",
-            "1 when the last run could start (inventory and policy valid), else 0.",
-            "gauge",
-            &[("", if run.error.is_none() { 1.0 } else { 0.0 })],
-        );
-        metric(
             "keyreeve_targets",
-            "Targets in the last run, by whether discovery worked.",
+            "Targets in the last run that worked, by whether their discovery worked.",
             "gauge",
             &[
-                (
-                    "{state=\"ok\"}",
-                    (run.targets - run.failed.len().min(run.targets)) as f64,
-                ),
+                ("{state=\"ok\"}", run.targets.saturating_sub(run.failed.len()) as f64),
                 ("{state=\"failed\"}", run.failed.len() as f64),
             ],
         );
         metric(
-            "keyreeve_stored_passwords_rejected",
-            "Stored passwords a target refused in the last run.",
+            "keyreeve_stored_passwords",
+            "Stored passwords in the last run that worked, by what their check found.",
             "gauge",
-            &[("", run.rejected.len() as f64)],
+            &[
+                ("{check=\"rejected\"}", run.rejected.len() as f64),
+                ("{check=\"error\"}", run.check_errors.len() as f64),
+                ("{check=\"not-checked\"}", run.not_checked.len() as f64),
+            ],
         );
     }
     if let Some(review) = &s.review {
+        metric(
+            "keyreeve_review_timestamp_seconds",
+            "When the review below was made (Unix time).",
+            "gauge",
+            &[("", review.generated_at.timestamp() as f64)],
+        );
         let counts: Vec<(String, f64)> = review
             .counts()
             .into_iter()

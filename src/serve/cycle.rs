@@ -1,8 +1,10 @@
-//! One scheduled run of the service: re-read the inventory and policy (so that edits apply
+//! The service's scheduler and one run: re-read the inventory and policy (so that edits apply
 //! without a restart), discover the targets with the vault's credentials, save the snapshots,
-//! review them, and keep the result for the API. A run that cannot start says why and touches
-//! nothing; the next one tries again.
+//! review them, and keep the result for the API. Two rules keep unattended runs from locking
+//! anyone out: a password a target refused is not tried again until its vault entry changes, and
+//! an account whose rotation is pending is never tried (discovery refuses those itself).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,37 +12,47 @@ use chrono::Utc;
 
 use super::{FailedTarget, RunReport, ServeConfig, Shared};
 use crate::connector::ConnectContext;
-use crate::discovery;
+use crate::discovery::{self, Options};
 use crate::inventory::{Inventory, Target};
 use crate::policy::Policy;
-use crate::review::snapshot::SnapshotStore;
+use crate::review::snapshot::{Snapshot, SnapshotStore};
 use crate::review::{self, Review, ReviewContext};
-use crate::vault::Vault;
+use crate::vault::{Entry, Vault, VaultDocument};
 
-/// Runs forever: a run, then a pause of `every` (or less, when `POST /v1/run` asks).
+/// What the scheduler remembers from one run to the next.
+#[derive(Default)]
+struct Memory {
+    /// Refused (or locked) accounts, with the vault version of the password that was refused.
+    refused: BTreeMap<String, String>,
+    /// Where each target was reached, to say so loudly when an inventory edit moves it.
+    endpoints: BTreeMap<String, String>,
+}
+
+/// Runs until aborted: a run, then a pause of `every` (or less, when `POST /v1/run` asks).
 pub async fn schedule(config: Arc<ServeConfig>, shared: Arc<Shared>) {
+    struct Alive(Arc<Shared>);
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            let mut state = self.0.state();
+            state.scheduler_alive = false;
+            state.running = false;
+        }
+    }
+    let _alive = Alive(shared.clone());
+    let mut memory = Memory::default();
     loop {
         shared.state().running = true;
-        let started_at = Utc::now();
-        let (report, review) = match run(&config).await {
-            Ok((report, review)) => (report, Some(review)),
-            Err(error) => (
-                RunReport {
-                    started_at,
-                    finished_at: Utc::now(),
-                    error: Some(error),
-                    targets: 0,
-                    failed: Vec::new(),
-                    rejected: Vec::new(),
-                },
-                None,
-            ),
-        };
+        let (report, review) = run(&config, &mut memory).await;
         log_run(&report);
         {
             let mut state = shared.state();
             state.running = false;
             state.runs += 1;
+            if report.error.is_some() {
+                state.failed_runs += 1;
+            } else {
+                state.last_good_run = Some(report.clone());
+            }
             state.last_run = Some(report);
             if review.is_some() {
                 state.review = review;
@@ -57,35 +69,70 @@ pub async fn schedule(config: Arc<ServeConfig>, shared: Arc<Shared>) {
 }
 
 fn log_run(r: &RunReport) {
-    match &r.error {
-        Some(e) => tracing::error!("run could not start: {e}"),
-        None => tracing::info!(
-            "run finished: {} targets, {} failed, {} stored passwords refused",
-            r.targets,
-            r.failed.len(),
-            r.rejected.len()
-        ),
+    if let Some(e) = &r.error {
+        tracing::error!("run failed: {e}");
     }
+    tracing::info!(
+        "run finished: {} targets, {} failed, {} stored passwords refused, {} checks failed, {} not checked",
+        r.targets,
+        r.failed.len(),
+        r.rejected.len(),
+        r.check_errors.len(),
+        r.not_checked.len()
+    );
 }
 
-/// One run. An `Err` is why it could not start (inventory, policy, keys).
-async fn run(config: &Arc<ServeConfig>) -> Result<(RunReport, Review), String> {
+/// One run. Never fails as a whole: what went wrong is in the report.
+async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Option<Review>) {
     let started_at = Utc::now();
+    let mut report = RunReport {
+        started_at,
+        finished_at: started_at,
+        error: None,
+        targets: 0,
+        failed: Vec::new(),
+        rejected: Vec::new(),
+        check_errors: Vec::new(),
+        not_checked: Vec::new(),
+    };
     let ws = config.workspace.clone();
-    let inventory = Inventory::load(&ws.inventory_file()).map_err(|e| e.to_string())?;
-    let policy = Policy::load_dir(&ws.policies_dir()).map_err(|e| e.to_string())?;
+    let loaded = Inventory::load(&ws.inventory_file())
+        .map_err(|e| e.to_string())
+        .and_then(|i| {
+            Policy::load_dir(&ws.policies_dir())
+                .map(|p| (i, p))
+                .map_err(|e| e.to_string())
+        });
+    let (inventory, policy) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            report.error = Some(format!("could not start, no target was touched: {e}"));
+            report.finished_at = Utc::now();
+            return (report, None);
+        }
+    };
     let targets: Vec<Target> = inventory
         .targets()
         .filter(|t| config.client.as_deref().is_none_or(|c| t.client == c))
         .cloned()
         .collect();
+    warn_about_moved_targets(&targets, &mut memory.endpoints);
     let docs = {
         let (config, inventory, targets) = (config.clone(), inventory.clone(), targets.clone());
         tokio::task::spawn_blocking(move || {
             discovery::load_vaults(&Vault::new(&config.workspace, &inventory, &config.keys), &targets)
         })
         .await
-        .map_err(|e| format!("loading the vaults crashed: {e}"))?
+        .unwrap_or_default()
+    };
+    // A refused password is tried again only once its vault entry has changed.
+    memory
+        .refused
+        .retain(|path, version| entry_of(&docs, path).is_some_and(|e| &entry_version(e) == version));
+    let options = Options {
+        verify: config.verify,
+        concurrency: config.concurrency,
+        not_again: memory.refused.keys().cloned().collect::<BTreeSet<_>>(),
     };
     let ctx = Arc::new(ConnectContext {
         known_hosts: ws.known_hosts_file(),
@@ -94,48 +141,124 @@ async fn run(config: &Arc<ServeConfig>) -> Result<(RunReport, Review), String> {
         trust_on_first_use: false,
         directory: policy.directory.clone(),
     });
-    let mut snapshots = discovery::discover(&targets, &docs, ctx, config.verify, config.concurrency).await;
-    let (review, snapshots) = {
-        let (targets, policy) = (targets.clone(), policy.clone());
+    let snapshots = discovery::discover(&targets, &docs, ctx, Arc::new(options)).await;
+    let compare_from = Utc::now() - chrono::Duration::days(i64::from(config.compare_days));
+    let saved = {
+        let targets = targets.clone();
         tokio::task::spawn_blocking(move || {
+            let mut snapshots = snapshots;
             let store = SnapshotStore::new(ws.snapshots_dir());
             discovery::save(&store, &targets, &mut snapshots);
             let ctx = ReviewContext {
                 now: Utc::now(),
                 policy: &policy.review,
             };
-            let review = review::gather(&store, &targets, None, ctx.now).map(|t| review::review(&t, &ctx));
-            (review.map_err(|e| e.to_string()), snapshots)
+            let review = review::gather(&store, &targets, Some(compare_from), ctx.now)
+                .and_then(|mut gathered| {
+                    // Younger than the comparison window: compare with the first snapshot.
+                    for (t, g) in targets.iter().zip(gathered.iter_mut()) {
+                        if g.baseline.is_none() && g.current.is_some() {
+                            g.baseline = store
+                                .oldest(&t.client, &t.name)?
+                                .filter(|first| g.current.as_ref().is_some_and(|now| first.taken_at < now.taken_at));
+                        }
+                    }
+                    Ok(gathered)
+                })
+                .map(|gathered| {
+                    let mut r = review::review(&gathered, &ctx);
+                    r.since = Some(compare_from);
+                    r
+                });
+            (snapshots, review)
         })
         .await
-        .map_err(|e| format!("the review crashed: {e}"))?
     };
-    let report = RunReport {
-        started_at,
-        finished_at: Utc::now(),
-        error: None,
-        targets: targets.len(),
-        failed: snapshots
-            .iter()
-            .filter_map(|s| {
-                s.error.as_ref().map(|error| FailedTarget {
-                    target: s.target.clone(),
-                    error: error.clone(),
-                    hint: s.hint.clone(),
-                })
-            })
-            .collect(),
-        rejected: snapshots
-            .iter()
-            .flat_map(|s| {
-                s.accounts
-                    .iter()
-                    .filter(|a| a.verified.as_deref() == Some("rejected"))
-                    .map(|a| format!("{}/{}", s.target, a.account.name))
-            })
-            .collect(),
+    let (snapshots, review) = match saved {
+        Ok((snapshots, review)) => (snapshots, review.map_err(|e| e.to_string())),
+        Err(e) => (Vec::new(), Err(format!("saving and reviewing crashed: {e}"))),
     };
-    Ok((report, review?))
+    remember_refusals(&snapshots, &docs, &mut memory.refused);
+    fill(&mut report, &targets, &snapshots);
+    let review = match review {
+        Ok(r) => Some(r),
+        Err(e) => {
+            report.error = Some(format!("the review failed after discovery: {e}"));
+            None
+        }
+    };
+    report.finished_at = Utc::now();
+    (report, review)
+}
+
+fn fill(report: &mut RunReport, targets: &[Target], snapshots: &[Snapshot]) {
+    report.targets = targets.len();
+    for s in snapshots {
+        if let Some(error) = &s.error {
+            report.failed.push(FailedTarget {
+                target: s.target.clone(),
+                error: error.clone(),
+                hint: s.hint.clone(),
+            });
+        }
+        for a in &s.accounts {
+            let path = format!("{}/{}", s.target, a.account.name);
+            match a.verified.as_deref() {
+                Some("rejected") => report.rejected.push(path),
+                Some(v) if v.starts_with("error") => report.check_errors.push(path),
+                Some(v) if v.starts_with("not checked") => report.not_checked.push(path),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Accounts to leave alone next run: refused, or locked (one more try may extend the lockout).
+fn remember_refusals(
+    snapshots: &[Snapshot],
+    docs: &BTreeMap<String, Result<VaultDocument, String>>,
+    refused: &mut BTreeMap<String, String>,
+) {
+    for s in snapshots {
+        for a in &s.accounts {
+            let risky = match a.verified.as_deref() {
+                Some("rejected") => true,
+                Some(v) => v.starts_with("error") && v.to_ascii_lowercase().contains("locked"),
+                None => false,
+            };
+            let path = format!("{}/{}", s.target, a.account.name);
+            if let (true, Some(entry)) = (risky, entry_of(docs, &path)) {
+                refused.insert(path, entry_version(entry));
+            }
+        }
+    }
+}
+
+/// The vault entry of `CLIENT/TARGET/ACCOUNT`.
+fn entry_of<'a>(docs: &'a BTreeMap<String, Result<VaultDocument, String>>, path: &str) -> Option<&'a Entry> {
+    let (client, key) = path.split_once('/')?;
+    docs.get(client)?.as_ref().ok()?.entries.get(key)
+}
+
+/// What changes when someone stores another password: its history grows or its times move.
+fn entry_version(e: &Entry) -> String {
+    format!("{}/{:?}/{:?}", e.history.len(), e.rotated_at, e.state)
+}
+
+/// An inventory edit that points a target somewhere else (after a `git pull`, say) sends the
+/// next logins there: say so in the log, every time it happens.
+fn warn_about_moved_targets(targets: &[Target], seen: &mut BTreeMap<String, String>) {
+    for t in targets {
+        let endpoint = format!(
+            "{}:{} url={:?} host_key={:?} ca_file={:?}",
+            t.address, t.port, t.url, t.host_key, t.ca_file
+        );
+        if let Some(before) = seen.insert(t.path(), endpoint.clone()) {
+            if before != endpoint {
+                tracing::warn!("{}: the inventory now says {endpoint} (was {before})", t.path());
+            }
+        }
+    }
 }
 
 /// `6h`, `30m`, `90s`, `1d`: the pause between runs.
@@ -146,17 +269,18 @@ pub fn parse_every(text: &str) -> Result<Duration, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("`{text}` is not a duration such as 30m, 6h or 1d"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" | "" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let scale = match unit {
+        "s" => 1,
+        "m" | "" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("`{text}`: the unit is s, m, h or d")),
     };
-    if seconds == 0 {
-        return Err("the pause between runs must be longer than zero".into());
+    match n.checked_mul(scale) {
+        Some(0) => Err("the pause between runs must be longer than zero".into()),
+        Some(seconds) if seconds <= 366 * 86_400 => Ok(Duration::from_secs(seconds)),
+        _ => Err(format!("`{text}` is longer than a year")),
     }
-    Ok(Duration::from_secs(seconds))
 }
 
 #[cfg(test)]
@@ -169,7 +293,7 @@ mod tests {
         assert_eq!(parse_every("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(parse_every("6h"), Ok(Duration::from_secs(21_600)));
         assert_eq!(parse_every("1d"), Ok(Duration::from_secs(86_400)));
-        for bad in ["", "h", "0s", "5w", "-1h", "1.5h"] {
+        for bad in ["", "h", "0s", "5w", "-1h", "1.5h", "999999999999999999d", "400d"] {
             assert!(parse_every(bad).is_err(), "{bad}");
         }
     }

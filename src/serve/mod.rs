@@ -2,26 +2,32 @@
 //! every target (checking each stored password with a fresh login), saves the snapshots and
 //! reviews them; between runs it answers read-only questions over HTTP: health, status, the
 //! latest review (JSON or Markdown) and Prometheus metrics. It never rotates (rotation needs a
-//! reviewed plan and a technician) and no answer ever holds a secret.
+//! reviewed plan and a technician), never writes the vault, and no answer ever holds a secret.
 //!
-//! - [`cycle`]: one scheduled run, re-reading the inventory and policy so edits apply without a
-//!   restart.
-//! - [`api`]: the HTTP routes, the bearer token, the metrics text.
+//! - [`cycle`]: the scheduler and one run, re-reading the inventory and policy so edits apply
+//!   without a restart, and never trying a refused password twice.
+//! - [`api`]: the HTTP routes, the bearer token, the Host check, the metrics text.
 
 pub mod api;
 pub mod cycle;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::keys::KeyRing;
 use crate::review::Review;
 use crate::workspace::Workspace;
+
+/// Connections answered at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 64;
+/// A client must send its request headers within this, and get its answer within
+/// [`CONNECTION_TIME`]: a half-sent request can hold neither a connection nor the shutdown.
+const HEADER_TIME: Duration = Duration::from_secs(10);
+const CONNECTION_TIME: Duration = Duration::from_secs(30);
 
 /// How the service runs.
 pub struct ServeConfig {
@@ -34,8 +40,15 @@ pub struct ServeConfig {
     /// Check each stored password with a fresh login during discovery.
     pub verify: bool,
     pub concurrency: usize,
-    /// SHA-256 of the bearer token every route but `/healthz` requires; None: no token.
-    pub token_digest: Option<[u8; 32]>,
+    /// Changes are counted against the newest snapshot at least this old (else the oldest), so
+    /// that a new admin stays a finding for this long, whatever runs in between.
+    pub compare_days: u32,
+    /// SHA-256 of the bearer token every route but `/healthz` requires.
+    pub token_digest: [u8; 32],
+    /// Listening on loopback: requests must name a loopback host (no DNS rebinding).
+    pub loopback: bool,
+    /// `POST /v1/run` is refused this soon after a run: runs log in everywhere.
+    pub min_run_gap: Duration,
 }
 
 /// What one run found, kept for the API until the next one.
@@ -43,14 +56,19 @@ pub struct ServeConfig {
 pub struct RunReport {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    /// Why the run could not start (an inventory or policy error); the targets were not touched.
+    /// What went wrong with the run as a whole: it could not start (an inventory or policy
+    /// error, and no target was touched), or its review failed after discovery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub targets: usize,
     /// Targets whose discovery failed, with the error and hint.
     pub failed: Vec<FailedTarget>,
-    /// Stored passwords the targets refused.
+    /// Stored passwords the targets refused (`CLIENT/TARGET/ACCOUNT`).
     pub rejected: Vec<String>,
+    /// Stored passwords whose check ended in an error (a locked account, a timeout).
+    pub check_errors: Vec<String>,
+    /// Stored passwords not tried this run: refused before and unchanged since, or pending.
+    pub not_checked: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,9 +84,14 @@ pub struct FailedTarget {
 pub struct State {
     pub started_at: Option<DateTime<Utc>>,
     pub runs: u64,
+    pub failed_runs: u64,
     pub running: bool,
+    /// False once the scheduler has stopped (it should not): `/healthz` then fails.
+    pub scheduler_alive: bool,
     pub next_run_at: Option<DateTime<Utc>>,
     pub last_run: Option<RunReport>,
+    /// The last run without a run-wide error: what the target metrics show.
+    pub last_good_run: Option<RunReport>,
     pub review: Option<Review>,
 }
 
@@ -78,7 +101,9 @@ pub struct Shared {
     /// Wakes the scheduler for a run now (`POST /v1/run`).
     pub run_now: Notify,
     pub every: Duration,
-    pub token_digest: Option<[u8; 32]>,
+    pub token_digest: [u8; 32],
+    pub loopback: bool,
+    pub min_run_gap: Duration,
 }
 
 impl Shared {
@@ -97,20 +122,49 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             started_at: Some(Utc::now()),
+            scheduler_alive: true,
             ..State::default()
         }),
         run_now: Notify::new(),
         every: config.every,
         token_digest: config.token_digest,
+        loopback: config.loopback,
+        min_run_gap: config.min_run_gap,
     });
-    let config = Arc::new(config);
-    let scheduler = tokio::spawn(cycle::schedule(config, shared.clone()));
+    let scheduler = tokio::spawn(cycle::schedule(Arc::new(config), shared.clone()));
     let app = api::router(shared);
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file handles, most likely: wait instead of spinning.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIME)
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_TIME, connection).await;
+            drop(permit);
+        });
+    }
     scheduler.abort();
-    served
+    Ok(())
 }
 
 /// The digest a token is compared by: equal digests, equal tokens, and comparing digests tells a

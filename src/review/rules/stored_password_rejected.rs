@@ -18,7 +18,12 @@ impl Rule for StoredPasswordRejected {
     fn check(&self, t: &TargetReview, _: &ReviewContext<'_>) -> Vec<Found> {
         t.accounts()
             .iter()
-            .filter(|a| a.verified.as_deref() == Some("rejected"))
+            // The service does not try a refused password again until it changes in the vault.
+            .filter(|a| {
+                a.verified
+                    .as_deref()
+                    .is_some_and(|v| v == "rejected" || v.starts_with("not checked: refused before"))
+            })
             .map(|a| Found {
                 subject: t.subject(a),
                 message: "the stored password no longer works: changed outside keyreeve?".into(),
@@ -44,7 +49,11 @@ mod tests {
         accepted.verified = Some("accepted".into());
         let mut error = device_account("svc", false, InVault::Yes);
         error.verified = Some("error: timed out".into());
-        let t = target("linux", vec![rejected, accepted, error]);
-        assert_eq!(subjects(&StoredPasswordRejected, &t), ["acme/t1/admin"]);
+        let mut not_again = device_account("root", true, InVault::Yes);
+        not_again.verified = Some("not checked: refused before, and unchanged in the vault since".into());
+        let mut pending = device_account("deploy", true, InVault::Yes);
+        pending.verified = Some("not checked: a rotation is pending".into());
+        let t = target("linux", vec![rejected, accepted, error, not_again, pending]);
+        assert_eq!(subjects(&StoredPasswordRejected, &t), ["acme/t1/admin", "acme/t1/root"]);
     }
 }

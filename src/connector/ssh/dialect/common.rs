@@ -60,16 +60,7 @@ pub(crate) fn redact(text: &str, secrets: &[&Password]) -> String {
     out
 }
 
-/// The last `n` non-empty lines of `text`, for error messages.
-pub(crate) fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    let start = lines.len().saturating_sub(n);
-    lines[start..].join("\n")
-}
+pub(crate) use crate::connector::ssh::session::last_lines;
 
 /// An [`ConnectorError::UnexpectedOutput`] with the redacted last lines of `output`.
 pub(crate) fn unexpected(target: &str, during: &str, output: &str, secrets: &[&Password]) -> ConnectorError {
