@@ -89,7 +89,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     };
     match &args.output {
         Some(path) => {
-            keyreeve::vault::store::write_atomic(path, 0o644, |w| w.write_all(text.as_bytes()))
+            // It names every admin account: private, like the snapshots it comes from.
+            keyreeve::vault::store::write_atomic(path, 0o600, |w| w.write_all(text.as_bytes()))
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("review written to {}", path.display());
         }
