@@ -493,6 +493,17 @@ impl KeyRing {
         Ok(SecretString::from(text.to_string()))
     }
 
+    /// Asks now for what decrypting this workspace's vaults will need (the identity's passphrase,
+    /// or the workspace passphrase), so that a long-running process never asks later, in the
+    /// middle of its work.
+    pub fn unlock(&self, inventory: &Inventory) -> Result<(), KeyError> {
+        if inventory.passphrase {
+            self.workspace_passphrase(false).map(|_| ())
+        } else {
+            self.identities(Path::new("")).map(|_| ())
+        }
+    }
+
     fn workspace_passphrase(&self, for_encryption: bool) -> Result<SecretString, KeyError> {
         let mut cached = self.workspace_passphrase.lock().map_err(|_| KeyError::Passphrase {
             reason: "passphrase cache poisoned".into(),
@@ -740,5 +751,24 @@ mod tests {
         let shown = err.to_string();
         assert!(shown.contains("line 2"), "{shown}");
         assert!(!shown.contains("SECRETLOOKING"), "{shown}");
+    }
+
+    #[test]
+    fn unlock_asks_once_so_later_decryption_never_asks() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id.age");
+        let public = new_identity_file(&key, Some(SecretString::from("id-passphrase".to_string()))).unwrap();
+        let pass = dir.path().join("pass.txt");
+        std::fs::write(&pass, "id-passphrase\n").unwrap();
+        let inv = Inventory {
+            recipients: vec![public],
+            ..Default::default()
+        };
+        let ring = KeyRing::with_identity_file(Some(key)).passphrase_file(&pass);
+        ring.unlock(&inv).unwrap();
+        // The passphrase source is gone: only the unlocked identity can decrypt now.
+        std::fs::remove_file(&pass).unwrap();
+        let ct = ring.encrypt_for_client(&inv, "acme", b"{}").unwrap();
+        assert_eq!(&*ring.decrypt(&ct, Path::new("acme.age")).unwrap(), b"{}");
     }
 }

@@ -64,8 +64,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         inventory.client(c)?;
     }
     let keys = KeyRing::locate(g.identity.as_deref());
-    // Open each vault once now: a passphrase is asked for here, at the terminal, not in the
-    // middle of a scheduled run, and a key that cannot open a vault stops the start.
+    // Unlock and open each vault now: a passphrase is asked for here, at the terminal, never in
+    // the middle of a scheduled run, and a key that cannot open a vault stops the start.
+    keys.unlock(&inventory)?;
     let vault = Vault::new(&workspace, &inventory, &keys);
     for client in inventory.clients.keys() {
         if args.client.as_ref().is_none_or(|c| c == client) {
