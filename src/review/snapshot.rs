@@ -114,9 +114,32 @@ impl SnapshotStore {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(&failure)(e)),
                 _ => {}
             }
+            self.drop_the_middle_of_a_repeat(client, target, snapshot)?;
         }
         snapshot.snapshot = Some(path.clone());
         Ok(path)
+    }
+
+    /// A service saves a snapshot every run, and most runs see what the last one saw. Of three
+    /// snapshots in a row with the same accounts the middle one says nothing the other two do
+    /// not (every question a review asks, "what was there at time T", gets the same answer
+    /// without it), so it goes: the folder grows with changes, not with runs.
+    fn drop_the_middle_of_a_repeat(&self, client: &str, target: &str, newest: &Snapshot) -> Result<(), ReviewError> {
+        let files = self.files(client, target)?;
+        let [.., first, middle, _newest] = files.as_slice() else {
+            return Ok(());
+        };
+        let (first, middle_snapshot) = (Self::read(first)?, Self::read(middle)?);
+        let same = |a: &Snapshot, b: &Snapshot| {
+            a.kind == b.kind && serde_json::to_value(&a.accounts).ok() == serde_json::to_value(&b.accounts).ok()
+        };
+        if same(&first, &middle_snapshot) && same(&middle_snapshot, newest) {
+            std::fs::remove_file(middle).map_err(|source| ReviewError::Write {
+                path: middle.clone(),
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     /// The last failed discovery of one target, if none has worked since.
@@ -309,6 +332,38 @@ mod tests {
         store.save("acme", "rtr1", &mut again).unwrap();
         assert!(store.last_failure("acme", "rtr1").unwrap().is_none());
         assert_eq!(store.files("acme", "rtr1").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn repeats_keep_their_first_and_last_snapshot_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path());
+        let t0 = Utc::now() - Duration::days(30);
+        let save = |day: i64, accounts: Vec<AccountRecord>| {
+            let mut s = snapshot(t0 + Duration::days(day), accounts);
+            store.save("acme", "rtr1", &mut s).unwrap();
+        };
+        let days = || -> Vec<i64> {
+            store
+                .files("acme", "rtr1")
+                .unwrap()
+                .iter()
+                .map(|f| (SnapshotStore::read(f).unwrap().taken_at - t0).num_days())
+                .collect()
+        };
+        for day in 0..4 {
+            save(day, vec![account("admin", true)]);
+        }
+        assert_eq!(days(), [0, 3]);
+        save(4, vec![account("admin", true), account("new", true)]);
+        save(5, vec![account("admin", true), account("new", true)]);
+        save(6, vec![account("admin", true), account("new", true)]);
+        assert_eq!(days(), [0, 3, 4, 6]);
+        // Any time in a collapsed run still finds the same accounts.
+        let at_day_2 = store.newest("acme", "rtr1", Some(t0 + Duration::days(2))).unwrap().unwrap();
+        assert_eq!(at_day_2.accounts.len(), 1);
+        let at_day_5 = store.newest("acme", "rtr1", Some(t0 + Duration::days(5))).unwrap().unwrap();
+        assert_eq!(at_day_5.accounts.len(), 2);
     }
 
     #[test]
