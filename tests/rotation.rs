@@ -1497,12 +1497,13 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
         (row["admin"].as_bool(), row["dial_in"].as_bool()),
         (Some(true), Some(true))
     );
-    // Compared with a time before the first discovery, there is no baseline, so nothing is new.
+    let after_join = chrono::Utc::now();
+    // Asked for changes since before the first discovery: counted from the first, and said so.
     let (_, json) = review(&["--since", "2000-01-01"]);
-    assert!(!rules_for(&json, &subject).contains(&"new-admin".to_string()));
+    assert!(rules_for(&json, &subject).contains(&"new-admin".to_string()));
     let out = w.run(&["review", "--client", CLIENT, "--since", "2000-01-01"]);
     assert!(
-        text(&out).contains("no snapshot at or before 2000-01-01 23:59 UTC to compare with"),
+        text(&out).contains("(none is as old as 2000-01-01 23:59 UTC)"),
         "{}",
         text(&out)
     );
@@ -1567,14 +1568,16 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("acme/rtr1/netops"), "{}", text(&out));
 
-    // It leaves the group: removed, compared with the previous discovery by default, and
-    // compared with the first discovery (`--since`) nothing changed at all.
+    // It leaves the group. Over the default window (from the first discovery) it was an admin
+    // only in between; since it joined, it is a removed admin.
     membership(false);
     discover();
     let (_, json) = review(&[]);
-    assert_eq!(rules_for(&json, &subject), ["removed-admin"], "{json}");
+    assert_eq!(rules_for(&json, &subject), ["transient-admin"], "{json}");
     let (_, json) = review(&["--since", &before_join.to_rfc3339()]);
-    assert!(rules_for(&json, &subject).is_empty(), "{json}");
+    assert_eq!(rules_for(&json, &subject), ["transient-admin"], "{json}");
+    let (_, json) = review(&["--since", &after_join.to_rfc3339()]);
+    assert_eq!(rules_for(&json, &subject), ["removed-admin"], "{json}");
 
     // A damaged snapshot stops the review with its name; nothing is written.
     let newest = std::fs::read_dir(w.ws.join("state/snapshots/acme/dc1"))

@@ -36,8 +36,8 @@ pub struct Args {
     /// Only this target (`TARGET` or `CLIENT/TARGET`).
     #[arg(long)]
     pub target: Option<String>,
-    /// Compare with the newest snapshot taken at or before this day (YYYY-MM-DD, end of day UTC)
-    /// or time (RFC 3339), e.g. the last review's; default: each target's previous snapshot.
+    /// Count changes since this day (YYYY-MM-DD, end of day UTC) or time (RFC 3339), e.g. the
+    /// last review's; default: `compare_days` of the policy's [review] (30) ago.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// How to print the review.
@@ -66,16 +66,19 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     }
     let (workspace, inventory) = load_inventory(g)?;
     let policy = Policy::load_dir(&workspace.policies_dir())?;
-    let since = args.since.as_deref().map(parse_when).transpose()?;
-    let selected = select(&inventory, args.client.as_deref(), args.target.as_deref())?;
     let now = Utc::now();
+    let since = match args.since.as_deref() {
+        Some(text) => parse_when(text)?,
+        None => now - chrono::Duration::days(i64::from(policy.review.compare_days)),
+    };
+    let selected = select(&inventory, args.client.as_deref(), args.target.as_deref())?;
     let targets = review::gather(&SnapshotStore::new(workspace.snapshots_dir()), selected, since, now)?;
     let ctx = ReviewContext {
         now,
         policy: &policy.review,
     };
     let mut result = review::review(&targets, &ctx);
-    result.since = since;
+    result.since = Some(since);
     let scope = match (&args.target, &args.client) {
         (Some(t), _) => format!("target {t}"),
         (None, Some(c)) => format!("client {c}"),

@@ -33,10 +33,10 @@ pub struct Args {
     /// Discover without logging in with each stored password.
     #[arg(long)]
     pub no_verify: bool,
-    /// Count changes (new and removed admins) against the newest snapshot at least this many
-    /// days old, so that a change stays a finding for that long, however often the service runs.
-    #[arg(long, default_value_t = 7)]
-    pub compare_days: u32,
+    /// Count changes (admins added and removed) over this many days, so that a change stays a
+    /// finding that long however often the service runs. Default: the policy's `compare_days`.
+    #[arg(long)]
+    pub compare_days: Option<u32>,
     /// Targets at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,

@@ -106,6 +106,7 @@ struct RawReview {
     max_admin_password_age_days: Option<u32>,
     dormant_admin_days: Option<u32>,
     max_snapshot_age_days: Option<u32>,
+    compare_days: Option<u32>,
     #[serde(default)]
     accept: Vec<Spanned<RawAcceptance>>,
 }
@@ -129,6 +130,8 @@ pub struct ReviewPolicy {
     pub dormant_admin_days: u32,
     /// A target whose newest snapshot is older than this was not reviewed.
     pub max_snapshot_age_days: u32,
+    /// Changes are counted over this many days unless a review says otherwise (`--since`).
+    pub compare_days: u32,
     pub accept: Vec<Acceptance>,
 }
 
@@ -138,6 +141,7 @@ impl Default for ReviewPolicy {
             max_admin_password_age_days: 365,
             dormant_admin_days: 90,
             max_snapshot_age_days: 30,
+            compare_days: 30,
             accept: Vec::new(),
         }
     }
@@ -406,6 +410,9 @@ impl Policy {
         }
         if let Some(days) = raw.max_snapshot_age_days {
             review.max_snapshot_age_days = days;
+        }
+        if let Some(days) = raw.compare_days {
+            review.compare_days = days;
         }
         for entry in raw.accept {
             let at = entry.span().start;

@@ -87,6 +87,9 @@ pub struct TargetReview {
     pub kind: String,
     pub current: Option<Snapshot>,
     pub baseline: Option<Snapshot>,
+    /// The snapshots taken after `baseline` and before `current`, oldest first: what happened
+    /// in between (an admin added and removed again).
+    pub between: Vec<Snapshot>,
     /// The last discovery, when it failed after `current` was taken.
     pub failed_since: Option<Snapshot>,
 }
@@ -173,8 +176,8 @@ pub struct TargetSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Review {
     pub generated_at: DateTime<Utc>,
-    /// The time changes are counted from, when one was asked for (`--since`); otherwise each
-    /// target is compared with its previous snapshot.
+    /// The time changes are counted from (each target's baseline is its newest snapshot at or
+    /// before it, else its first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
     pub targets: Vec<TargetSummary>,
@@ -215,23 +218,32 @@ impl Review {
 /// little); one further ahead was written by a clock that is wrong and is not trusted as current.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(10);
 
-/// Each target's newest snapshot and the one to compare it with: the newest taken at or before
-/// `since` (which is the current one itself when nothing was taken since), or without `since`
-/// the one before the newest.
+/// Each target's newest snapshot, the one it is compared with, and every snapshot between them.
+/// The baseline is the newest snapshot taken at or before `since` (the current one itself when
+/// nothing was taken since), else the target's first snapshot: changes are then counted from
+/// when keyreeve first saw the target, and the report says so.
 pub fn gather<'a>(
     store: &snapshot::SnapshotStore,
     targets: impl IntoIterator<Item = &'a crate::inventory::Target>,
-    since: Option<DateTime<Utc>>,
+    since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<TargetReview>, ReviewError> {
     let mut out = Vec::new();
     for t in targets {
         let current = store.newest(&t.client, &t.name, Some(now + CLOCK_SKEW))?;
-        let baseline = match (&current, since) {
-            (None, _) => None,
-            (Some(now), Some(since)) if since >= now.taken_at => Some(now.clone()),
-            (Some(_), Some(since)) => store.newest(&t.client, &t.name, Some(since))?,
-            (Some(now), None) => store.previous(&t.client, &t.name, now)?,
+        let baseline = match &current {
+            None => None,
+            Some(now) if since >= now.taken_at => Some(now.clone()),
+            Some(now) => match store.newest(&t.client, &t.name, Some(since))? {
+                Some(then) => Some(then),
+                None => store
+                    .oldest(&t.client, &t.name)?
+                    .filter(|first| first.taken_at < now.taken_at),
+            },
+        };
+        let between = match (&baseline, &current) {
+            (Some(from), Some(to)) => store.between(&t.client, &t.name, from.taken_at, to.taken_at)?,
+            _ => Vec::new(),
         };
         let failed_since = store
             .last_failure(&t.client, &t.name)?
@@ -241,6 +253,7 @@ pub fn gather<'a>(
             kind: t.kind.as_str().to_string(),
             current,
             baseline,
+            between,
             failed_since,
         });
     }
@@ -511,6 +524,7 @@ pub(crate) mod test_support {
             kind: kind.into(),
             current: Some(snapshot(Utc::now(), accounts)),
             baseline: None,
+            between: Vec::new(),
             failed_since: None,
         }
     }
@@ -604,23 +618,37 @@ mod tests {
         let store = snapshot::SnapshotStore::new(dir.path());
         let now = Utc::now();
         let day = chrono::Duration::days(1);
-        for at in [now - day * 20, now - day * 10, now + day * 3] {
-            let mut s = snapshot(at, vec![]);
+        // Each different, so that none is a repeat the store would fold away.
+        for (i, at) in [now - day * 20, now - day * 15, now - day * 10, now + day * 3]
+            .into_iter()
+            .enumerate()
+        {
+            let mut s = snapshot(at, vec![device_account(&format!("a{i}"), true, InVault::No)]);
             store.save("acme", "rtr1", &mut s).unwrap();
         }
         let taken = |since| {
             let t = gather(&store, inv.targets(), since, now).unwrap().remove(0);
-            (t.current.map(|s| s.taken_at), t.baseline.map(|s| s.taken_at))
+            let between: Vec<_> = t.between.iter().map(|s| s.taken_at).collect();
+            (t.current.map(|s| s.taken_at), t.baseline.map(|s| s.taken_at), between)
         };
         // The snapshot dated three days ahead is not current.
-        assert_eq!(taken(None), (Some(now - day * 10), Some(now - day * 20)));
         assert_eq!(
-            taken(Some(now - day * 15)),
-            (Some(now - day * 10), Some(now - day * 20))
+            taken(now - day * 20),
+            (Some(now - day * 10), Some(now - day * 20), vec![now - day * 15])
+        );
+        assert_eq!(
+            taken(now - day * 12),
+            (Some(now - day * 10), Some(now - day * 15), vec![])
         );
         // Nothing taken since: compared with itself, so nothing changed.
-        assert_eq!(taken(Some(now - day * 5)), (Some(now - day * 10), Some(now - day * 10)));
-        // Nothing as old as `since`: no baseline, and the review says so.
-        assert_eq!(taken(Some(now - day * 30)), (Some(now - day * 10), None));
+        assert_eq!(
+            taken(now - day * 5),
+            (Some(now - day * 10), Some(now - day * 10), vec![])
+        );
+        // Nothing as old as `since`: compared with the first snapshot.
+        assert_eq!(
+            taken(now - day * 30),
+            (Some(now - day * 10), Some(now - day * 20), vec![now - day * 15])
+        );
     }
 }

@@ -112,21 +112,24 @@ pub fn markdown(review: &Review, scope: &str) -> String {
 /// Which snapshot a target's part of the review rests on, and what it was compared with.
 pub fn compared(t: &TargetSummary, since: Option<DateTime<Utc>>) -> String {
     let time = |at: DateTime<Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
-    match (t.taken_at, t.baseline_taken_at, since) {
-        (None, _, _) => "no snapshot: not reviewed".into(),
-        (Some(now), Some(then), _) if then == now => {
+    match (t.taken_at, t.baseline_taken_at) {
+        (None, _) => "no snapshot: not reviewed".into(),
+        (Some(now), Some(then)) if then == now => {
             format!(
-                "snapshot {}, the newest at or before the time asked for: no changes to show",
+                "snapshot {}, nothing taken since the time asked for: no changes to show",
                 time(now)
             )
         }
-        (Some(now), Some(then), _) => format!("snapshot {}, compared with {}", time(now), time(then)),
-        (Some(now), None, Some(since)) => format!(
-            "snapshot {}; no snapshot at or before {} to compare with, so changes are not shown",
-            time(now),
-            time(since)
-        ),
-        (Some(now), None, None) => format!("snapshot {}, the first: nothing earlier to compare with", time(now)),
+        (Some(now), Some(then)) => match since {
+            Some(since) if then > since => format!(
+                "snapshot {}, compared with the first one, {} (none is as old as {})",
+                time(now),
+                time(then),
+                time(since)
+            ),
+            _ => format!("snapshot {}, compared with {}", time(now), time(then)),
+        },
+        (Some(now), None) => format!("snapshot {}, the first: nothing earlier to compare with", time(now)),
     }
 }
 

@@ -212,6 +212,27 @@ impl SnapshotStore {
         self.files(client, target)?.first().map(|f| Self::read(f)).transpose()
     }
 
+    /// The snapshots taken strictly between `from` and `to`, oldest first.
+    pub fn between(
+        &self,
+        client: &str,
+        target: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Snapshot>, ReviewError> {
+        let mut out = Vec::new();
+        for file in self.files(client, target)? {
+            if time_in_name(&file).is_some_and(|t| t <= from || t >= to) {
+                continue;
+            }
+            let s = Self::read(&file)?;
+            if s.taken_at > from && s.taken_at < to {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
     /// The snapshot taken just before `current`, if any: the default baseline of a review.
     pub fn previous(&self, client: &str, target: &str, current: &Snapshot) -> Result<Option<Snapshot>, ReviewError> {
         for file in self.files(client, target)?.iter().rev() {
@@ -360,9 +381,15 @@ mod tests {
         save(6, vec![account("admin", true), account("new", true)]);
         assert_eq!(days(), [0, 3, 4, 6]);
         // Any time in a collapsed run still finds the same accounts.
-        let at_day_2 = store.newest("acme", "rtr1", Some(t0 + Duration::days(2))).unwrap().unwrap();
+        let at_day_2 = store
+            .newest("acme", "rtr1", Some(t0 + Duration::days(2)))
+            .unwrap()
+            .unwrap();
         assert_eq!(at_day_2.accounts.len(), 1);
-        let at_day_5 = store.newest("acme", "rtr1", Some(t0 + Duration::days(5))).unwrap().unwrap();
+        let at_day_5 = store
+            .newest("acme", "rtr1", Some(t0 + Duration::days(5)))
+            .unwrap()
+            .unwrap();
         assert_eq!(at_day_5.accounts.len(), 2);
     }
 

@@ -142,7 +142,8 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
         directory: policy.directory.clone(),
     });
     let snapshots = discovery::discover(&targets, &docs, ctx, Arc::new(options)).await;
-    let compare_from = Utc::now() - chrono::Duration::days(i64::from(config.compare_days));
+    let compare_days = config.compare_days.unwrap_or(policy.review.compare_days);
+    let compare_from = Utc::now() - chrono::Duration::days(i64::from(compare_days));
     let saved = {
         let targets = targets.clone();
         tokio::task::spawn_blocking(move || {
@@ -153,23 +154,11 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
                 now: Utc::now(),
                 policy: &policy.review,
             };
-            let review = review::gather(&store, &targets, Some(compare_from), ctx.now)
-                .and_then(|mut gathered| {
-                    // Younger than the comparison window: compare with the first snapshot.
-                    for (t, g) in targets.iter().zip(gathered.iter_mut()) {
-                        if g.baseline.is_none() && g.current.is_some() {
-                            g.baseline = store
-                                .oldest(&t.client, &t.name)?
-                                .filter(|first| g.current.as_ref().is_some_and(|now| first.taken_at < now.taken_at));
-                        }
-                    }
-                    Ok(gathered)
-                })
-                .map(|gathered| {
-                    let mut r = review::review(&gathered, &ctx);
-                    r.since = Some(compare_from);
-                    r
-                });
+            let review = review::gather(&store, &targets, compare_from, ctx.now).map(|gathered| {
+                let mut r = review::review(&gathered, &ctx);
+                r.since = Some(compare_from);
+                r
+            });
             (snapshots, review)
         })
         .await

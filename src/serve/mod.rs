@@ -40,9 +40,9 @@ pub struct ServeConfig {
     /// Check each stored password with a fresh login during discovery.
     pub verify: bool,
     pub concurrency: usize,
-    /// Changes are counted against the newest snapshot at least this old (else the oldest), so
-    /// that a new admin stays a finding for this long, whatever runs in between.
-    pub compare_days: u32,
+    /// Changes are counted over this many days (default: the policy's `compare_days`), so that a
+    /// new admin stays a finding for that long, whatever runs in between.
+    pub compare_days: Option<u32>,
     /// SHA-256 of the bearer token every route but `/healthz` requires.
     pub token_digest: [u8; 32],
     /// Listening on loopback: requests must name a loopback host (no DNS rebinding).

@@ -14,6 +14,7 @@ mod non_expiring_admin_password;
 mod removed_admin;
 mod stale_admin_password;
 mod stored_password_rejected;
+mod transient_admin;
 mod unmanaged_admin;
 mod unreviewed_target;
 mod weak_admin_credential;
@@ -40,6 +41,7 @@ pub static ALL: &[&dyn Rule] = &[
     &kerberoastable_admin::KerberoastableAdmin,
     &weak_admin_credential::WeakAdminCredential,
     &new_admin::NewAdmin,
+    &transient_admin::TransientAdmin,
     &dial_in_admin::DialInAdmin,
     &non_expiring_admin_password::NonExpiringAdminPassword,
     &stale_admin_password::StaleAdminPassword,
