@@ -1591,3 +1591,94 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
     assert!(text(&out).contains(&newest.display().to_string()), "{}", text(&out));
     assert!(out.stdout.is_empty());
 }
+
+/// `keyreeve review` over the real OpenLDAP slapd: a configured admin group's members are its
+/// admins, the password time the directory keeps (ppolicy's `pwdChangedTime`, GeneralizedTime)
+/// is read as a time, and a member added between two discoveries is a new admin.
+#[test]
+fn review_of_an_openldap_directory_names_its_admins_and_a_new_one() {
+    let mut c = slapd_admin();
+    // slapd records pwdChangedTime only under a policy with an age limit.
+    let policy = ol_policy(&mut c, &[("pwdMaxAge", "31536000")]);
+    let (first, first_dn, _) = ol_user(&mut c, &policy);
+    let (second, second_dn, _) = ol_user(&mut c, &policy);
+    let group = format!("cn=kradm{},{OL_BASE}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let group_cn = group.split(',').next().unwrap().trim_start_matches("cn=").to_string();
+    let rc = ol_add(
+        &mut c,
+        &group,
+        &[
+            ("objectClass", &["groupOfNames"]),
+            ("cn", &[&group_cn]),
+            ("member", &[&first_dn]),
+        ],
+    );
+    assert_eq!(rc, 0, "adding {group}");
+    let admin_pw = Password::new(
+        std::fs::read_to_string(lab_dir().join("slapd/admin.pw"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    );
+    let stanza = format!(
+        "[[clients.{CLIENT}.targets]]\nname = \"olrv\"\nkind = \"ldap\"\nurl = \"{OL_URL}\"\nbase_dn = \"{OL_BASE}\"\nlogin = \"admin\"\nbind_dn = \"cn=admin,{OL_BASE}\"\nca_file = \"{}\"\nextra_groups = [\"{group}\"]\n\n",
+        lab_dir().join("ca/ca.crt").display()
+    );
+    let w = World::with(Vec::new(), &stanza, &[("olrv/admin".to_string(), admin_pw)]);
+    let discover = || {
+        let out = w.run(&["discover", "--target", &format!("{CLIENT}/olrv")]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    };
+    let review = || -> serde_json::Value {
+        let out = w.run(&["review", "--target", &format!("{CLIENT}/olrv"), "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    };
+    let rules_for = |json: &serde_json::Value, uid: &str| -> Vec<String> {
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["subject"] == format!("{CLIENT}/olrv/{uid}").as_str())
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    discover();
+    let json = review();
+    let roster = json["targets"][0]["roster"].as_array().unwrap();
+    let row = roster
+        .iter()
+        .find(|r| r["account"] == first.as_str())
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(row["admin"], true);
+    assert!(row["how"].as_str().unwrap().contains(&group_cn), "{row}");
+    assert!(
+        !roster.iter().any(|r| r["account"] == second.as_str()),
+        "not a member yet: {json}"
+    );
+    assert!(
+        rules_for(&json, &first).is_empty(),
+        "a fresh, directly granted admin: {json}"
+    );
+    // The snapshot keeps the directory's own time form, and the review reads it as a time.
+    let store = keyreeve::review::snapshot::SnapshotStore::new(w.ws.join("state/snapshots"));
+    let snapshot = store.newest(CLIENT, "olrv", None).unwrap().unwrap();
+    let record = snapshot.accounts.iter().find(|a| a.account.name == first).unwrap();
+    let raw = record.account.details["pwd_last_set"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{record:?}"));
+    assert!(raw.ends_with('Z') && !raw.contains('-'), "GeneralizedTime: {raw}");
+    match keyreeve::review::time(record, "pwd_last_set") {
+        keyreeve::review::When::At(t) => assert!((chrono::Utc::now() - t).num_minutes().abs() < 60, "{t}"),
+        other => panic!("{raw} read as {other:?}"),
+    }
+
+    // The second user joins the group: a new admin, against the first discovery.
+    let mut c = slapd_admin();
+    let m = ldap3::Mod::Add(b"member".to_vec(), [second_dn.as_bytes().to_vec()].into());
+    c.modify(&group, vec![m]).unwrap().success().unwrap();
+    discover();
+    let json = review();
+    assert_eq!(rules_for(&json, &second), ["new-admin"], "{json}");
+    assert!(rules_for(&json, &first).is_empty(), "{json}");
+}
