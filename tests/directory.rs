@@ -1253,18 +1253,7 @@ fn ad_account_locked_out_by_its_own_pso_is_named_locked_and_never_taken_for_a_wr
     assert!(matches!(err, ConnectorError::AccountLocked { .. }), "{err}");
     // The bystander, under the domain's settings (no lockout), is untouched by all this.
     let by_conn = ldap::connector(&ad_target(&bystander), &ctx(DirectoryPolicy::default())).unwrap();
-    for _ in 0..4 {
-        assert_eq!(
-            by_conn
-                .verify(&creds(&bystander, &by_pw), &bystander, &fresh_password())
-                .unwrap(),
-            Verification::Rejected
-        );
-    }
-    assert_eq!(
-        by_conn.verify(&creds(&bystander, &by_pw), &bystander, &by_pw).unwrap(),
-        Verification::Accepted
-    );
+    assert_wrong_passwords_never_lock(by_conn.as_ref(), &bystander, &by_pw);
 
     // Discovery shows it locked.
     let mut t = ad_target("Administrator");
@@ -1393,6 +1382,17 @@ fn set_policy(c: &mut LdapConn, user_dn: &str, policy: &str) {
     );
 }
 
+/// Four wrong passwords are refused as wrong, and the right one still works after them.
+fn assert_wrong_passwords_never_lock(conn: &dyn keyreeve::connector::Connector, user: &str, pw: &Password) {
+    for _ in 0..4 {
+        assert_eq!(
+            conn.verify(&creds(user, pw), user, &fresh_password()).unwrap(),
+            Verification::Rejected
+        );
+    }
+    assert_eq!(conn.verify(&creds(user, pw), user, pw).unwrap(), Verification::Accepted);
+}
+
 fn ol_self_target(uid: &str, dn: &str) -> Target {
     target(
         TargetKind::Ldap,
@@ -1463,18 +1463,7 @@ fn openldap_ppolicy_lockout_is_named_locked() {
 
     // The bystander has no policy: wrong passwords never lock it.
     let by_conn = ldap::connector(&ol_self_target(&by_uid, &by_dn), &ctx(DirectoryPolicy::default())).unwrap();
-    for _ in 0..4 {
-        assert_eq!(
-            by_conn
-                .verify(&creds(&by_uid, &p0), &by_uid, &fresh_password())
-                .unwrap(),
-            Verification::Rejected
-        );
-    }
-    assert_eq!(
-        by_conn.verify(&creds(&by_uid, &p0), &by_uid, &p0).unwrap(),
-        Verification::Accepted
-    );
+    assert_wrong_passwords_never_lock(by_conn.as_ref(), &by_uid, &p0);
 
     // Discovery shows it locked, the bystander not.
     let mut t = target(

@@ -1119,6 +1119,21 @@ fn a_restarted_lab_presents_the_host_keys_it_kept() {
     assert!(e.contains("lab-host-keys") && e.contains("line 1"), "{e}");
 }
 
+/// A new workspace (`keyreeve init`) encrypted to a new identity, in a temporary folder:
+/// the folder (kept alive by the caller), the workspace and the identity file.
+fn new_workspace() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = tmp.path().join("identity.txt");
+    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
+    let ws = tmp.path().join("ws");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+    (tmp, ws, identity)
+}
+
 /// Starts `keyreeve lab up` (three devices: IOS, Junos, RouterOS) for `client` in the
 /// workspace `ws`, and reads its output until the lab runs; returns it and what it printed.
 fn lab_up_until_running(
@@ -1171,15 +1186,7 @@ fn lab_up_until_running(
 fn lab_up_fills_a_workspace_and_stops_on_sigterm() {
     use std::process::Command;
 
-    let tmp = tempfile::tempdir().unwrap();
-    let identity = tmp.path().join("identity.txt");
-    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
-    let ws = tmp.path().join("ws");
-    let out = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
-        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+    let (_tmp, ws, identity) = new_workspace();
 
     let (mut child, seen) = lab_up_until_running(&ws, &identity, "lab1");
     assert!(seen.contains("Added client `lab1`"), "{seen}");
@@ -1487,15 +1494,7 @@ fn serve_discovers_reviews_and_answers_with_the_token_only() {
     use std::os::unix::fs::PermissionsExt;
     use std::process::{Command, Stdio};
 
-    let tmp = tempfile::tempdir().unwrap();
-    let identity = tmp.path().join("identity.txt");
-    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
-    let ws = tmp.path().join("ws");
-    let out = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
-        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+    let (tmp, ws, identity) = new_workspace();
     let (mut lab, _) = lab_up_until_running(&ws, &identity, "lab1");
     let serve = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_keyreeve"));

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use keyreeve::discovery;
 use keyreeve::inventory::Target;
-use keyreeve::review::snapshot::{InVault, Snapshot, SnapshotStore};
+use keyreeve::review::snapshot::{Snapshot, SnapshotStore};
 use keyreeve::vault::Vault;
 
 use super::context::Context as Workspace;
@@ -123,12 +123,7 @@ fn print_human(reports: &[Snapshot]) {
                 a.account.privilege.clone(),
                 if a.account.admin { "yes" } else { "no" }.to_string(),
                 if a.account.enabled { "yes" } else { "no" }.to_string(),
-                match a.in_vault {
-                    InVault::Yes => "yes",
-                    InVault::No => "no",
-                    InVault::Unknown => "unknown",
-                }
-                .to_string(),
+                a.in_vault.as_str().to_string(),
             ];
             if verify {
                 row.push(a.verified.clone().unwrap_or_else(|| "-".into()));

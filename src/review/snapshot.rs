@@ -232,20 +232,6 @@ impl SnapshotStore {
         }
         Ok(out)
     }
-
-    /// The snapshot taken just before `current`, if any: the default baseline of a review.
-    pub fn previous(&self, client: &str, target: &str, current: &Snapshot) -> Result<Option<Snapshot>, ReviewError> {
-        for file in self.files(client, target)?.iter().rev() {
-            if Some(file) == current.snapshot.as_ref() {
-                continue;
-            }
-            let snapshot = Self::read(file)?;
-            if snapshot.taken_at < current.taken_at {
-                return Ok(Some(snapshot));
-            }
-        }
-        Ok(None)
-    }
 }
 
 /// The time a snapshot file's name gives (`20261127T231609.340Z.json`), if it has that form.
@@ -264,40 +250,15 @@ const LAST_FAILURE: &str = "last-failure.json";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::AccountKind;
+    use crate::review::test_support::{device_account, snapshot};
     use chrono::Duration;
 
-    pub(crate) fn account(name: &str, admin: bool) -> AccountRecord {
-        AccountRecord {
-            account: AccountInfo {
-                name: name.into(),
-                kind: AccountKind::User,
-                privilege: if admin { "privilege 15" } else { "privilege 1" }.into(),
-                admin,
-                enabled: true,
-                details: Default::default(),
-            },
-            in_vault: InVault::No,
-            verified: None,
-            verify_hint: None,
-            flagged: true,
-        }
-    }
-
-    fn snapshot(at: DateTime<Utc>, accounts: Vec<AccountRecord>) -> Snapshot {
-        Snapshot {
-            target: "acme/rtr1".into(),
-            kind: "cisco-ios".into(),
-            taken_at: at,
-            error: None,
-            hint: None,
-            accounts,
-            snapshot: None,
-        }
+    fn account(name: &str, admin: bool) -> AccountRecord {
+        device_account(name, admin, InVault::No)
     }
 
     #[test]
-    fn saved_snapshots_read_back_newest_at_a_time_and_previous() {
+    fn saved_snapshots_read_back_newest_at_a_time_and_oldest() {
         let dir = tempfile::tempdir().unwrap();
         let store = SnapshotStore::new(dir.path());
         let t0 = Utc::now() - Duration::days(10);
@@ -321,9 +282,7 @@ mod tests {
             .newest("acme", "rtr1", Some(t0 - Duration::days(1)))
             .unwrap()
             .is_none());
-        assert_eq!(store.previous("acme", "rtr1", &newest).unwrap().unwrap().taken_at, t0);
         assert_eq!(store.oldest("acme", "rtr1").unwrap().unwrap().taken_at, t0);
-        assert!(store.previous("acme", "rtr1", &then).unwrap().is_none());
         assert!(store.newest("acme", "other", None).unwrap().is_none());
         let named = time_in_name(second.snapshot.as_ref().unwrap()).unwrap();
         assert_eq!(named.timestamp_millis(), second.taken_at.timestamp_millis());
