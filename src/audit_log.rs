@@ -18,7 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::workspace::Workspace;
 
 /// The version of the line format this build writes and reads.

@@ -11,7 +11,7 @@ use chrono::Utc;
 use tokio::sync::Semaphore;
 
 use crate::connector::{self, ConnectContext, Credentials, Verification};
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::inventory::{LoginMethod, Target};
 use crate::review::snapshot::{AccountRecord, InVault, Snapshot, SnapshotStore};
 use crate::secret::Password;

@@ -3,11 +3,7 @@
 
 use std::path::PathBuf;
 
-/// Something that can tell the user what to do next.
-pub trait Hint {
-    /// A short, actionable suggestion, if there is one.
-    fn hint(&self) -> Option<String>;
-}
+pub use crate::hint::Hint;
 
 /// Errors of the keyreeve library.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use age::secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::inventory::Inventory;
 
 /// Names the identity file to use (a path, never a secret).

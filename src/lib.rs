@@ -15,6 +15,7 @@
 //! - [`export`]: handover vaults and import.
 //! - [`serve`]: the scheduled service and its read-only HTTP API.
 //! - [`lab`]: emulated network devices for tests, demo and benchmarks.
+//! - [`error`], [`hint`]: the library's error and the hint each error carries for the user.
 //! - [`secret`]: the zeroizing, never-displayed password type.
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ pub mod connector;
 pub mod discovery;
 pub mod error;
 pub mod export;
+pub mod hint;
 pub mod inventory;
 pub mod keys;
 pub mod lab;
@@ -34,5 +36,6 @@ pub mod serve;
 pub mod vault;
 pub mod workspace;
 
-pub use error::{Error, Hint, Result};
+pub use error::{Error, Result};
+pub use hint::Hint;
 pub use secret::Password;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Hint;
+use crate::hint::Hint;
 
 /// The inventory file at the root of every workspace.
 pub const INVENTORY_FILE: &str = "keyreeve.toml";

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::inventory::{LoginMethod, Target};
 use crate::secret::Password;
 

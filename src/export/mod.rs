@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::inventory::Target;
 use crate::vault::{EntryState, VaultDocument};
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::inventory::{line_of, TargetKind};
 
 pub mod generate;

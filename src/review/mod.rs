@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::policy::ReviewPolicy;
 use snapshot::{AccountRecord, InVault, Snapshot};
 

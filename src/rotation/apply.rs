@@ -10,7 +10,7 @@ use super::batch::{Batcher, Change};
 use super::failpoint;
 use super::journal::{Journal, Record, RunLock, RECORD_FORMAT};
 use super::plan::{Item, Plan};
-use super::{login_credentials, run_concurrently, state_fingerprint, RotationError};
+use super::{login_credentials, run_concurrently, state_fingerprint, ConnectorFactory, RotationError};
 use crate::connector::{ChangeMethod, ConnectContext, Connector, ConnectorError, Credentials, Verification};
 use crate::inventory::{Inventory, Target};
 use crate::keys::KeyRing;
@@ -18,9 +18,6 @@ use crate::policy::{generate, Policy};
 use crate::secret::Password;
 use crate::vault::{EntryState, HistoryItem, PendingRotation, Vault};
 use crate::workspace::Workspace;
-
-/// Builds the connector of a target (the engine knows connectors only through this).
-pub type ConnectorFactory<'a> = dyn Fn(&Target) -> Result<Box<dyn Connector>, ConnectorError> + Sync + 'a;
 
 /// How one account's rotation ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -450,7 +447,7 @@ impl<'a> Engine<'a> {
 /// An error as the cause of a failed rotation. The account's own state (locked, must change its
 /// password) gets its hint: no retry by keyreeve fixes it, a person must.
 fn cause_of(e: &ConnectorError) -> String {
-    use crate::error::Hint;
+    use crate::hint::Hint;
     match (e, e.hint()) {
         (ConnectorError::AccountLocked { .. } | ConnectorError::PasswordExpired { .. }, Some(hint)) => {
             format!("{e} (hint: {hint})")

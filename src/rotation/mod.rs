@@ -13,9 +13,13 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::connector::Credentials;
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::inventory::Target;
 use crate::vault::{Entry, VaultDocument};
+
+/// Builds the connector of a target (the engine knows connectors only through this).
+pub type ConnectorFactory<'a> =
+    dyn Fn(&Target) -> Result<Box<dyn crate::connector::Connector>, crate::connector::ConnectorError> + Sync + 'a;
 
 pub mod apply;
 pub mod batch;

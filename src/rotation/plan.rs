@@ -198,7 +198,7 @@ fn warnings_for(target: &Target, account: &str, method: ChangeMethod, is_login: 
 pub fn make_plan(
     inputs: &PlanInputs<'_>,
     selection: &Selection,
-    connector_for: &super::apply::ConnectorFactory<'_>,
+    connector_for: &super::ConnectorFactory<'_>,
 ) -> Result<Plan, RotationError> {
     let mode = selection.mode.unwrap_or(if selection.accounts.is_empty() {
         Mode::Due

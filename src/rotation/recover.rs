@@ -4,8 +4,9 @@
 //! clears the record. A record that cannot be settled (target unreachable, neither password
 //! accepted) is kept, with the vault entry still holding every candidate.
 
-use super::apply::{settle, store, AccountResult, ConnectorFactory, Engine, Outcome, Settled};
+use super::apply::{settle, store, AccountResult, Engine, Outcome, Settled};
 use super::journal::{Journal, Record};
+use super::ConnectorFactory;
 use super::{login_credentials, RotationError};
 use crate::vault::Vault;
 

@@ -4,10 +4,11 @@
 use chrono::Utc;
 use serde::Serialize;
 
-use super::apply::{ConnectorFactory, Engine};
+use super::apply::Engine;
+use super::ConnectorFactory;
 use super::{login_credentials, run_concurrently, RotationError};
 use crate::connector::Verification;
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::vault::{EntryState, Vault};
 
 /// What a verification found for one entry.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub use document::{Entry, EntryState, HistoryItem, PendingRotation, VaultDocument};
 
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::inventory::{is_valid_name, Inventory, InventoryError};
 use crate::keys::{KeyError, KeyRing};
 use crate::workspace::Workspace;
