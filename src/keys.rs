@@ -268,7 +268,7 @@ impl KeyRing {
             return loaded.public_key();
         }
         let path = self.identity_file.as_ref()?;
-        let bytes = Zeroizing::new(std::fs::read(path).ok()?);
+        let bytes = Zeroizing::new(crate::safe_fs::read_existing(path, crate::safe_fs::Limit::KEY_FILE).ok()?);
         if is_age_file(&bytes) {
             return None;
         }
@@ -358,14 +358,13 @@ impl KeyRing {
             path: file.to_path_buf(),
             source,
         };
-        let f = match std::fs::File::open(file) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
+        // A vault file that is a device, a pipe or larger than any vault is refused, not read.
+        let Some((f, len)) = crate::safe_fs::open_read(file, crate::safe_fs::Limit::VAULT).map_err(io)? else {
+            return Ok(None);
         };
-        let len = f.metadata().map_err(io)?.len();
         let len = usize::try_from(len).unwrap_or(usize::MAX);
-        self.decrypt_from(std::io::BufReader::with_capacity(1 << 16, f), len, file)
+        let limited = std::io::Read::take(f, crate::safe_fs::Limit::VAULT.bytes);
+        self.decrypt_from(std::io::BufReader::with_capacity(1 << 16, limited), len, file)
             .map(Some)
     }
 
@@ -451,10 +450,14 @@ impl KeyRing {
     pub fn read_passphrase(&self, prompt: &str, confirm: bool) -> Result<SecretString, KeyError> {
         let text = match &self.passphrases {
             PassphraseSource::File(path) => {
-                let raw = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::PassphraseFile {
-                    path: path.clone(),
-                    source,
-                })?);
+                let raw = Zeroizing::new(
+                    crate::safe_fs::read_existing(path, crate::safe_fs::Limit::KEY_FILE).map_err(|source| {
+                        KeyError::PassphraseFile {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?,
+                );
                 let mut line = Zeroizing::new(String::new());
                 std::io::BufReader::new(raw.as_slice())
                     .read_line(&mut line)
@@ -533,19 +536,21 @@ impl KeyRing {
     }
 
     fn load_identity(&self, path: &Path, file: &Path) -> Result<Loaded, KeyError> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                KeyError::IdentityMissing {
-                    identity: path.into(),
-                    file: file.into(),
+        let bytes = Zeroizing::new(
+            crate::safe_fs::read_existing(path, crate::safe_fs::Limit::KEY_FILE).map_err(|source| {
+                if source.kind() == std::io::ErrorKind::NotFound {
+                    KeyError::IdentityMissing {
+                        identity: path.into(),
+                        file: file.into(),
+                    }
+                } else {
+                    KeyError::IdentityRead {
+                        path: path.into(),
+                        source,
+                    }
                 }
-            } else {
-                KeyError::IdentityRead {
-                    path: path.into(),
-                    source,
-                }
-            }
-        })?);
+            })?,
+        );
         let invalid = |reason: &str| KeyError::IdentityInvalid {
             path: path.into(),
             reason: reason.into(),

@@ -17,6 +17,7 @@
 //! - [`lab`]: emulated network devices for tests, demo and benchmarks.
 //! - [`error`], [`hint`]: the library's error and the hint each error carries for the user.
 //! - [`secret`]: the zeroizing, never-displayed password type.
+//! - [`safe_fs`]: writing, removing and reading workspace files without following links or reading without end.
 #![forbid(unsafe_code)]
 
 pub mod audit_log;
@@ -31,6 +32,7 @@ pub mod lab;
 pub mod policy;
 pub mod review;
 pub mod rotation;
+pub mod safe_fs;
 pub mod secret;
 pub mod serve;
 pub mod vault;

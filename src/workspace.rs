@@ -34,7 +34,9 @@ impl Hint for WorkspaceError {
                 "run `keyreeve init DIR`, or pass --workspace DIR (or set KEYREEVE_WORKSPACE)".into()
             }
             WorkspaceError::AlreadyExists(_) => "choose an empty directory".into(),
-            WorkspaceError::Io { .. } => "check the directory exists and is writable".into(),
+            WorkspaceError::Io { source, .. } => {
+                crate::safe_fs::hint_of(source).unwrap_or_else(|| "check the directory exists and is writable".into())
+            }
         })
     }
 }
@@ -136,11 +138,9 @@ impl Workspace {
             path: path.clone(),
             source,
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(e)),
-        };
+        let text = crate::safe_fs::read_text(&path, crate::safe_fs::Limit::SMALL)
+            .map_err(io)?
+            .unwrap_or_default();
         if text.lines().any(|l| l.trim() == name) {
             return Ok(());
         }
@@ -149,13 +149,19 @@ impl Workspace {
         } else {
             "\n"
         };
-        std::fs::write(&path, format!("{text}{sep}{name}\n")).map_err(io)
+        crate::safe_fs::write_atomic(&self.root, &path, 0o644, crate::safe_fs::Durability::Synced, |w| {
+            writeln!(w, "{text}{sep}{name}")
+        })
+        .map_err(io)
     }
 
     /// Creates every folder of the layout that does not exist yet.
     pub fn create_layout(&self) -> Result<(), WorkspaceError> {
+        std::fs::create_dir_all(&self.root).map_err(|source| WorkspaceError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
         for dir in [
-            self.root.clone(),
             self.policies_dir(),
             self.vaults_dir(),
             self.state_dir(),
@@ -164,7 +170,7 @@ impl Workspace {
             self.snapshots_dir(),
             self.locks_dir(),
         ] {
-            std::fs::create_dir_all(&dir).map_err(|source| WorkspaceError::Io {
+            crate::safe_fs::create_dir_all(&self.root, &dir).map_err(|source| WorkspaceError::Io {
                 path: dir.clone(),
                 source,
             })?;
@@ -192,5 +198,27 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let err = Workspace::locate(Some(tmp.path()), tmp.path()).unwrap_err();
         assert!(matches!(err, WorkspaceError::NotAWorkspace(_)));
+    }
+
+    #[test]
+    fn a_linked_gitignore_or_state_folder_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at_unchecked(tmp.path());
+        ws.create_layout().unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::write(&elsewhere, "mine\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, ws.state_dir().join(".gitignore")).unwrap();
+        let err = ws.keep_out_of_git("serve-token").unwrap_err();
+        assert!(err.to_string().contains("state/.gitignore"), "{err}");
+        assert!(err.hint().unwrap().contains("link"), "{:?}", err.hint());
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "mine\n");
+
+        std::fs::remove_file(ws.state_dir().join(".gitignore")).unwrap();
+        ws.keep_out_of_git("serve-token").unwrap();
+        ws.keep_out_of_git("serve-token").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(ws.state_dir().join(".gitignore")).unwrap(),
+            "serve-token\n"
+        );
     }
 }

@@ -58,11 +58,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         not_again: Default::default(),
     };
     let mut reports = rt.block_on(discovery::discover(&targets, &docs, ctx, Arc::new(options)));
-    discovery::save(
-        &SnapshotStore::new(ws.workspace.snapshots_dir()),
-        &targets,
-        &mut reports,
-    );
+    discovery::save(&SnapshotStore::of_workspace(&ws.workspace), &targets, &mut reports);
     let verify = args.verify;
 
     let failed = reports.iter().filter(|r| r.failed()).count();

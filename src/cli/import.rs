@@ -45,7 +45,8 @@ enum ImportError {
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let ctx = Context::load(g)?;
-    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let bytes = keyreeve::safe_fs::read_existing(&args.file, keyreeve::safe_fs::Limit::IMPORT)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let plain = envelope::open(&ctx.keys, &bytes, &args.file)?;
     let export: NativeExport = native::parse(&plain, &args.file)?;
     drop(plain);

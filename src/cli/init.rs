@@ -89,7 +89,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     for name in ["locks/", ".*.tmp", super::lab::LAB_HOST_KEYS] {
         ws.keep_out_of_git(name)?;
     }
-    keyreeve::vault::store::write_atomic(&ws.inventory_file(), 0o644, |w| w.write_all(text.as_bytes()))
+    keyreeve::vault::store::write_atomic(ws.root(), &ws.inventory_file(), 0o644, |w| w.write_all(text.as_bytes()))
         .with_context(|| format!("cannot write {}", ws.inventory_file().display()))?;
 
     eprintln!("created a keyreeve workspace in {}", dir.display());

@@ -2,7 +2,6 @@
 //! `********`) and the warnings, printed for review and written to a file for `apply`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
@@ -113,15 +112,8 @@ pub fn build(ctx: &Context, selection: &Selection) -> Result<Plan> {
 
 /// Writes a plan file (no secret in it) atomically.
 pub fn write_plan(plan: &Plan, out: &std::path::Path) -> Result<()> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", out.display()))?;
-    tmp.write_all(plan.to_json().as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
+    keyreeve::safe_fs::write_output(out, 0o644, |w| w.write_all(plan.to_json().as_bytes()))
+        .with_context(|| format!("writing {}", out.display()))
 }
 
 /// The plan for people.

@@ -72,7 +72,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         None => now - chrono::Duration::days(i64::from(policy.review.compare_days)),
     };
     let selected = select(&inventory, args.client.as_deref(), args.target.as_deref())?;
-    let targets = review::gather(&SnapshotStore::new(workspace.snapshots_dir()), selected, since, now)?;
+    let targets = review::gather(&SnapshotStore::of_workspace(&workspace), selected, since, now)?;
     let ctx = ReviewContext {
         now,
         policy: &policy.review,
@@ -93,7 +93,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     match &args.output {
         Some(path) => {
             // It names every admin account: private, like the snapshots it comes from.
-            keyreeve::vault::store::write_atomic(path, 0o600, |w| w.write_all(text.as_bytes()))
+            keyreeve::safe_fs::write_output(path, 0o600, |w| w.write_all(text.as_bytes()))
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("review written to {}", path.display());
         }

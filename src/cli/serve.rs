@@ -114,7 +114,7 @@ fn own_token(workspace: &Workspace) -> Result<PathBuf> {
     let file = workspace.state_dir().join(OWN_TOKEN);
     if !file.exists() {
         let token = zeroize::Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
-        keyreeve::vault::store::write_atomic(&file, 0o600, |w| w.write_all(token.as_bytes()))
+        keyreeve::vault::store::write_atomic(workspace.root(), &file, 0o600, |w| w.write_all(token.as_bytes()))
             .with_context(|| format!("cannot write the token file {}", file.display()))?;
     }
     workspace.keep_out_of_git(OWN_TOKEN)?;

@@ -166,6 +166,12 @@ impl OutputFile {
         if !replace && path.symlink_metadata().is_ok() {
             return Err(ExportError::OutputExists(path.to_path_buf()));
         }
+        // Even with --force, a link (or a folder, a device) there is refused, not replaced.
+        crate::safe_fs::check_output(path).map_err(|source| ExportError::Io {
+            what: "write",
+            path: path.to_path_buf(),
+            source,
+        })?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

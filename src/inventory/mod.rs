@@ -200,9 +200,11 @@ pub struct Inventory {
 impl Inventory {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, InventoryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = crate::safe_fs::read_existing_text(path, crate::safe_fs::Limit::INVENTORY).map_err(|source| {
+            InventoryError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         Self::parse(&text, path)
     }

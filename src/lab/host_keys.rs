@@ -63,7 +63,7 @@ pub(crate) fn store(file: &Path, seeds: &Seeds) -> Result<(), LabError> {
         let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(seed.as_slice()));
         text.push_str(&format!("{name} {}\n", encoded.as_str()));
     }
-    crate::vault::store::write_atomic(file, 0o600, |w| w.write_all(text.as_bytes()))
+    crate::safe_fs::write_output(file, 0o600, |w| w.write_all(text.as_bytes()))
         .map_err(|e| broken(file, format!("cannot write it: {e}")))
 }
 

@@ -287,9 +287,11 @@ impl Policy {
         files.sort();
         let mut defaults_seen: Option<PathBuf> = None;
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| PolicyError::Read {
-                path: file.clone(),
-                source,
+            let text = crate::safe_fs::read_existing_text(&file, crate::safe_fs::Limit::POLICY).map_err(|source| {
+                PolicyError::Read {
+                    path: file.clone(),
+                    source,
+                }
             })?;
             policy.add_file(&text, &file, &mut defaults_seen)?;
         }

@@ -77,12 +77,24 @@ impl Snapshot {
 
 /// The snapshots of a workspace: `state/snapshots/CLIENT/TARGET/<time>.json`.
 pub struct SnapshotStore {
+    /// Where no link is followed from: the workspace root, or `dir` itself.
+    root: PathBuf,
     dir: PathBuf,
 }
 
 impl SnapshotStore {
+    /// The snapshots in `dir`, trusting `dir` itself (tests and tools).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        SnapshotStore { dir: dir.into() }
+        let dir = dir.into();
+        SnapshotStore { root: dir.clone(), dir }
+    }
+
+    /// The snapshots of `workspace`: no link from its root down is followed.
+    pub fn of_workspace(workspace: &crate::workspace::Workspace) -> Self {
+        SnapshotStore {
+            root: workspace.root().to_path_buf(),
+            dir: workspace.snapshots_dir(),
+        }
     }
 
     fn target_dir(&self, client: &str, target: &str) -> PathBuf {
@@ -98,7 +110,7 @@ impl SnapshotStore {
             let path = path.to_path_buf();
             move |source| ReviewError::Write { path, source }
         };
-        std::fs::create_dir_all(&dir).map_err(failed(&dir))?;
+        crate::safe_fs::create_dir_all(&self.root, &dir).map_err(failed(&dir))?;
         let failure = dir.join(LAST_FAILURE);
         let path = if snapshot.failed() {
             failure.clone()
@@ -108,12 +120,9 @@ impl SnapshotStore {
         snapshot.snapshot = None;
         let json = serde_json::to_vec_pretty(&*snapshot).expect("a snapshot always serializes");
         // Account names and privileges are no secret, but no business of other local users.
-        crate::vault::store::write_atomic(&path, 0o600, |w| w.write_all(&json)).map_err(failed(&path))?;
+        crate::vault::store::write_atomic(&self.root, &path, 0o600, |w| w.write_all(&json)).map_err(failed(&path))?;
         if !snapshot.failed() {
-            match std::fs::remove_file(&failure) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(&failure)(e)),
-                _ => {}
-            }
+            crate::safe_fs::remove_file(&self.root, &failure).map_err(failed(&failure))?;
             self.drop_the_middle_of_a_repeat(client, target, snapshot)?;
         }
         snapshot.snapshot = Some(path.clone());
@@ -134,7 +143,7 @@ impl SnapshotStore {
             a.kind == b.kind && serde_json::to_value(&a.accounts).ok() == serde_json::to_value(&b.accounts).ok()
         };
         if same(&first, &middle_snapshot) && same(&middle_snapshot, newest) {
-            std::fs::remove_file(middle).map_err(|source| ReviewError::Write {
+            crate::safe_fs::remove_file(&self.root, middle).map_err(|source| ReviewError::Write {
                 path: middle.clone(),
                 source,
             })?;
@@ -145,7 +154,7 @@ impl SnapshotStore {
     /// The last failed discovery of one target, if none has worked since.
     pub fn last_failure(&self, client: &str, target: &str) -> Result<Option<Snapshot>, ReviewError> {
         let path = self.target_dir(client, target).join(LAST_FAILURE);
-        match std::fs::metadata(&path) {
+        match std::fs::symlink_metadata(&path) {
             Ok(_) => Self::read(&path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ReviewError::Read { path, source }),
@@ -155,25 +164,19 @@ impl SnapshotStore {
     /// Every snapshot file of one target, oldest first (their names sort by time).
     pub fn files(&self, client: &str, target: &str) -> Result<Vec<PathBuf>, ReviewError> {
         let dir = self.target_dir(client, target);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(ReviewError::Read { path: dir, source }),
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .filter(|p| p.file_name().is_none_or(|n| n != LAST_FAILURE))
-            .collect();
-        files.sort();
-        Ok(files)
+        // Regular files only, in real folders: a link is never read nor, when a repeat is
+        // dropped, removed.
+        crate::safe_fs::list_files(&self.root, &dir, |name| name.ends_with(".json") && name != LAST_FAILURE)
+            .map_err(|source| ReviewError::Read { path: dir, source })
     }
 
     /// Reads one snapshot file; a damaged one is an error naming it.
     pub fn read(path: &Path) -> Result<Snapshot, ReviewError> {
-        let bytes = std::fs::read(path).map_err(|source| ReviewError::Read {
-            path: path.to_path_buf(),
-            source,
+        let bytes = crate::safe_fs::read_existing(path, crate::safe_fs::Limit::SNAPSHOT).map_err(|source| {
+            ReviewError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         let mut snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| ReviewError::Damaged {
             path: path.to_path_buf(),

@@ -7,9 +7,8 @@
 //! kernel drops it when the process dies, however it dies. A record whose run lock can be taken
 //! is therefore an orphan of a dead run, and only orphans are recovered.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -95,14 +94,8 @@ impl<'a> Journal<'a> {
             Utc::now().format("%Y%m%dT%H%M%SZ"),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        std::fs::create_dir_all(self.ws.locks_dir()).map_err(self.io("creating", &self.ws.locks_dir()))?;
         let path = self.run_lock_file(&run_id);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
+        let file = crate::safe_fs::open_writable(self.ws.root(), &path, 0o600, false)
             .map_err(self.io("creating run lock", &path))?;
         file.lock().map_err(self.io("locking", &path))?;
         Ok(RunLock { run_id, _file: file })
@@ -111,12 +104,7 @@ impl<'a> Journal<'a> {
     /// Takes the lock of a dead run (to recover its records), or None if the run is alive.
     pub fn claim_orphan_run(&self, run_id: &str) -> Result<Option<RunLock>, RotationError> {
         let path = self.run_lock_file(run_id);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
+        let file = crate::safe_fs::open_writable(self.ws.root(), &path, 0o600, false)
             .map_err(self.io("opening run lock", &path))?;
         match file.try_lock() {
             Ok(()) => Ok(Some(RunLock {
@@ -131,54 +119,42 @@ impl<'a> Journal<'a> {
     /// Writes `record` durably: encrypted, fsynced, renamed into place, directory fsynced.
     pub fn write(&self, keys: &KeyRing, inventory: &Inventory, record: &Record) -> Result<PathBuf, RotationError> {
         let dir = self.ws.journal_dir();
-        std::fs::create_dir_all(&dir).map_err(self.io("creating", &dir))?;
+        crate::safe_fs::create_dir_all(self.ws.root(), &dir).map_err(self.io("creating", &dir))?;
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(record).map_err(|e| RotationError::Internal(e.to_string()))?);
         let sealed = keys.encrypt_for_client(inventory, &record.client, &plain)?;
         let file = dir.join(format!("{}--{}.age", record.run_id, record.id));
         let tmp = dir.join(format!(".{}--{}.tmp", record.run_id, record.id));
         {
-            let mut f = OpenOptions::new()
-                .create_new(true)
-                .write(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(self.io("writing", &tmp))?;
+            let mut f = crate::safe_fs::create_new(self.ws.root(), &tmp, 0o600).map_err(self.io("writing", &tmp))?;
             f.write_all(&sealed).map_err(self.io("writing", &tmp))?;
             f.sync_all().map_err(self.io("syncing", &tmp))?;
         }
-        std::fs::rename(&tmp, &file).map_err(self.io("renaming", &file))?;
+        crate::safe_fs::rename(self.ws.root(), &tmp, &file).map_err(self.io("renaming", &file))?;
         sync_dir(&dir).map_err(self.io("syncing", &dir))?;
         Ok(file)
     }
 
     /// Removes a settled record (after its outcome is in the vault).
     pub fn remove(&self, file: &Path) -> Result<(), RotationError> {
-        match std::fs::remove_file(file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(self.io("removing", file)(e)),
-        }
+        crate::safe_fs::remove_file(self.ws.root(), file).map_err(self.io("removing", file))?;
         sync_dir(&self.ws.journal_dir()).map_err(self.io("syncing", &self.ws.journal_dir()))
     }
 
     /// Every record on disk, oldest run first.
     pub fn list(&self) -> Result<Vec<Found>, RotationError> {
         let dir = self.ws.journal_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io("reading", &dir)(e)),
-        };
-        let mut found: Vec<Found> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().to_string();
+        let files = crate::safe_fs::list_files(self.ws.root(), &dir, |name| name.ends_with(".age"))
+            .map_err(self.io("reading", &dir))?;
+        let mut found: Vec<Found> = files
+            .into_iter()
+            .filter_map(|file| {
+                let name = file.file_name()?.to_string_lossy().to_string();
                 let stem = name.strip_suffix(".age")?;
                 let (run_id, _) = stem.split_once("--")?;
                 Some(Found {
-                    file: e.path(),
                     run_id: run_id.to_string(),
+                    file,
                 })
             })
             .collect();
@@ -199,7 +175,8 @@ impl<'a> Journal<'a> {
 
     /// Decrypts a record.
     pub fn read(&self, keys: &KeyRing, file: &Path) -> Result<Record, RotationError> {
-        let sealed = std::fs::read(file).map_err(self.io("reading", file))?;
+        let sealed = crate::safe_fs::read_existing(file, crate::safe_fs::Limit::JOURNAL_RECORD)
+            .map_err(self.io("reading", file))?;
         let plain = keys.decrypt(&sealed, file)?;
         // serde's own message may quote a value, which here could be a password: give only where.
         let record: Record = serde_json::from_slice(&plain).map_err(|e| RotationError::CorruptJournal {

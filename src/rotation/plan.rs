@@ -104,7 +104,8 @@ impl Plan {
             path: path.to_path_buf(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let text =
+            crate::safe_fs::read_existing_text(path, crate::safe_fs::Limit::PLAN).map_err(|e| bad(e.to_string()))?;
         let plan: Plan = serde_json::from_str(&text).map_err(|e| bad(format!("line {}: {e}", e.line())))?;
         if plan.format != PLAN_FORMAT {
             return Err(bad(format!(

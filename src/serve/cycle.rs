@@ -148,7 +148,7 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
         let targets = targets.clone();
         tokio::task::spawn_blocking(move || {
             let mut snapshots = snapshots;
-            let store = SnapshotStore::new(ws.snapshots_dir());
+            let store = SnapshotStore::of_workspace(&ws);
             discovery::save(&store, &targets, &mut snapshots);
             let ctx = ReviewContext {
                 now: Utc::now(),

@@ -32,21 +32,14 @@ pub fn configured_wait() -> Duration {
 
 impl ClientLock {
     /// Takes the lock of `client`, waiting up to `wait` for another writer to finish.
-    pub fn acquire(locks_dir: &Path, client: &str, wait: Duration) -> Result<ClientLock, VaultError> {
+    /// `root` is the workspace: no folder on the way to the lock file, nor the file, may be a link.
+    pub fn acquire(root: &Path, locks_dir: &Path, client: &str, wait: Duration) -> Result<ClientLock, VaultError> {
         let path = locks_dir.join(format!("{client}.lock"));
         let io = |what: &'static str| {
             let path = path.clone();
             move |source| VaultError::Io { what, path, source }
         };
-        std::fs::create_dir_all(locks_dir).map_err(io("cannot create the lock folder for"))?;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let file = opts.open(&path).map_err(io("cannot open lock file"))?;
+        let file = crate::safe_fs::open_writable(root, &path, 0o600, false).map_err(io("cannot open lock file"))?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(2);
         let mut told = false;
@@ -82,11 +75,11 @@ mod tests {
     #[test]
     fn a_second_writer_waits_then_fails_clearly() {
         let dir = tempfile::tempdir().unwrap();
-        let held = ClientLock::acquire(dir.path(), "acme", Duration::from_secs(1)).unwrap();
-        let err = ClientLock::acquire(dir.path(), "acme", Duration::from_millis(100)).unwrap_err();
+        let held = ClientLock::acquire(dir.path(), dir.path(), "acme", Duration::from_secs(1)).unwrap();
+        let err = ClientLock::acquire(dir.path(), dir.path(), "acme", Duration::from_millis(100)).unwrap_err();
         assert!(matches!(err, VaultError::Locked { .. }), "{err}");
         assert!(err.to_string().contains("acme"), "{err}");
         drop(held);
-        ClientLock::acquire(dir.path(), "acme", Duration::from_millis(100)).unwrap();
+        ClientLock::acquire(dir.path(), dir.path(), "acme", Duration::from_millis(100)).unwrap();
     }
 }

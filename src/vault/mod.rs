@@ -79,7 +79,8 @@ impl Hint for VaultError {
                 "add the client to keyreeve.toml first (`[clients.{c}]`); `keyreeve inventory list` shows the clients"
             )),
             VaultError::Inventory(e) => e.hint(),
-            VaultError::Io { .. } => Some("check the path exists and that you may read and write it".into()),
+            VaultError::Io { source, .. } => crate::safe_fs::hint_of(source)
+                .or_else(|| Some("check the path exists and that you may read and write it".into())),
             VaultError::NotAVault { .. } | VaultError::Damaged { .. } | VaultError::WrongClient { .. } => Some(
                 "restore the file from its latest backup under state/backups/CLIENT/ (or from git); \
                  `age -d -i KEY FILE` shows what it holds"
@@ -236,12 +237,17 @@ impl<'a> Vault<'a> {
     /// pushes a real earlier version out of the backups.
     pub fn record_reveal(&self, path: &VaultPath, at: DateTime<Utc>) -> Result<(), VaultError> {
         check_client(&path.client)?;
-        let _lock = lock::ClientLock::acquire(&self.workspace.locks_dir(), &path.client, self.lock_wait)?;
+        let _lock = lock::ClientLock::acquire(
+            self.workspace.root(),
+            &self.workspace.locks_dir(),
+            &path.client,
+            self.lock_wait,
+        )?;
         let mut reveals = self.read_reveals(&path.client);
         let slot = reveals.entry(path.key()).or_insert(at);
         *slot = (*slot).max(at);
         let file = self.reveals_file(&path.client);
-        store::write_atomic_unsynced(&file, 0o600, |w| {
+        store::write_atomic_unsynced(self.workspace.root(), &file, 0o600, |w| {
             serde_json::to_writer(w, &reveals).map_err(std::io::Error::other)
         })
         .map_err(|source| VaultError::Io {
@@ -262,12 +268,16 @@ impl<'a> Vault<'a> {
     /// the audit log keeps every reveal anyway.
     fn read_reveals(&self, client: &str) -> BTreeMap<String, DateTime<Utc>> {
         let file = self.reveals_file(client);
-        match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        match crate::safe_fs::read_limited(&file, crate::safe_fs::Limit::SMALL) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
                 tracing::warn!("ignoring unreadable {}", file.display());
                 BTreeMap::new()
             }),
-            Err(_) => BTreeMap::new(),
+            Ok(None) => BTreeMap::new(),
+            Err(e) => {
+                tracing::warn!("ignoring {}: {e}", file.display());
+                BTreeMap::new()
+            }
         }
     }
 
@@ -285,8 +295,29 @@ impl<'a> Vault<'a> {
     where
         E: From<VaultError>,
     {
+        self.update_then(client, change, |_| Ok(()))
+    }
+
+    /// [`Vault::update`], with `before_commit` called once the new file is durably on disk under
+    /// its temporary name and the old one still in place: the last moment to refuse the change
+    /// (an error there leaves the vault as it was). The audit record of a change is written there,
+    /// so that a change is never in the vault without its record in the log.
+    pub fn update_then<T, E>(
+        &self,
+        client: &str,
+        change: impl FnOnce(&mut VaultDocument) -> Result<T, E>,
+        before_commit: impl FnOnce(&T) -> Result<(), E>,
+    ) -> Result<T, E>
+    where
+        E: From<VaultError>,
+    {
         check_client(client)?;
-        let _lock = lock::ClientLock::acquire(&self.workspace.locks_dir(), client, self.lock_wait)?;
+        let _lock = lock::ClientLock::acquire(
+            self.workspace.root(),
+            &self.workspace.locks_dir(),
+            client,
+            self.lock_wait,
+        )?;
         let file = self.workspace.vault_file(client);
         let previous = self.read_file(&file)?;
         let mut doc = match &previous {
@@ -295,7 +326,17 @@ impl<'a> Vault<'a> {
         };
         let out = change(&mut doc)?;
         self.check_recipients_unchanged(client, &file)?;
-        self.write_locked(client, &mut doc, previous.as_deref())?;
+        let mut refused: Option<E> = None;
+        let written = self.write_locked_then(client, &mut doc, previous.as_deref(), || {
+            before_commit(&out).map_err(|e| {
+                refused = Some(e);
+                std::io::Error::other("the change was refused before it took effect")
+            })
+        });
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        written?;
         Ok(out)
     }
 
@@ -307,25 +348,46 @@ impl<'a> Vault<'a> {
         doc: &mut VaultDocument,
         previous: Option<&[u8]>,
     ) -> Result<(), VaultError> {
+        self.write_locked_then(client, doc, previous, || Ok(()))
+    }
+
+    /// [`Vault::write_locked`] with `before_rename` between the durable temporary file and the
+    /// rename (see [`Vault::update_then`]).
+    fn write_locked_then(
+        &self,
+        client: &str,
+        doc: &mut VaultDocument,
+        previous: Option<&[u8]>,
+        before_rename: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<(), VaultError> {
         let file = self.workspace.vault_file(client);
         doc.format = FORMAT.into();
         doc.version = VERSION;
         doc.client = client.into();
         doc.updated_at = Utc::now();
         if let Some(previous) = previous {
-            store::backup(&self.workspace.backups_dir(), client, previous, store::BACKUPS_KEPT).map_err(|source| {
-                VaultError::Io {
-                    what: "cannot keep a backup in",
-                    path: self.workspace.backups_dir(),
-                    source,
-                }
+            store::backup(
+                self.workspace.root(),
+                &self.workspace.backups_dir(),
+                client,
+                previous,
+                store::BACKUPS_KEPT,
+            )
+            .map_err(|source| VaultError::Io {
+                what: "cannot keep a backup in",
+                path: self.workspace.backups_dir(),
+                source,
             })?;
         }
         // Encrypt first (this may ask for a passphrase, or fail on a bad recipient), then write:
         // a failure leaves the file as it was.
         let mut failure: Option<KeyError> = None;
-        let written = store::write_atomic(&file, 0o600, |w| {
-            match self.keys.encrypt_to(self.inventory, client, w, |w| {
+        let written = crate::safe_fs::write_atomic_then(
+            self.workspace.root(),
+            &file,
+            0o600,
+            crate::safe_fs::Durability::Synced,
+            |w| match self.keys.encrypt_to(self.inventory, client, w, |w| {
                 serde_json::to_writer(w, &*doc).map_err(std::io::Error::other)
             }) {
                 Ok(_) => Ok(()),
@@ -333,8 +395,9 @@ impl<'a> Vault<'a> {
                     failure = Some(e);
                     Err(std::io::Error::other("encryption failed"))
                 }
-            }
-        });
+            },
+            before_rename,
+        );
         if let Some(e) = failure {
             return Err(e.into());
         }
@@ -344,11 +407,8 @@ impl<'a> Vault<'a> {
             source,
         })?;
         // The reveals were overlaid when the document was read under this lock: now they are in it.
-        match std::fs::remove_file(self.reveals_file(client)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                tracing::warn!("cannot remove {}: {e}", self.reveals_file(client).display())
-            }
-            _ => {}
+        if let Err(e) = crate::safe_fs::remove_file(self.workspace.root(), &self.reveals_file(client)) {
+            tracing::warn!("cannot remove {}: {e}", self.reveals_file(client).display())
         }
         Ok(())
     }
@@ -357,7 +417,7 @@ impl<'a> Vault<'a> {
     /// with the old recipients: it compares, under the lock, with the file as it is now.
     fn check_recipients_unchanged(&self, client: &str, file: &Path) -> Result<(), VaultError> {
         let path = self.workspace.inventory_file();
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let Ok(Some(text)) = crate::safe_fs::read_text(&path, crate::safe_fs::Limit::INVENTORY) else {
             return Ok(());
         };
         let Ok(now) = Inventory::parse(&text, &path) else {
@@ -375,9 +435,8 @@ impl<'a> Vault<'a> {
     }
 
     fn read_file(&self, file: &Path) -> Result<Option<Vec<u8>>, VaultError> {
-        match std::fs::read(file) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        match crate::safe_fs::read_limited(file, crate::safe_fs::Limit::VAULT) {
+            Ok(b) => Ok(b),
             Err(source) => Err(VaultError::Io {
                 what: "cannot read",
                 path: file.into(),

@@ -134,10 +134,12 @@ pub fn change_recipients(
     change: Change,
 ) -> Result<Changed, VaultError> {
     let path = workspace.inventory_file();
-    let text = std::fs::read_to_string(&path).map_err(|source| VaultError::Io {
-        what: "cannot read",
-        path: path.clone(),
-        source,
+    let text = crate::safe_fs::read_existing_text(&path, crate::safe_fs::Limit::INVENTORY).map_err(|source| {
+        VaultError::Io {
+            what: "cannot read",
+            path: path.clone(),
+            source,
+        }
     })?;
     let old = Inventory::parse(&text, &path)?;
     if let Some(c) = client {
@@ -199,6 +201,7 @@ pub fn change_recipients(
     let mut locks = Vec::new();
     for c in &concerned {
         locks.push(lock::ClientLock::acquire(
+            workspace.root(),
             &workspace.locks_dir(),
             c,
             old_vault.lock_wait,
@@ -218,10 +221,12 @@ pub fn change_recipients(
         let paths = doc.entries.keys().map(|k| format!("{c}/{k}")).collect();
         reencrypted.push((c, paths));
     }
-    store::write_atomic(&path, 0o644, |w| w.write_all(new_text.as_bytes())).map_err(|source| VaultError::Io {
-        what: "cannot write",
-        path,
-        source,
+    store::write_atomic(workspace.root(), &path, 0o644, |w| w.write_all(new_text.as_bytes())).map_err(|source| {
+        VaultError::Io {
+            what: "cannot write",
+            path,
+            source,
+        }
     })?;
     drop(locks);
     Ok(Changed {
