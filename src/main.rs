@@ -21,7 +21,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KEYREEVE_LOG").unwrap_or_else(|_| filter.into()))
         .init();
-    match cli::run(cli) {
+    let result = cli::run(cli);
+    // Changes that happened but could not be audited (each already printed whole) fail the run,
+    // whatever it says otherwise.
+    let unrecorded = keyreeve::audit_log::unrecorded();
+    if unrecorded > 0 && result.is_ok() {
+        eprintln!("error: {unrecorded} event(s) above are NOT in the audit log");
+        eprintln!("hint: free space or fix state/audit.log, then add what was printed to the workspace's records");
+        return ExitCode::from(2);
+    }
+    match result {
         Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
         Ok(cli::Outcome::Findings) => ExitCode::from(1),
         Err(err) => {

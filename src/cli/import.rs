@@ -41,6 +41,8 @@ enum ImportError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error("cannot append to the audit log, so nothing was imported")]
+    Audit(#[from] audit_log::AuditLogError),
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
@@ -73,50 +75,65 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let incoming = export.vault.entries;
     let count = incoming.len();
     let now = Utc::now();
+    let m = &export.manifest;
+    let file_shown = std::path::absolute(&args.file)
+        .unwrap_or(args.file.clone())
+        .display()
+        .to_string();
+    // Checked writable before the vault is touched; the record is written once the new vault file
+    // is on disk, before it replaces the old one, so an import the log cannot hold does not happen.
+    let audit = audit_log::reserve(&ctx.workspace).map_err(keyreeve::Error::from)?;
     let replaced = vault
-        .update(&client, |doc| -> Result<Vec<String>, ImportError> {
-            let conflicts: Vec<String> = incoming
-                .keys()
-                .filter(|k| doc.entries.contains_key(*k))
-                .map(|k| format!("{client}/{k}"))
-                .collect();
-            if !conflicts.is_empty() && !args.replace {
-                return Err(ExportError::Conflict {
-                    client: client.clone(),
-                    paths: conflicts,
+        .update_then(
+            &client,
+            |doc| -> Result<Vec<String>, ImportError> {
+                let conflicts: Vec<String> = incoming
+                    .keys()
+                    .filter(|k| doc.entries.contains_key(*k))
+                    .map(|k| format!("{client}/{k}"))
+                    .collect();
+                if !conflicts.is_empty() && !args.replace {
+                    return Err(ExportError::Conflict {
+                        client: client.clone(),
+                        paths: conflicts,
+                    }
+                    .into());
                 }
-                .into());
-            }
-            for (key, entry) in incoming {
-                let merged = match doc.entries.remove(&key) {
-                    Some(existing) => keep_replaced(entry, existing, now),
-                    None => entry,
-                };
-                doc.entries.insert(key, merged);
-            }
-            Ok(conflicts)
-        })
+                for (key, entry) in incoming {
+                    let merged = match doc.entries.remove(&key) {
+                        Some(existing) => keep_replaced(entry, existing, now),
+                        None => entry,
+                    };
+                    doc.entries.insert(key, merged);
+                }
+                Ok(conflicts)
+            },
+            |replaced| {
+                audit
+                    .commit(
+                        ctx.actor().as_deref(),
+                        "import",
+                        &client,
+                        serde_json::json!({
+                            "file": file_shown,
+                            "from_client": m.client,
+                            "exported_at": m.created_at,
+                            "exported_by": m.created_by.user,
+                            "exported_by_key": m.created_by.key,
+                            "entries": count,
+                            "replaced": replaced,
+                        }),
+                    )
+                    .map(|_| ())
+                    .map_err(ImportError::from)
+            },
+        )
         .map_err(|e| match e {
             ImportError::Export(e) => anyhow::Error::new(e),
             ImportError::Vault(e) => anyhow::Error::new(e),
+            ImportError::Audit(e) => anyhow::Error::new(keyreeve::Error::from(e))
+                .context("cannot append to the audit log, so nothing was imported"),
         })?;
-
-    let m = &export.manifest;
-    audit_log::record(
-        &ctx.workspace,
-        ctx.actor().as_deref(),
-        "import",
-        &client,
-        serde_json::json!({
-            "file": std::path::absolute(&args.file).unwrap_or(args.file.clone()).display().to_string(),
-            "from_client": m.client,
-            "exported_at": m.created_at,
-            "exported_by": m.created_by.user,
-            "exported_by_key": m.created_by.key,
-            "entries": count,
-            "replaced": replaced,
-        }),
-    )?;
 
     let revealed: Vec<&str> = m
         .entries

@@ -137,6 +137,29 @@ impl VaultContext {
         Vault::new(&self.workspace, &self.inventory, &self.keys)
     }
 
+    /// Opens and locks the audit log before a change starts: a log that cannot be written refuses
+    /// the change. [`VaultContext::commit`] appends the record as the change's last step.
+    pub(crate) fn reserve_audit(&self) -> Result<keyreeve::audit_log::Pending> {
+        keyreeve::audit_log::reserve(&self.workspace)
+            .map_err(keyreeve::Error::from)
+            .context("cannot append to the audit log, so nothing was done")
+    }
+
+    /// Appends the record of a change reserved with [`VaultContext::reserve_audit`].
+    pub(crate) fn commit(
+        &self,
+        pending: keyreeve::audit_log::Pending,
+        action: &str,
+        subject: &str,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        pending
+            .commit(self.keys.public_key().as_deref(), action, subject, details)
+            .map(|_| ())
+            .map_err(keyreeve::Error::from)
+            .context("cannot append to the audit log, so nothing was done")
+    }
+
     /// Appends to the audit log; the caller does this before its change takes effect.
     pub(crate) fn audit(&self, action: &str, subject: &str, details: serde_json::Value) -> Result<()> {
         keyreeve::audit_log::record(
@@ -233,40 +256,49 @@ fn set(ctx: &VaultContext, args: SetArgs) -> Result<Outcome> {
     };
     let key = path.key();
     let subject = path.to_string();
-    let what = ctx.vault().update(&path.client, |doc| -> Result<&'static str> {
-        let now = Utc::now();
-        let what = match doc.entries.get_mut(&key) {
-            Some(e) => {
-                if e.state == EntryState::Pending {
-                    return Err(VaultError::Pending(subject.clone()).into());
+    // The record is written once the new vault file is on disk and before it replaces the old
+    // one: a change the log cannot hold is refused, and a refused change is not logged.
+    let audit = ctx.reserve_audit()?;
+    let what = ctx.vault().update_then(
+        &path.client,
+        |doc| -> Result<&'static str> {
+            let now = Utc::now();
+            let what = match doc.entries.get_mut(&key) {
+                Some(e) => {
+                    if e.state == EntryState::Pending {
+                        return Err(VaultError::Pending(subject.clone()).into());
+                    }
+                    if let Some(u) = &args.username {
+                        e.username = u.clone();
+                    }
+                    if let Some(n) = &args.notes {
+                        e.notes = n.clone();
+                    }
+                    if e.password == secret {
+                        "unchanged password"
+                    } else {
+                        e.replace_password(secret, now);
+                        "replaced; the previous password is kept in its history"
+                    }
                 }
-                if let Some(u) = &args.username {
-                    e.username = u.clone();
+                None => {
+                    let mut e = Entry::new(args.username.clone().unwrap_or_else(|| path.account.clone()), secret);
+                    e.notes = args.notes.clone().unwrap_or_default();
+                    doc.entries.insert(key.clone(), e);
+                    "new entry"
                 }
-                if let Some(n) = &args.notes {
-                    e.notes = n.clone();
-                }
-                if e.password == secret {
-                    "unchanged password"
-                } else {
-                    e.replace_password(secret, now);
-                    "replaced; the previous password is kept in its history"
-                }
-            }
-            None => {
-                let mut e = Entry::new(args.username.clone().unwrap_or_else(|| path.account.clone()), secret);
-                e.notes = args.notes.clone().unwrap_or_default();
-                doc.entries.insert(key.clone(), e);
-                "new entry"
-            }
-        };
-        ctx.audit(
-            "vault.set",
-            &subject,
-            json!({ "generated": args.generate, "result": what }),
-        )?;
-        Ok(what)
-    })?;
+            };
+            Ok(what)
+        },
+        |what| {
+            ctx.commit(
+                audit,
+                "vault.set",
+                &subject,
+                json!({ "generated": args.generate, "result": what }),
+            )
+        },
+    )?;
     eprintln!("stored {subject}: {what}");
     Ok(Outcome::Success)
 }
@@ -334,10 +366,12 @@ fn list(ctx: &VaultContext, args: ListArgs) -> Result<Outcome> {
         None => c.starts_with(prefix.as_str()),
     };
     let mut rows: Vec<(String, Entry)> = Vec::new();
-    let mut failed = false;
+    let mut failures: Vec<VaultError> = Vec::new();
+    let mut loaded = 0;
     for client in vault.clients()?.into_iter().filter(|c| wanted_client(c)) {
         match vault.load(&client) {
             Ok(doc) => {
+                loaded += 1;
                 for (k, e) in doc.entries {
                     let p = format!("{client}/{k}");
                     if p.starts_with(prefix.as_str()) {
@@ -345,19 +379,28 @@ fn list(ctx: &VaultContext, args: ListArgs) -> Result<Outcome> {
                     }
                 }
             }
-            Err(e) => {
-                failed = true;
-                eprintln!("error: {e}");
-                if let Some(h) = keyreeve::Hint::hint(&e) {
-                    eprintln!("hint: {h}");
-                }
-            }
+            Err(e) => failures.push(e),
+        }
+    }
+    // Nothing could be read: that is the error, not an empty list.
+    if loaded == 0 && !failures.is_empty() {
+        let last = failures.pop().expect("not empty");
+        for e in &failures {
+            eprintln!("error: {e}");
+        }
+        return Err(keyreeve::Error::from(last).into());
+    }
+    let failed = !failures.is_empty();
+    for e in &failures {
+        eprintln!("error: {e}");
+        if let Some(h) = keyreeve::Hint::hint(e) {
+            eprintln!("hint: {h}");
         }
     }
     if args.json {
         let all: Vec<_> = rows.iter().map(|(p, e)| entry_json(p, e)).collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
-    } else if rows.is_empty() {
+    } else if rows.is_empty() && !failed {
         eprintln!(
             "no entries{}",
             if prefix.is_empty() {
@@ -439,16 +482,20 @@ fn rm(ctx: &VaultContext, args: RmArgs) -> Result<Outcome> {
     let path = VaultPath::parse(&args.path)?;
     let key = path.key();
     let subject = path.to_string();
-    ctx.vault().update(&path.client, |doc| -> Result<()> {
-        match doc.entries.get(&key) {
-            None => return Err(VaultError::NoEntry(subject.clone()).into()),
-            Some(e) if e.state == EntryState::Pending => return Err(VaultError::Pending(subject.clone()).into()),
-            Some(_) => {}
-        }
-        doc.entries.remove(&key);
-        ctx.audit("vault.rm", &subject, json!({}))?;
-        Ok(())
-    })?;
+    let audit = ctx.reserve_audit()?;
+    ctx.vault().update_then(
+        &path.client,
+        |doc| -> Result<()> {
+            match doc.entries.get(&key) {
+                None => return Err(VaultError::NoEntry(subject.clone()).into()),
+                Some(e) if e.state == EntryState::Pending => return Err(VaultError::Pending(subject.clone()).into()),
+                Some(_) => {}
+            }
+            doc.entries.remove(&key);
+            Ok(())
+        },
+        |()| ctx.commit(audit, "vault.rm", &subject, json!({})),
+    )?;
     eprintln!(
         "removed {subject} (the previous vault file is kept under state/backups/{})",
         path.client
@@ -506,6 +553,9 @@ fn change(ctx: &VaultContext, recipient: &str, client: Option<&str>, how: Change
     let scope = client
         .map(|c| format!("client {c}"))
         .unwrap_or_else(|| "the workspace".into());
+    // Checked writable before anything is re-encrypted; the record follows the change (it names the
+    // files re-encrypted), under the same lock.
+    let audit = ctx.reserve_audit()?;
     let done = change_recipients(&ctx.workspace, &ctx.keys, client, recipient, how).map_err(keyreeve::Error::from)?;
     if !done.changed {
         eprintln!(
@@ -524,7 +574,8 @@ fn change(ctx: &VaultContext, recipient: &str, client: Option<&str>, how: Change
         "vault.recipients.rm"
     };
     let files: Vec<_> = done.reencrypted.iter().map(|(c, _)| c.clone()).collect();
-    ctx.audit(
+    ctx.commit(
+        audit,
         action,
         client.unwrap_or("*"),
         json!({ "recipient": recipient, "reencrypted": files }),

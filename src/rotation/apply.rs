@@ -84,14 +84,19 @@ impl<'a> Engine<'a> {
         Vault::new(self.workspace, self.inventory, self.keys)
     }
 
+    /// Records what a rotation did. By then a target may already hold a new password, which no
+    /// refusal can take back; so an event the log cannot take is printed whole on stderr and the
+    /// run ends with a failure exit code (`audit_log::unrecorded`), while the vault entry's
+    /// history and state keep what happened. [`Engine::preflight`] checks the log is writable
+    /// before any target is touched, so this is the rare case (a disk filling during the run).
     pub(crate) fn audit(&self, action: &str, subject: &str, details: serde_json::Value) {
-        if let Err(e) = crate::audit_log::record(self.workspace, self.actor.as_deref(), action, subject, details) {
-            tracing::error!("audit log: {e}");
-        }
+        crate::audit_log::record_or_report(self.workspace, self.actor.as_deref(), action, subject, details);
     }
 
     /// Refuses to start while an interrupted run left records; checks the plan still applies.
     pub fn preflight(&self, plan: &Plan) -> Result<(), RotationError> {
+        // A run whose changes cannot be audited does not start.
+        drop(crate::audit_log::reserve(self.workspace)?);
         let orphans = Journal::new(self.workspace).orphans()?;
         if !orphans.is_empty() {
             return Err(RotationError::UnsettledJournal { count: orphans.len() });

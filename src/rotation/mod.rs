@@ -58,6 +58,8 @@ pub enum RotationError {
     Inventory(#[from] crate::inventory::InventoryError),
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
+    #[error("cannot write the audit log, so nothing was rotated")]
+    AuditLog(#[from] crate::audit_log::AuditLogError),
     #[error("{0}")]
     Internal(String),
 }
@@ -77,6 +79,7 @@ impl Hint for RotationError {
             RotationError::MissingLogin(p) => format!("store it with `keyreeve vault set {p}`"),
             RotationError::OutsideWindow { .. } => "wait for the window, or change `windows` in policies/".into(),
             RotationError::Vault(e) => return e.hint(),
+            RotationError::AuditLog(e) => return e.hint(),
             RotationError::Keys(e) => return e.hint(),
             RotationError::Inventory(e) => return e.hint(),
             RotationError::Policy(e) => return e.hint(),
