@@ -183,8 +183,8 @@ pub fn read_limited(path: &Path, limit: Limit) -> std::io::Result<Option<Vec<u8>
     let Some((file, len)) = open_read(path, limit)? else {
         return Ok(None);
     };
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(limit.bytes + 1).read_to_end(&mut bytes)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit.bytes.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit.bytes {
         return Err(too_large(path, limit, bytes.len() as u64).into());
     }

@@ -16,6 +16,7 @@ struct Ws {
     home: tempfile::TempDir,
     root: PathBuf,
     key: PathBuf,
+    public: String,
 }
 
 fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
@@ -68,12 +69,17 @@ impl Ws {
 
     fn at(home: tempfile::TempDir, root: PathBuf) -> Ws {
         let key = home.path().join("me.txt");
-        let ws = Ws { home, root, key };
+        let mut ws = Ws {
+            home,
+            root,
+            key,
+            public: String::new(),
+        };
         let mut c = ws.bare();
         c.args(["identity", "new", "-o"]).arg(&ws.key);
-        let public = ok(&run(c, None)).trim().to_string();
+        ws.public = ok(&run(c, None)).trim().to_string();
         let mut c = ws.bare();
-        c.arg("init").arg(&ws.root).args(["--recipient", &public]);
+        c.arg("init").arg(&ws.root).args(["--recipient", &ws.public]);
         ok(&run(c, None));
         let inv = ws.root.join("keyreeve.toml");
         let mut t = std::fs::read_to_string(&inv).unwrap();
@@ -248,6 +254,48 @@ fn log_verify_fails_on_a_garbage_checkpoint_after_the_last_line_was_removed() {
     let out = ws.verify();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("checkpoint"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn an_import_the_log_cannot_record_does_not_happen() {
+    let from = Ws::new();
+    let to = Ws::new();
+    ok(&from.set("acme/rtr1/admin", "handed-over"));
+    let file = from.home.path().join("handover.age");
+    ok(&run(
+        from.kr(&[
+            "export",
+            "--client",
+            "acme",
+            "-r",
+            &to.public,
+            "-o",
+            file.to_str().unwrap(),
+        ]),
+        None,
+    ));
+    ok(&to.set("acme/old/admin", "kept"));
+    let vault_before = std::fs::read(to.path("vaults/acme.age")).unwrap();
+    // A complete last line that is not an event: nothing can be chained onto it.
+    let log = to.path("state/audit.log");
+    let mut broken = std::fs::read(&log).unwrap();
+    broken.extend_from_slice(b"not an event\n");
+    std::fs::write(&log, &broken).unwrap();
+
+    let err = fails(&run(to.kr(&["import", file.to_str().unwrap()]), None));
+    assert!(
+        err.contains("nothing was imported") && err.contains("audit.log"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(to.path("vaults/acme.age")).unwrap(), vault_before);
+    assert_eq!(std::fs::read(&log).unwrap(), broken);
+
+    // The log mended, the import goes through and is on record.
+    broken.truncate(broken.len() - b"not an event\n".len());
+    std::fs::write(&log, &broken).unwrap();
+    ok(&run(to.kr(&["import", file.to_str().unwrap()]), None));
+    assert_eq!(to.log_actions().last().map(String::as_str), Some("import"));
+    assert_eq!(ok(&to.get("acme/rtr1/admin")), "handed-over");
 }
 
 /// A tmpfs of `size` mounted at `at` for as long as it lives.

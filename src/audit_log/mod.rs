@@ -28,6 +28,12 @@ pub const LINE_VERSION: u32 = 1;
 /// The `prev` of the first line: the SHA-256 of nothing.
 pub const GENESIS: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// How large a log keyreeve reads whole: years of a busy workspace's events.
+const LOG_LIMIT: safe_fs::Limit = safe_fs::Limit {
+    kind: "audit log",
+    bytes: 8 * 1024 * 1024 * 1024,
+};
+
 /// Detail keys refused outright, so that a careless caller cannot put a secret into the log.
 const FORBIDDEN_DETAIL_KEYS: &[&str] = &["password", "passphrase", "secret", "new_password", "old_password"];
 
@@ -295,16 +301,27 @@ pub fn record_or_report(
     match record(workspace, actor_key, action, subject, details) {
         Ok(()) => true,
         Err(e) => {
-            UNRECORDED.fetch_add(1, Ordering::SeqCst);
-            tracing::error!("audit log: {e}");
-            eprintln!(
-                "error: this event is NOT in the audit log ({e}): {}",
-                serde_json::json!({ "time": Utc::now(), "user": os_user(), "actor_key": actor_key,
-                    "action": action, "subject": subject, "details": shown })
-            );
+            report_unrecorded(&e, actor_key, action, subject, shown);
             false
         }
     }
+}
+
+/// The failure half of [`record_or_report`]: prints the event the log could not take and counts it.
+pub fn report_unrecorded(
+    why: &dyn std::fmt::Display,
+    actor_key: Option<&str>,
+    action: &str,
+    subject: &str,
+    details: serde_json::Value,
+) {
+    UNRECORDED.fetch_add(1, Ordering::SeqCst);
+    tracing::error!("audit log: {why}");
+    eprintln!(
+        "error: this event is NOT in the audit log ({why}): {}",
+        serde_json::json!({ "time": Utc::now(), "user": os_user(), "actor_key": actor_key,
+            "action": action, "subject": subject, "details": details })
+    );
 }
 
 /// The log open, locked and its end checked: taken before a change starts, so that a log that

@@ -118,12 +118,6 @@ pub fn verify_file(path: &Path) -> Result<Verification, AuditLogError> {
     Ok(verification)
 }
 
-/// How large a log `verify` and `log show` read: years of a busy workspace's events.
-const LOG_LIMIT: safe_fs::Limit = safe_fs::Limit {
-    kind: "audit log",
-    bytes: 8 * 1024 * 1024 * 1024,
-};
-
 /// Complete lines, and the unfinished tail if the bytes do not end with a newline.
 fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();

@@ -82,7 +82,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .to_string();
     // Checked writable before the vault is touched; the record is written once the new vault file
     // is on disk, before it replaces the old one, so an import the log cannot hold does not happen.
-    let audit = audit_log::reserve(&ctx.workspace).map_err(keyreeve::Error::from)?;
+    let audit = audit_log::reserve(&ctx.workspace)
+        .map_err(keyreeve::Error::from)
+        .context("cannot append to the audit log, so nothing was imported")?;
     let replaced = vault
         .update_then(
             &client,

@@ -90,6 +90,11 @@ impl<'a> Engine<'a> {
     /// history and state keep what happened. [`Engine::preflight`] checks the log is writable
     /// before any target is touched, so this is the rare case (a disk filling during the run).
     pub(crate) fn audit(&self, action: &str, subject: &str, details: serde_json::Value) {
+        if failpoint::should_fail("audit") {
+            let why = "the audit failpoint";
+            crate::audit_log::report_unrecorded(&why, self.actor.as_deref(), action, subject, details);
+            return;
+        }
         crate::audit_log::record_or_report(self.workspace, self.actor.as_deref(), action, subject, details);
     }
 
