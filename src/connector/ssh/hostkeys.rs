@@ -105,10 +105,8 @@ fn hashed_names(hashed: &str, pattern: &str) -> bool {
 /// Reads a known_hosts file; a missing file is empty. Lines keyreeve cannot read (comments,
 /// marker entries) are skipped; hashed host names (`|1|...`) are matched by their HMAC.
 pub fn read_known_hosts(path: &Path) -> std::io::Result<Vec<KnownHost>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(text) = crate::safe_fs::read_text(path, crate::safe_fs::Limit::SMALL)? else {
+        return Ok(Vec::new());
     };
     Ok(parse_known_hosts(&text))
 }
@@ -137,10 +135,8 @@ fn parse_known_hosts(text: &str) -> Vec<KnownHost> {
 
 /// The keys marked `@revoked` in a known_hosts file: refused for every host, known or not.
 pub fn revoked_keys(path: &Path) -> std::io::Result<Vec<Vec<u8>>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(text) = crate::safe_fs::read_text(path, crate::safe_fs::Limit::SMALL)? else {
+        return Ok(Vec::new());
     };
     Ok(text
         .lines()
@@ -179,11 +175,7 @@ pub fn lookup(entries: &[KnownHost], pattern: &str, key: &HostKey) -> Known {
 /// Writes `key` as the only key of `pattern` in the known_hosts file at `path`, keeping every
 /// other line; atomic (temporary file and rename). Returns the fingerprints it replaced.
 pub fn record(path: &Path, pattern: &str, key: &HostKey) -> std::io::Result<Vec<String>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e),
-    };
+    let text = crate::safe_fs::read_text(path, crate::safe_fs::Limit::SMALL)?.unwrap_or_default();
     let mut replaced = Vec::new();
     let mut out = String::new();
     for line in text.lines() {
@@ -214,12 +206,8 @@ pub fn record(path: &Path, pattern: &str, key: &HostKey) -> std::io::Result<Vec<
     }
     out.push_str(&key.known_hosts_line(pattern));
     out.push('\n');
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, out.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    // A known_hosts that is a link is refused, not replaced nor written through.
+    crate::safe_fs::write_output(path, 0o600, |w| w.write_all(out.as_bytes()))?;
     Ok(replaced)
 }
 
@@ -436,5 +424,18 @@ mod tests {
             Err(ConnectorError::HostKeyMismatch { .. })
         ));
         assert!(!kh.exists(), "a pinned key is never recorded");
+    }
+
+    #[test]
+    fn a_known_hosts_that_is_a_link_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "keep\n").unwrap();
+        let kh = dir.path().join("known_hosts");
+        std::os::unix::fs::symlink(&elsewhere, &kh).unwrap();
+        let err = record(&kh, "otherhost", &key()).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "keep\n");
+        assert!(std::fs::symlink_metadata(&kh).unwrap().file_type().is_symlink());
     }
 }
