@@ -80,8 +80,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     ws.create_layout()?;
     for (name, body) in SHIPPED_POLICIES {
         let path = ws.policies_dir().join(name);
-        if !path.exists() {
-            std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
+        if path.symlink_metadata().is_err() {
+            keyreeve::vault::store::write_atomic(ws.root(), &path, 0o644, |w| w.write_all(body.as_bytes()))
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
     // Locks and temporaries are per machine, the device lab's host keys are not encrypted;
