@@ -47,12 +47,19 @@ pub struct Args {
     /// of at least 16 characters). Default: state/serve-token, made on the first start.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Print a hardened systemd unit for the service (also in docs/keyreeve.service) and exit.
+    #[arg(long)]
+    pub print_systemd_unit: bool,
 }
 
 /// The longest `--min-run-gap`: a year, like the longest `--every`.
 const MAX_GAP_SECS: u64 = 366 * 86_400;
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    if args.print_systemd_unit {
+        print!("{}", serve::SYSTEMD_UNIT);
+        return Ok(Outcome::Success);
+    }
     let every = parse_every(&args.every).map_err(|e| anyhow::anyhow!("--every: {e}"))?;
     let workspace = locate_workspace(g)?;
     let token_file = match &args.token_file {

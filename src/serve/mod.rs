@@ -22,6 +22,11 @@ use crate::keys::KeyRing;
 use crate::review::Review;
 use crate::workspace::Workspace;
 
+/// A hardened systemd unit for the service (`keyreeve serve --print-systemd-unit`): a dedicated
+/// user, a read-only system but for the workspace's state, and its identity, passphrase and token
+/// as systemd credentials.
+pub const SYSTEMD_UNIT: &str = include_str!("../../docs/keyreeve.service");
+
 /// Connections answered at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 64;
 /// A client must send its request headers within this, and get its answer within
