@@ -17,6 +17,10 @@ use crate::review::snapshot::{AccountRecord, InVault, Snapshot, SnapshotStore};
 use crate::secret::Password;
 use crate::vault::{EntryState, Vault, VaultDocument};
 
+/// The most targets discovered at once, whatever was asked: a semaphore of more permits panics,
+/// and more logins at once only queue on the blocking pool.
+pub const MAX_CONCURRENCY: usize = 1024;
+
 /// How a discovery runs.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -69,7 +73,7 @@ pub async fn discover_noting_logins(
     ctx: Arc<ConnectContext>,
     options: Arc<Options>,
 ) -> Vec<Discovered> {
-    let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let limit = Arc::new(Semaphore::new(options.concurrency.clamp(1, MAX_CONCURRENCY)));
     let mut tasks = Vec::new();
     for t in targets {
         let view = match docs.get(&t.client) {
@@ -326,5 +330,28 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, options:
     Discovered {
         snapshot: report,
         login: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `discover --concurrency 18446744073709551615` panicked making its semaphore.
+    #[tokio::test]
+    async fn any_concurrency_is_taken_without_a_panic() {
+        let ctx = Arc::new(ConnectContext {
+            known_hosts: "known_hosts".into(),
+            workspace_root: ".".into(),
+            trust_on_first_use: false,
+            directory: Default::default(),
+        });
+        for concurrency in [0, usize::MAX] {
+            let options = Arc::new(Options {
+                concurrency,
+                ..Options::default()
+            });
+            assert!(discover(&[], &BTreeMap::new(), ctx.clone(), options).await.is_empty());
+        }
     }
 }

@@ -89,6 +89,16 @@ fn a_timeout_beyond_an_hour_is_refused_at_its_line() {
     }
 }
 
+/// `discover --concurrency 18446744073709551615` panicked (exit 101) making its semaphore.
+#[test]
+fn a_concurrency_beyond_its_bound_is_refused() {
+    let (_tmp, ws, identity) = workspace();
+    for value in ["18446744073709551615", "0"] {
+        let out = keyreeve(&ws, &identity, &["discover", "--concurrency", value]);
+        refused(&out, &["--concurrency"]);
+    }
+}
+
 /// The service's own day count, pause and gap flags are bounded too.
 #[test]
 fn serve_flags_beyond_their_bounds_are_refused() {
