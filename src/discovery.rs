@@ -17,6 +17,10 @@ use crate::review::snapshot::{AccountRecord, InVault, Snapshot, SnapshotStore};
 use crate::secret::Password;
 use crate::vault::{EntryState, Vault, VaultDocument};
 
+/// The most targets discovered at once, whatever was asked: a semaphore of more permits panics,
+/// and more logins at once only queue on the blocking pool.
+pub const MAX_CONCURRENCY: usize = 1024;
+
 /// How a discovery runs.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -29,6 +33,23 @@ pub struct Options {
     pub not_again: BTreeSet<String>,
 }
 
+/// What became of a target's own login (or enable secret) in one discovery, beyond its snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginCheck {
+    /// The target refused the stored password of `CLIENT/TARGET/ACCOUNT`, or found the account
+    /// locked: trying it again may lock the account (out).
+    Refused(String),
+    /// Not tried: `CLIENT/TARGET/ACCOUNT` is in [`Options::not_again`].
+    NotTried(String),
+}
+
+/// One target's discovery: its snapshot, and what became of its login when that failed.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub snapshot: Snapshot,
+    pub login: Option<LoginCheck>,
+}
+
 /// Discovers `targets`, at most `concurrency` at once, on tokio's blocking pool. `docs` holds each
 /// client's vault (or why it could not be read). The result is in the order of `targets`.
 pub async fn discover(
@@ -37,7 +58,22 @@ pub async fn discover(
     ctx: Arc<ConnectContext>,
     options: Arc<Options>,
 ) -> Vec<Snapshot> {
-    let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    discover_noting_logins(targets, docs, ctx, options)
+        .await
+        .into_iter()
+        .map(|d| d.snapshot)
+        .collect()
+}
+
+/// [`discover`], also saying which targets refused their own login (or were not tried because
+/// they had): a service must remember those, or it locks the login account out run by run.
+pub async fn discover_noting_logins(
+    targets: &[Target],
+    docs: &BTreeMap<String, Result<VaultDocument, String>>,
+    ctx: Arc<ConnectContext>,
+    options: Arc<Options>,
+) -> Vec<Discovered> {
+    let limit = Arc::new(Semaphore::new(options.concurrency.clamp(1, MAX_CONCURRENCY)));
     let mut tasks = Vec::new();
     for t in targets {
         let view = match docs.get(&t.client) {
@@ -53,7 +89,7 @@ pub async fn discover(
     let mut out = Vec::new();
     for (t, task) in targets.iter().zip(tasks) {
         out.push(match task.await {
-            Ok(Ok(snapshot)) => snapshot,
+            Ok(Ok(discovered)) => discovered,
             // A crash of one target's discovery is that target's error, in its place.
             Ok(Err(e)) => crashed(t, &e.to_string()),
             Err(e) => crashed(t, &e.to_string()),
@@ -62,10 +98,13 @@ pub async fn discover(
     out
 }
 
-fn crashed(t: &Target, why: &str) -> Snapshot {
+fn crashed(t: &Target, why: &str) -> Discovered {
     let mut s = empty(t);
     s.error = Some(format!("{}: discovery crashed: {why}", t.path()));
-    s
+    Discovered {
+        snapshot: s,
+        login: None,
+    }
 }
 
 fn empty(t: &Target) -> Snapshot {
@@ -187,22 +226,61 @@ fn vault_view(target: &Target, doc: &Result<VaultDocument, String>) -> VaultView
     }
 }
 
+/// The account whose stored secret a failed login shows refused (or locked): the enable
+/// secret's when the error names it, else the login's.
+fn refused_by(target: &Target, e: &connector::ConnectorError) -> Option<String> {
+    use connector::ConnectorError::{AccountLocked, AuthFailed};
+    let named = match e {
+        AuthFailed { user, .. } => user,
+        AccountLocked { account, .. } => account,
+        _ => return None,
+    };
+    let account = match &target.enable {
+        Some(enable) if named == enable || named == "enable" => enable,
+        _ => &target.login,
+    };
+    Some(target.account_path(account))
+}
+
 /// Discovers one target (blocking: runs on tokio's blocking pool).
-fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, options: &Options) -> Snapshot {
+fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, options: &Options) -> Discovered {
     let mut report = empty(target);
     let fail = |mut r: Snapshot, e: connector::ConnectorError| {
         r.error = Some(e.to_string());
         r.hint = e.hint();
-        r
+        Discovered {
+            snapshot: r,
+            login: refused_by(target, &e).map(LoginCheck::Refused),
+        }
     };
     let login = match view.credentials {
         Ok(c) => c,
         Err((error, hint)) => {
             report.error = Some(error);
             report.hint = Some(hint);
-            return report;
+            return Discovered {
+                snapshot: report,
+                login: None,
+            };
         }
     };
+    let own = std::iter::once(&target.login).chain(target.enable.as_ref());
+    if let Some(refused) = own
+        .map(|a| target.account_path(a))
+        .find(|p| options.not_again.contains(p))
+    {
+        report.error = Some(format!(
+            "{}: not tried: the stored password of {refused} was refused before, and is unchanged in the vault since",
+            target.path()
+        ));
+        report.hint = Some(format!(
+            "store the password in force with `keyreeve vault set {refused}` (or unlock the account); the next run tries again"
+        ));
+        return Discovered {
+            snapshot: report,
+            login: Some(LoginCheck::NotTried(refused)),
+        };
+    }
     let conn = match connector::for_target(target, ctx) {
         Ok(c) => c,
         Err(e) => return fail(report, e),
@@ -249,5 +327,31 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, options:
             flagged,
         });
     }
-    report
+    Discovered {
+        snapshot: report,
+        login: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `discover --concurrency 18446744073709551615` panicked making its semaphore.
+    #[tokio::test]
+    async fn any_concurrency_is_taken_without_a_panic() {
+        let ctx = Arc::new(ConnectContext {
+            known_hosts: "known_hosts".into(),
+            workspace_root: ".".into(),
+            trust_on_first_use: false,
+            directory: Default::default(),
+        });
+        for concurrency in [0, usize::MAX] {
+            let options = Arc::new(Options {
+                concurrency,
+                ..Options::default()
+            });
+            assert!(discover(&[], &BTreeMap::new(), ctx.clone(), options).await.is_empty());
+        }
+    }
 }

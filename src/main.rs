@@ -19,6 +19,10 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KEYREEVE_LOG").unwrap_or_else(|_| filter.into()))
         .init();
     let result = cli::run(cli);
@@ -44,6 +48,12 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Colour only for a person at a terminal who did not ask for none (https://no-color.org: set
+/// and not empty): a service's log in a journal or a file must not fill with escape codes.
+fn colour_on_stderr(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// A reader that stops early (`keyreeve vault list | head -1`) closes our stdout, and std's print
@@ -89,4 +99,17 @@ fn hint_of(err: &anyhow::Error) -> Option<String> {
         );
         None
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_on_stderr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_on_stderr(true, None));
+        assert!(colour_on_stderr(true, Some("".into())));
+        assert!(!colour_on_stderr(true, Some("1".into())));
+        assert!(!colour_on_stderr(false, None));
+    }
 }

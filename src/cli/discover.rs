@@ -31,8 +31,8 @@ pub struct Args {
     /// Also log in with each stored password (a fresh login per account) to see if it works.
     #[arg(long)]
     pub verify: bool,
-    /// Targets at once.
-    #[arg(long, default_value_t = 16)]
+    /// Targets at once (1 to 1024).
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub concurrency: usize,
     /// Record the host key of a target seen for the first time in the workspace's known_hosts
     /// (a changed key is always refused).

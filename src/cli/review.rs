@@ -69,7 +69,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let now = Utc::now();
     let since = match args.since.as_deref() {
         Some(text) => parse_when(text)?,
-        None => now - chrono::Duration::days(i64::from(policy.review.compare_days)),
+        None => keyreeve::policy::days_before(now, policy.review.compare_days).with_context(|| {
+            format!(
+                "compare_days = {} reaches back before any date",
+                policy.review.compare_days
+            )
+        })?,
     };
     let selected = select(&inventory, args.client.as_deref(), args.target.as_deref())?;
     let targets = review::gather(&SnapshotStore::of_workspace(&workspace), selected, since, now)?;

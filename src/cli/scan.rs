@@ -28,8 +28,8 @@ pub struct Args {
     /// Connections at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Seconds to wait for a connection and its banner.
-    #[arg(long, default_value_t = 3)]
+    /// Seconds to wait for a connection and its banner (1 to 3600).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
     /// The client name to put in the stanzas.
     #[arg(long, default_value = "CLIENT")]

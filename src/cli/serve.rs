@@ -35,21 +35,31 @@ pub struct Args {
     pub no_verify: bool,
     /// Count changes (admins added and removed) over this many days, so that a change stays a
     /// finding that long however often the service runs. Default: the policy's `compare_days`.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(keyreeve::policy::MAX_DAYS)))]
     pub compare_days: Option<u32>,
-    /// Targets at once.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
-    /// Seconds a `POST /v1/run` must wait after the last run ended.
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    /// Targets at once (1 to 1024).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Seconds a `POST /v1/run` must wait after the last run ended (at most a year).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=MAX_GAP_SECS))]
     pub min_run_gap: u64,
     /// The file holding the bearer token every route but /healthz requires (mode 0600, one line
     /// of at least 16 characters). Default: state/serve-token, made on the first start.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Print a hardened systemd unit for the service (also in docs/keyreeve.service) and exit.
+    #[arg(long)]
+    pub print_systemd_unit: bool,
 }
 
+/// The longest `--min-run-gap`: a year, like the longest `--every`.
+const MAX_GAP_SECS: u64 = 366 * 86_400;
+
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    if args.print_systemd_unit {
+        print!("{}", serve::SYSTEMD_UNIT);
+        return Ok(Outcome::Success);
+    }
     let every = parse_every(&args.every).map_err(|e| anyhow::anyhow!("--every: {e}"))?;
     let workspace = locate_workspace(g)?;
     let token_file = match &args.token_file {
@@ -79,7 +89,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         client: args.client,
         every,
         verify: !args.no_verify,
-        concurrency: args.concurrency.max(1),
+        concurrency: usize::from(args.concurrency),
         compare_days: args.compare_days,
         token_digest,
         loopback: args.listen.ip().is_loopback(),

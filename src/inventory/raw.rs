@@ -50,8 +50,8 @@ struct RawTarget {
     login_method: LoginMethod,
     enable: Option<String>,
     host_key: Option<Spanned<String>>,
-    connect_timeout: Option<u64>,
-    command_timeout: Option<u64>,
+    connect_timeout: Option<Spanned<u64>>,
+    command_timeout: Option<Spanned<u64>>,
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
@@ -63,6 +63,10 @@ struct RawTarget {
     #[serde(default)]
     extra_groups: Vec<String>,
 }
+
+/// The longest `connect_timeout` / `command_timeout`, an hour: deadlines are computed as now plus
+/// the timeout, and a longer wait is a hung target, not a slow one.
+const MAX_TIMEOUT_SECS: u64 = 3600;
 
 /// The 1-based line of byte `offset` in `text` (any offset: past the end, or inside a character).
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
@@ -169,6 +173,19 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
             if address.is_empty() {
                 return Err(invalid(at, format!("target `{name}` has an empty address")));
             }
+            let seconds = |field: &str, value: Option<Spanned<u64>>, default: u64| match value {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) if (1..=MAX_TIMEOUT_SECS).contains(v.get_ref()) => Ok(Duration::from_secs(*v.get_ref())),
+                Some(v) => Err(invalid(
+                    v.span().start,
+                    format!(
+                        "{field} = {} is out of range 1..={MAX_TIMEOUT_SECS} (seconds)",
+                        v.get_ref()
+                    ),
+                )),
+            };
+            let connect_timeout = seconds("connect_timeout", t.connect_timeout, 10)?;
+            let command_timeout = seconds("command_timeout", t.command_timeout, 30)?;
             targets.push(Target {
                 client: client_name.clone(),
                 name,
@@ -179,8 +196,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                 login_method: t.login_method,
                 enable: t.enable,
                 host_key: t.host_key.map(Spanned::into_inner),
-                connect_timeout: Duration::from_secs(t.connect_timeout.unwrap_or(10)),
-                command_timeout: Duration::from_secs(t.command_timeout.unwrap_or(30)),
+                connect_timeout,
+                command_timeout,
                 tags: t.tags,
                 dependants: t.dependants,
                 url,
@@ -211,6 +228,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hint::Hint;
 
     fn parse_str(s: &str) -> Result<Inventory, InventoryError> {
         parse(s, Path::new("keyreeve.toml"))
@@ -320,6 +338,28 @@ extra_groups = ["CN=Tier0,DC=lab,DC=test"]
             }
         }
         assert!(errors > 1000, "the damage was noticed: {errors} errors");
+    }
+
+    /// A timeout becomes a deadline (now plus the timeout): one of 2^64-1 seconds used to pass
+    /// `inventory check` and then panic in every command that connected.
+    #[test]
+    fn timeouts_beyond_an_hour_or_of_zero_are_refused_at_their_line() {
+        let target = "[[clients.acme.targets]]\nname = \"x\"\nkind = \"linux\"\naddress = \"h\"\nlogin = \"root\"\n";
+        for field in ["connect_timeout", "command_timeout"] {
+            for value in ["18446744073709551615", "3601", "0"] {
+                let err = parse_str(&format!("{target}{field} = {value}\n")).unwrap_err();
+                let shown = err.to_string();
+                assert!(
+                    shown.starts_with("keyreeve.toml:6: ")
+                        && shown.contains(&format!("{field} = {value} is out of range")),
+                    "{shown}"
+                );
+                assert!(err.hint().is_some());
+            }
+            let inv = parse_str(&format!("{target}{field} = 3600\n")).unwrap();
+            let t = inv.targets().next().unwrap();
+            assert_eq!(t.connect_timeout.max(t.command_timeout), Duration::from_secs(3600));
+        }
     }
 
     #[test]

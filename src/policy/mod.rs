@@ -78,7 +78,7 @@ struct RawSection {
     account: Option<String>,
     /// `[defaults]`: a list of CLIENT/TARGET/ACCOUNT patterns; a rule: `true` to exclude.
     exclude: Option<Spanned<toml::Value>>,
-    max_age_days: Option<u32>,
+    max_age_days: Option<Spanned<u32>>,
     revealed_is_due: Option<bool>,
     length: Option<usize>,
     lower: Option<bool>,
@@ -103,10 +103,10 @@ struct RawPolicyFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReview {
-    max_admin_password_age_days: Option<u32>,
-    dormant_admin_days: Option<u32>,
-    max_snapshot_age_days: Option<u32>,
-    compare_days: Option<u32>,
+    max_admin_password_age_days: Option<Spanned<u32>>,
+    dormant_admin_days: Option<Spanned<u32>>,
+    max_snapshot_age_days: Option<Spanned<u32>>,
+    compare_days: Option<Spanned<u32>>,
     #[serde(default)]
     accept: Vec<Spanned<RawAcceptance>>,
 }
@@ -393,28 +393,22 @@ impl Policy {
 
     fn add_review(&mut self, raw: RawReview, text: &str, path: &Path) -> Result<(), PolicyError> {
         let review = &mut self.review;
-        if let Some(days) = raw.max_admin_password_age_days {
-            review.max_admin_password_age_days = days;
+        let days = |field: &'static str, value: Option<Spanned<u32>>, least: u32| {
+            value.map(|v| bounded_days(field, v, least, text, path)).transpose()
+        };
+        if let Some(d) = days("max_admin_password_age_days", raw.max_admin_password_age_days, 1)? {
+            review.max_admin_password_age_days = d;
         }
-        if let Some(days) = raw.dormant_admin_days {
-            // lastLogonTimestamp replicates up to 14 days late: a shorter window calls active
-            // admins dormant.
-            if days < 14 {
-                return Err(PolicyError::Invalid {
-                    path: path.to_path_buf(),
-                    line: line_of(text, text.find("dormant_admin_days").unwrap_or(0)),
-                    message: format!(
-                        "dormant_admin_days = {days}: Active Directory's last logon time may be 14 days behind, so use at least 14"
-                    ),
-                });
-            }
-            review.dormant_admin_days = days;
+        // lastLogonTimestamp replicates up to 14 days late: a shorter window calls active admins
+        // dormant.
+        if let Some(d) = days("dormant_admin_days", raw.dormant_admin_days, 14)? {
+            review.dormant_admin_days = d;
         }
-        if let Some(days) = raw.max_snapshot_age_days {
-            review.max_snapshot_age_days = days;
+        if let Some(d) = days("max_snapshot_age_days", raw.max_snapshot_age_days, 1)? {
+            review.max_snapshot_age_days = d;
         }
-        if let Some(days) = raw.compare_days {
-            review.compare_days = days;
+        if let Some(d) = days("compare_days", raw.compare_days, 1)? {
+            review.compare_days = d;
         }
         for entry in raw.accept {
             let at = entry.span().start;
@@ -490,6 +484,34 @@ impl Policy {
     }
 }
 
+/// The longest day count a policy may set: a century. Days become times (now minus the count),
+/// and a count beyond any calendar would make that arithmetic overflow.
+pub const MAX_DAYS: u32 = 36_525;
+
+/// `days` days before `now`, or None when that is before any date chrono can hold: every
+/// "N days ago" is computed here, checked, never by a subtraction that panics.
+pub fn days_before(now: chrono::DateTime<chrono::Utc>, days: u32) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::Duration::try_days(i64::from(days)).and_then(|d| now.checked_sub_signed(d))
+}
+
+/// A day count within `least..=MAX_DAYS`, or an error at its own line.
+fn bounded_days(field: &str, value: Spanned<u32>, least: u32, text: &str, path: &Path) -> Result<u32, PolicyError> {
+    let days = *value.get_ref();
+    if (least..=MAX_DAYS).contains(&days) {
+        return Ok(days);
+    }
+    let why = if field == "dormant_admin_days" && days < least {
+        ": Active Directory's last logon time may be 14 days behind, so use at least 14".to_string()
+    } else {
+        String::new()
+    };
+    Err(PolicyError::Invalid {
+        path: path.to_path_buf(),
+        line: line_of(text, value.span().start),
+        message: format!("{field} = {days} is out of range {least}..={MAX_DAYS} (a century){why}"),
+    })
+}
+
 fn validate_settings(raw: RawSection, text: &str, path: &Path, at: usize) -> Result<Settings, PolicyError> {
     let invalid = |offset: usize, message: String| PolicyError::Invalid {
         path: path.to_path_buf(),
@@ -501,9 +523,10 @@ fn validate_settings(raw: RawSection, text: &str, path: &Path, at: usize) -> Res
             return Err(invalid(at, format!("length {len} is out of range 8..=256")));
         }
     }
-    if raw.max_age_days == Some(0) {
-        return Err(invalid(at, "max_age_days must be at least 1".into()));
-    }
+    let max_age_days = raw
+        .max_age_days
+        .map(|d| bounded_days("max_age_days", d, 1, text, path))
+        .transpose()?;
     if let Some(sym) = &raw.symbols {
         if let Some(c) = sym.chars().find(|c| !c.is_ascii_graphic() || c.is_ascii_alphanumeric()) {
             return Err(invalid(
@@ -521,7 +544,7 @@ fn validate_settings(raw: RawSection, text: &str, path: &Path, at: usize) -> Res
         None => None,
     };
     Ok(Settings {
-        max_age_days: raw.max_age_days,
+        max_age_days,
         revealed_is_due: raw.revealed_is_due,
         length: raw.length,
         lower: raw.lower,
@@ -623,6 +646,57 @@ mod tests {
             .add_text("[review]\ndormant_days = 3\n", Path::new("p.toml"))
             .unwrap_err();
         assert!(err.to_string().starts_with("p.toml:2: "), "{err}");
+    }
+
+    /// Day counts become times (now minus the count): one beyond any calendar is refused at its
+    /// line, never left to overflow in a review or a plan.
+    #[test]
+    fn day_counts_beyond_a_century_are_refused_at_their_line() {
+        for field in [
+            "compare_days",
+            "max_admin_password_age_days",
+            "dormant_admin_days",
+            "max_snapshot_age_days",
+        ] {
+            for days in ["100000000", "4294967295", "36526"] {
+                let err = Policy::default()
+                    .add_text(&format!("[review]\n\n{field} = {days}\n"), Path::new("p.toml"))
+                    .unwrap_err();
+                let shown = err.to_string();
+                assert!(
+                    shown.starts_with("p.toml:3: ") && shown.contains(field) && shown.contains("out of range"),
+                    "{shown}"
+                );
+                assert!(err.hint().is_some());
+            }
+            let p = {
+                let mut p = Policy::default();
+                p.add_text(&format!("[review]\n{field} = {MAX_DAYS}\n"), Path::new("p.toml"))
+                    .unwrap();
+                p
+            };
+            assert_eq!(
+                p.review
+                    .compare_days
+                    .max(p.review.dormant_admin_days)
+                    .max(p.review.max_snapshot_age_days)
+                    .max(p.review.max_admin_password_age_days),
+                MAX_DAYS
+            );
+        }
+        for section in ["[defaults]", "[[rules]]\nclient = \"acme\""] {
+            let err = Policy::default()
+                .add_text(&format!("{section}\nmax_age_days = 100000000\n"), Path::new("p.toml"))
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("max_age_days = 100000000 is out of range"),
+                "{err}"
+            );
+        }
+        let err = Policy::default()
+            .add_text("[defaults]\n\nmax_age_days = 0\n", Path::new("p.toml"))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("p.toml:3: "), "{err}");
     }
 
     /// The shipped policy with a rule, cut at every character and with one byte at a time

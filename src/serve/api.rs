@@ -119,6 +119,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
         "runs": s.runs,
         "failed_runs": s.failed_runs,
         "running": s.running,
+        "scheduler_alive": s.scheduler_alive,
         "next_run_at": s.next_run_at,
         "last_run": s.last_run,
     }))
@@ -152,14 +153,29 @@ async fn review_markdown(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn run_now(State(shared): State<Arc<Shared>>) -> Response {
-    let s = shared.state();
+    // Checked and claimed under one lock: requests at once start one run, not one each.
+    let mut s = shared.state();
+    if !s.scheduler_alive {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the scheduler has stopped, so no run can start: restart the service\n",
+        )
+            .into_response();
+    }
     if s.running {
         return (StatusCode::ACCEPTED, "a run is in progress; see /v1/status\n").into_response();
     }
+    if s.run_requested {
+        return (
+            StatusCode::ACCEPTED,
+            "a run was asked for and starts now; see /v1/status\n",
+        )
+            .into_response();
+    }
     // Runs log in everywhere: back-to-back runs would hammer the targets.
     if let Some(last) = &s.last_run {
-        let gap = shared.min_run_gap.as_secs() as i64;
-        let wait = gap - (Utc::now() - last.finished_at).num_seconds();
+        let gap = i64::try_from(shared.min_run_gap.as_secs()).unwrap_or(i64::MAX);
+        let wait = gap.saturating_sub((Utc::now() - last.finished_at).num_seconds());
         if wait > 0 {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -169,6 +185,8 @@ async fn run_now(State(shared): State<Arc<Shared>>) -> Response {
                 .into_response();
         }
     }
+    s.run_requested = true;
+    drop(s);
     shared.run_now.notify_one();
     (StatusCode::ACCEPTED, "a run starts now\n").into_response()
 }
@@ -296,4 +314,82 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         out,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::serve::cycle::{run_on_schedule, tests::quiet_report, tests::until};
+
+    async fn ask_for_a_run(shared: &Arc<Shared>) -> (StatusCode, String) {
+        let answer = run_now(State(shared.clone())).await;
+        let status = answer.status();
+        let body = axum::body::to_bytes(answer.into_body(), 4096).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Requests at once, after the gap: one run starts, not one per request (two used to start
+    /// 40 ms apart), and every request is answered. On one thread every request is answered
+    /// before the woken scheduler runs: the widest the window between a request and the run's
+    /// start can be.
+    #[tokio::test]
+    async fn requests_at_once_start_one_run() {
+        let shared = Arc::new(Shared::new(
+            Duration::from_secs(3600),
+            [0; 32],
+            true,
+            Duration::from_secs(1),
+        ));
+        let runs = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        tokio::spawn(run_on_schedule(shared.clone(), {
+            let runs = runs.clone();
+            move || {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    (quiet_report(), None)
+                }
+            }
+        }));
+        until(&shared, |s| s.runs == 1 && !s.running).await;
+        assert_eq!(ask_for_a_run(&shared).await.0, StatusCode::TOO_MANY_REQUESTS);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(32));
+        let requests: Vec<_> = (0..32)
+            .map(|_| {
+                let (shared, barrier) = (shared.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    ask_for_a_run(&shared).await
+                })
+            })
+            .collect();
+        let mut started = 0;
+        for r in requests {
+            let (status, body) = r.await.unwrap();
+            assert!(
+                matches!(status, StatusCode::ACCEPTED | StatusCode::TOO_MANY_REQUESTS),
+                "{status} {body}"
+            );
+            started += usize::from(body == "a run starts now\n");
+        }
+        assert_eq!(started, 1);
+        until(&shared, |s| s.runs == 2 && !s.running).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(shared.state().runs, 2);
+    }
+
+    /// A stopped scheduler cannot run: the request is refused, not told a run starts.
+    #[tokio::test]
+    async fn no_run_is_promised_when_the_scheduler_has_stopped() {
+        let shared = Arc::new(Shared::new(Duration::from_secs(3600), [0; 32], true, Duration::ZERO));
+        shared.state().scheduler_alive = false;
+        let (status, body) = ask_for_a_run(&shared).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("scheduler has stopped"), "{body}");
+        assert!(!shared.state().run_requested);
+    }
 }

@@ -5,6 +5,7 @@
 //! an account whose rotation is pending is never tried (discovery refuses those itself).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use chrono::Utc;
 
 use super::{FailedTarget, RunReport, ServeConfig, Shared};
 use crate::connector::ConnectContext;
-use crate::discovery::{self, Options};
+use crate::discovery::{self, LoginCheck, Options};
 use crate::inventory::{Inventory, Target};
 use crate::policy::Policy;
 use crate::review::snapshot::{Snapshot, SnapshotStore};
@@ -30,6 +31,23 @@ struct Memory {
 
 /// Runs until aborted: a run, then a pause of `every` (or less, when `POST /v1/run` asks).
 pub async fn schedule(config: Arc<ServeConfig>, shared: Arc<Shared>) {
+    // Shared with each run rather than lent to it, so that a run that panics (a bug) cannot take
+    // what was learnt (which passwords were refused) down with it.
+    let memory = Arc::new(tokio::sync::Mutex::new(Memory::default()));
+    run_on_schedule(shared, move || {
+        let (config, memory) = (config.clone(), memory.clone());
+        async move { run(&config, &mut *memory.lock().await).await }
+    })
+    .await
+}
+
+/// The scheduler's loop around `one_run`. A run that panics is a failed run, reported like any
+/// other: one bad input must not leave a service that answers but never runs again.
+pub(crate) async fn run_on_schedule<F, Fut>(shared: Arc<Shared>, mut one_run: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = (RunReport, Option<Review>)>,
+{
     struct Alive(Arc<Shared>);
     impl Drop for Alive {
         fn drop(&mut self) {
@@ -39,10 +57,18 @@ pub async fn schedule(config: Arc<ServeConfig>, shared: Arc<Shared>) {
         }
     }
     let _alive = Alive(shared.clone());
-    let mut memory = Memory::default();
     loop {
-        shared.state().running = true;
-        let (report, review) = run(&config, &mut memory).await;
+        {
+            let mut state = shared.state();
+            state.running = true;
+            // This run answers every request made before it started.
+            state.run_requested = false;
+        }
+        let started_at = Utc::now();
+        let (report, review) = match CatchPanic(Box::pin(one_run())).await {
+            Ok(done) => done,
+            Err(_panic) => (crashed_run(started_at), None),
+        };
         log_run(&report);
         {
             let mut state = shared.state();
@@ -61,10 +87,58 @@ pub async fn schedule(config: Arc<ServeConfig>, shared: Arc<Shared>) {
                 .ok()
                 .and_then(|d| Utc::now().checked_add_signed(d));
         }
+        wait_for_next_run(&shared).await;
+    }
+}
+
+/// Until the pause ends or `POST /v1/run` asked for a run. A wake-up left over from a request
+/// that the last run already answered starts nothing.
+async fn wait_for_next_run(shared: &Shared) {
+    let pause = tokio::time::sleep(shared.every);
+    tokio::pin!(pause);
+    loop {
         tokio::select! {
-            _ = tokio::time::sleep(shared.every) => {}
-            _ = shared.run_now.notified() => {}
+            _ = &mut pause => return,
+            _ = shared.run_now.notified() => {
+                if shared.state().run_requested {
+                    return;
+                }
+            }
         }
+    }
+}
+
+/// A future's panic as an `Err` instead of an unwinding task.
+struct CatchPanic<F>(std::pin::Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Ready(done)) => std::task::Poll::Ready(Ok(done)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// The report of a run that panicked. The panic's message stays out of it (and out of every
+/// answer): it may quote whatever text was being handled; the panic hook logs it once.
+fn crashed_run(started_at: chrono::DateTime<Utc>) -> RunReport {
+    RunReport {
+        started_at,
+        finished_at: Utc::now(),
+        error: Some(
+            "the run crashed (a bug in keyreeve: the service's log holds the panic; please report it); the next run starts as scheduled"
+                .to_string(),
+        ),
+        targets: 0,
+        failed: Vec::new(),
+        rejected: Vec::new(),
+        check_errors: Vec::new(),
+        not_checked: Vec::new(),
     }
 }
 
@@ -111,6 +185,14 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
             return (report, None);
         }
     };
+    let compare_days = config.compare_days.unwrap_or(policy.review.compare_days);
+    let Some(compare_from) = crate::policy::days_before(started_at, compare_days) else {
+        report.error = Some(format!(
+            "could not start, no target was touched: {compare_days} days back is before any date"
+        ));
+        report.finished_at = Utc::now();
+        return (report, None);
+    };
     let targets: Vec<Target> = inventory
         .targets()
         .filter(|t| config.client.as_deref().is_none_or(|c| t.client == c))
@@ -141,9 +223,9 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
         trust_on_first_use: false,
         directory: policy.directory.clone(),
     });
-    let snapshots = discovery::discover(&targets, &docs, ctx, Arc::new(options)).await;
-    let compare_days = config.compare_days.unwrap_or(policy.review.compare_days);
-    let compare_from = Utc::now() - chrono::Duration::days(i64::from(compare_days));
+    let discovered = discovery::discover_noting_logins(&targets, &docs, ctx, Arc::new(options)).await;
+    let logins: Vec<LoginCheck> = discovered.iter().filter_map(|d| d.login.clone()).collect();
+    let snapshots: Vec<Snapshot> = discovered.into_iter().map(|d| d.snapshot).collect();
     let saved = {
         let targets = targets.clone();
         tokio::task::spawn_blocking(move || {
@@ -167,8 +249,8 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
         Ok((snapshots, review)) => (snapshots, review.map_err(|e| e.to_string())),
         Err(e) => (Vec::new(), Err(format!("saving and reviewing crashed: {e}"))),
     };
-    remember_refusals(&snapshots, &docs, &mut memory.refused);
-    fill(&mut report, &targets, &snapshots);
+    remember_refusals(&snapshots, &logins, &docs, &mut memory.refused);
+    fill(&mut report, &targets, &snapshots, &logins);
     let review = match review {
         Ok(r) => Some(r),
         Err(e) => {
@@ -180,8 +262,14 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
     (report, review)
 }
 
-fn fill(report: &mut RunReport, targets: &[Target], snapshots: &[Snapshot]) {
+fn fill(report: &mut RunReport, targets: &[Target], snapshots: &[Snapshot], logins: &[LoginCheck]) {
     report.targets = targets.len();
+    for login in logins {
+        match login {
+            LoginCheck::Refused(path) => report.rejected.push(path.clone()),
+            LoginCheck::NotTried(path) => report.not_checked.push(path.clone()),
+        }
+    }
     for s in snapshots {
         if let Some(error) = &s.error {
             report.failed.push(FailedTarget {
@@ -205,9 +293,19 @@ fn fill(report: &mut RunReport, targets: &[Target], snapshots: &[Snapshot]) {
 /// Accounts to leave alone next run: refused, or locked (one more try may extend the lockout).
 fn remember_refusals(
     snapshots: &[Snapshot],
+    logins: &[LoginCheck],
     docs: &BTreeMap<String, Result<VaultDocument, String>>,
     refused: &mut BTreeMap<String, String>,
 ) {
+    // A refused login is the same lockout risk as a refused check, and more: it is every run's
+    // first try.
+    for login in logins {
+        if let LoginCheck::Refused(path) = login {
+            if let Some(entry) = entry_of(docs, path) {
+                refused.insert(path.clone(), entry_version(entry));
+            }
+        }
+    }
     for s in snapshots {
         for a in &s.accounts {
             let risky = match a.verified.as_deref() {
@@ -229,9 +327,23 @@ fn entry_of<'a>(docs: &'a BTreeMap<String, Result<VaultDocument, String>>, path:
     docs.get(client)?.as_ref().ok()?.entries.get(key)
 }
 
-/// What changes when someone stores another password: its history grows or its times move.
+/// What changes when someone stores another password: the password itself (a digest, salted
+/// per process, held only in memory: a replaced entry may keep its history and times), its
+/// history or its times.
 fn entry_version(e: &Entry) -> String {
-    format!("{}/{:?}/{:?}", e.history.len(), e.rotated_at, e.state)
+    use sha2::Digest;
+    static SALT: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let mut digest = sha2::Sha256::new();
+    digest.update(SALT.get_or_init(rand::random));
+    digest.update(e.password.expose().as_bytes());
+    format!(
+        "{}/{:?}/{:?}/{}/{}",
+        e.history.len(),
+        e.rotated_at,
+        e.state,
+        e.created,
+        hex::encode(digest.finalize())
+    )
 }
 
 /// An inventory edit that points a target somewhere else (after a `git pull`, say) sends the
@@ -273,8 +385,72 @@ pub fn parse_every(text: &str) -> Result<Duration, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::serve::Shared;
+
+    pub(crate) fn quiet_report() -> RunReport {
+        let now = Utc::now();
+        RunReport {
+            started_at: now,
+            finished_at: now,
+            error: None,
+            targets: 0,
+            failed: Vec::new(),
+            rejected: Vec::new(),
+            check_errors: Vec::new(),
+            not_checked: Vec::new(),
+        }
+    }
+
+    /// Waits until `done` holds of the state, for at most 10 s.
+    pub(crate) async fn until(shared: &Shared, done: impl Fn(&crate::serve::State) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done(&shared.state()) {
+            assert!(tokio::time::Instant::now() < deadline, "{:?}", shared.state());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A run that panics (a policy that made a time overflow did) is a failed run with its
+    /// error, and the scheduler runs again: it used to die, leaving /healthz at 503 for good
+    /// while `POST /v1/run` still said a run starts now.
+    #[tokio::test]
+    async fn a_panicking_run_is_a_failed_run_and_the_scheduler_lives_on() {
+        let shared = Arc::new(Shared::new(Duration::from_secs(3600), [0; 32], true, Duration::ZERO));
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let scheduler = tokio::spawn(run_on_schedule(shared.clone(), {
+            let calls = calls.clone();
+            move || {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        let _ = chrono::DateTime::<Utc>::MIN_UTC - chrono::Duration::days(1);
+                    }
+                    (quiet_report(), None)
+                }
+            }
+        }));
+        until(&shared, |s| s.runs == 1 && !s.running).await;
+        {
+            let s = shared.state();
+            assert!(s.scheduler_alive);
+            assert_eq!(s.failed_runs, 1);
+            let error = s.last_run.as_ref().and_then(|r| r.error.clone()).unwrap_or_default();
+            // The panic's own text (it may quote what was being handled) stays out of answers.
+            assert!(
+                error.contains("the run crashed") && !error.contains("overflow"),
+                "{error}"
+            );
+        }
+        shared.state().run_requested = true;
+        shared.run_now.notify_one();
+        until(&shared, |s| s.runs == 2 && !s.running).await;
+        let s = shared.state();
+        assert!(s.scheduler_alive && s.last_run.as_ref().is_some_and(|r| r.error.is_none()));
+        assert_eq!((s.failed_runs, calls.load(std::sync::atomic::Ordering::SeqCst)), (1, 2));
+        assert!(!scheduler.is_finished());
+    }
 
     #[test]
     fn every_takes_seconds_minutes_hours_and_days() {

@@ -22,6 +22,11 @@ use crate::keys::KeyRing;
 use crate::review::Review;
 use crate::workspace::Workspace;
 
+/// A hardened systemd unit for the service (`keyreeve serve --print-systemd-unit`): a dedicated
+/// user, a read-only system but for the workspace's state, and its identity, passphrase and token
+/// as systemd credentials.
+pub const SYSTEMD_UNIT: &str = include_str!("../../docs/keyreeve.service");
+
 /// Connections answered at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 64;
 /// A client must send its request headers within this, and get its answer within
@@ -86,6 +91,9 @@ pub struct State {
     pub runs: u64,
     pub failed_runs: u64,
     pub running: bool,
+    /// `POST /v1/run` asked for a run that has not started yet: set and checked under the same
+    /// lock as `running`, so that requests at once start one run.
+    pub run_requested: bool,
     /// False once the scheduler has stopped (it should not): `/healthz` then fails.
     pub scheduler_alive: bool,
     pub next_run_at: Option<DateTime<Utc>>,
@@ -107,6 +115,22 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state of a service starting now, its scheduler alive.
+    pub fn new(every: Duration, token_digest: [u8; 32], loopback: bool, min_run_gap: Duration) -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                started_at: Some(Utc::now()),
+                scheduler_alive: true,
+                ..State::default()
+            }),
+            run_now: Notify::new(),
+            every,
+            token_digest,
+            loopback,
+            min_run_gap,
+        }
+    }
+
     /// The state, even if a panicking thread poisoned the lock (it holds only reports).
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -119,18 +143,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            started_at: Some(Utc::now()),
-            scheduler_alive: true,
-            ..State::default()
-        }),
-        run_now: Notify::new(),
-        every: config.every,
-        token_digest: config.token_digest,
-        loopback: config.loopback,
-        min_run_gap: config.min_run_gap,
-    });
+    let shared = Arc::new(Shared::new(
+        config.every,
+        config.token_digest,
+        config.loopback,
+        config.min_run_gap,
+    ));
     let scheduler = tokio::spawn(cycle::schedule(Arc::new(config), shared.clone()));
     let app = api::router(shared);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));

@@ -580,7 +580,10 @@ impl SshShell {
     /// matched and the whole text read (redacted), prompt included.
     fn read_until(&mut self, questions: &[&Regex], during: &str) -> ConnectorResult<(Option<usize>, String)> {
         let timeout = self.session.endpoint.command_timeout;
-        let deadline = Instant::now() + timeout;
+        // The inventory bounds timeouts; a Target built elsewhere must not panic here either.
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         let mut done = String::new();
         let mut raw: Vec<u8> = Vec::new();
         let mut buf = [0u8; 16384];
