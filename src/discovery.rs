@@ -37,6 +37,20 @@ pub async fn discover(
     ctx: Arc<ConnectContext>,
     options: Arc<Options>,
 ) -> Vec<Snapshot> {
+    discover_with_progress(targets, docs, ctx, options, Arc::new(|_: &Snapshot| {})).await
+}
+
+/// Told of each target's snapshot as soon as that target is done (in no particular order).
+pub type Progress = Arc<dyn Fn(&Snapshot) + Send + Sync>;
+
+/// [`discover`], telling `progress` of each target as it finishes, for a progress bar.
+pub async fn discover_with_progress(
+    targets: &[Target],
+    docs: &BTreeMap<String, Result<VaultDocument, String>>,
+    ctx: Arc<ConnectContext>,
+    options: Arc<Options>,
+    progress: Progress,
+) -> Vec<Snapshot> {
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = Vec::new();
     for t in targets {
@@ -45,9 +59,14 @@ pub async fn discover(
             None => vault_view(t, &Err("not loaded".into())),
         };
         let (t, ctx, limit, options) = (t.clone(), ctx.clone(), limit.clone(), options.clone());
+        let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, &options)).await
+            let done = tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, &options)).await;
+            if let Ok(snapshot) = &done {
+                progress(snapshot);
+            }
+            done
         }));
     }
     let mut out = Vec::new();

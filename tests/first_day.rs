@@ -557,3 +557,38 @@ fn lab_up_refuses_to_restart_a_client_that_is_no_lab() {
     );
     assert_eq!(s.text(), text);
 }
+
+/// `discover` over two targets nobody answers for: a progress bar on a terminal (run under
+/// `script`, which gives it one), and no control codes in a pipe.
+#[test]
+fn discover_shows_progress_on_a_terminal_only() {
+    let s = Setup::new();
+    ok(&s.run(&["client", "add", "acme"]));
+    let mut text = s.text();
+    for name in ["a", "b"] {
+        text.push_str(&format!(
+            "\n[[clients.acme.targets]]\nname = \"{name}\"\nkind = \"linux\"\naddress = \"127.0.0.1\"\nport = 1\n\
+             login = \"root\"\nhost_key = \"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n"
+        ));
+    }
+    std::fs::write(s.ws.join("keyreeve.toml"), text).unwrap();
+
+    let piped = s.run(&["discover", "--client", "acme"]);
+    assert_eq!(piped.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains('\x1b') && !stderr.contains("targets"), "{stderr}");
+
+    let line = format!(
+        "{BIN} --identity {} discover --client acme",
+        s.identity.to_str().unwrap()
+    );
+    let on_terminal = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("KEYREEVE_WORKSPACE", &s.ws)
+        .stdin(Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs");
+    let seen = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(seen.contains("0/2 targets"), "{seen}");
+    assert!(seen.contains("2 targets: 0 ok, 2 failed"), "{seen}");
+}
