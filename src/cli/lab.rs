@@ -336,34 +336,63 @@ fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
             print!("{}", lab.inventory_toml(&args.client));
         }
     }
+    let stop = StopSignals::listen()?;
     println!("Running until Ctrl-C or SIGTERM.");
 
-    wait_for_stop()?;
+    stop.wait()?;
     lab.stop();
     println!("Device lab stopped.");
     Ok(Outcome::Success)
 }
 
-/// Blocks until Ctrl-C (SIGINT) or SIGTERM.
-fn wait_for_stop() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the signal handler")?;
-    runtime.block_on(async {
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from creation on: a signal sent as soon as
+/// "Running until" is printed must stop the lab cleanly, not kill it.
+struct StopSignals {
+    runtime: tokio::runtime::Runtime,
+    #[cfg(unix)]
+    signals: (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+}
+
+impl StopSignals {
+    fn listen() -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the signal handler")?;
+        #[cfg(unix)]
+        let signals = {
+            use tokio::signal::unix::{signal, SignalKind};
+            let _inside = runtime.enter();
+            (
+                signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
+                signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            )
+        };
+        Ok(StopSignals {
+            runtime,
+            #[cfg(unix)]
+            signals,
+        })
+    }
+
+    /// Blocks until one of the signals arrives.
+    fn wait(self) -> Result<()> {
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("listening for SIGTERM")?;
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => r.context("listening for Ctrl-C")?,
-                _ = term.recv() => {}
-            }
+            let (mut int, mut term) = self.signals;
+            self.runtime.block_on(async {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            });
         }
         #[cfg(not(unix))]
-        tokio::signal::ctrl_c().await.context("listening for Ctrl-C")?;
-        Ok::<(), anyhow::Error>(())
-    })
+        self.runtime
+            .block_on(tokio::signal::ctrl_c())
+            .context("listening for Ctrl-C")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
