@@ -58,20 +58,36 @@ pub async fn discover(
     ctx: Arc<ConnectContext>,
     options: Arc<Options>,
 ) -> Vec<Snapshot> {
-    discover_noting_logins(targets, docs, ctx, options)
+    discover_with_progress(targets, docs, ctx, options, Arc::new(|_: &Snapshot| {})).await
+}
+
+/// Told of each target's snapshot as soon as that target is done (in no particular order).
+pub type Progress = Arc<dyn Fn(&Snapshot) + Send + Sync>;
+
+/// [`discover`], telling `progress` of each target as it finishes, for a progress bar.
+pub async fn discover_with_progress(
+    targets: &[Target],
+    docs: &BTreeMap<String, Result<VaultDocument, String>>,
+    ctx: Arc<ConnectContext>,
+    options: Arc<Options>,
+    progress: Progress,
+) -> Vec<Snapshot> {
+    discover_noting_logins(targets, docs, ctx, options, progress)
         .await
         .into_iter()
         .map(|d| d.snapshot)
         .collect()
 }
 
-/// [`discover`], also saying which targets refused their own login (or were not tried because
-/// they had): a service must remember those, or it locks the login account out run by run.
+/// [`discover_with_progress`], also saying which targets refused their own login (or were not
+/// tried because they had): a service must remember those, or it locks the login account out run
+/// by run.
 pub async fn discover_noting_logins(
     targets: &[Target],
     docs: &BTreeMap<String, Result<VaultDocument, String>>,
     ctx: Arc<ConnectContext>,
     options: Arc<Options>,
+    progress: Progress,
 ) -> Vec<Discovered> {
     let limit = Arc::new(Semaphore::new(options.concurrency.clamp(1, MAX_CONCURRENCY)));
     let mut tasks = Vec::new();
@@ -81,9 +97,14 @@ pub async fn discover_noting_logins(
             None => vault_view(t, &Err("not loaded".into())),
         };
         let (t, ctx, limit, options) = (t.clone(), ctx.clone(), limit.clone(), options.clone());
+        let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, &options)).await
+            let done = tokio::task::spawn_blocking(move || discover_one(&t, &ctx, view, &options)).await;
+            if let Ok(discovered) = &done {
+                progress(&discovered.snapshot);
+            }
+            done
         }));
     }
     let mut out = Vec::new();

@@ -88,6 +88,7 @@ fn hint_of(err: &anyhow::Error) -> Option<String> {
         try_hint!(
             keyreeve::workspace::WorkspaceError,
             keyreeve::inventory::InventoryError,
+            keyreeve::inventory::edit::EditError,
             keyreeve::keys::KeyError,
             keyreeve::vault::VaultError,
             keyreeve::audit_log::AuditLogError,

@@ -2,8 +2,10 @@
 //! trait only, so devices, Linux hosts and directories alike), list its accounts, save a snapshot
 //! per target, and show which accounts the vault knows and, with `--verify`, whether their stored
 //! passwords work. One failed target never stops the others; the exit code says if any failed or
-//! if a device has admin accounts the vault does not know.
+//! if a device has admin accounts the vault does not know. On a terminal a progress bar counts
+//! the targets done (hundreds of them take a while); in a pipe or a log, nothing is drawn.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -57,8 +59,31 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         concurrency: args.concurrency,
         not_again: Default::default(),
     };
-    let mut reports = rt.block_on(discovery::discover(&targets, &docs, ctx, Arc::new(options)));
-    discovery::save(&SnapshotStore::of_workspace(&ws.workspace), &targets, &mut reports);
+    let bar = progress_bar(targets.len());
+    let progress: discovery::Progress = {
+        let bar = bar.clone();
+        Arc::new(move |snapshot: &Snapshot| {
+            if let Some(bar) = &bar {
+                bar.set_message(snapshot.target.clone());
+                bar.inc(1);
+            }
+        })
+    };
+    let mut reports = rt.block_on(discovery::discover_with_progress(
+        &targets,
+        &docs,
+        ctx,
+        Arc::new(options),
+        progress,
+    ));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    discovery::save(
+        &SnapshotStore::of_workspace(&ws.workspace),
+        &targets,
+        &mut reports,
+    );
     let verify = args.verify;
 
     let failed = reports.iter().filter(|r| r.failed()).count();
@@ -88,6 +113,20 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// A bar over `targets` on stderr when it is a terminal; none otherwise, so that logs and pipes
+/// get no control codes.
+fn progress_bar(targets: usize) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(targets as u64);
+    let style = indicatif::ProgressStyle::with_template("discover {bar:30} {pos}/{len} targets  {elapsed}  {wide_msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.tick();
+    Some(bar)
 }
 
 fn print_human(reports: &[Snapshot]) {

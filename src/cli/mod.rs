@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 pub mod apply;
+pub mod client;
 pub mod completions;
 pub mod context;
 pub mod demo;
@@ -25,6 +26,7 @@ pub mod recover;
 pub mod review;
 pub mod scan;
 pub mod serve;
+pub mod target;
 pub mod vault;
 pub mod verify;
 
@@ -80,6 +82,12 @@ pub enum Command {
     /// Validate or list the inventory.
     #[command(subcommand)]
     Inventory(inventory::Command),
+    /// Add or remove a client in keyreeve.toml.
+    #[command(subcommand)]
+    Client(client::Command),
+    /// Add a target to keyreeve.toml, pinning its SSH host key.
+    #[command(subcommand)]
+    Target(target::Command),
     /// Connect to targets and list their accounts.
     Discover(discover::Args),
     /// Find SSH services in a network range and guess their dialect.
@@ -123,6 +131,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Vault(c) => vault::run(&g, c),
         Command::Log(a) => log::run(&g, a),
         Command::Inventory(c) => inventory::run(&g, c),
+        Command::Client(c) => client::run(&g, c),
+        Command::Target(c) => target::run(&g, c),
         Command::Discover(a) => discover::run(&g, a),
         Command::Scan(a) => scan::run(&g, a),
         Command::Hostkeys(c) => hostkeys::run(&g, c),

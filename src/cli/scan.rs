@@ -1,6 +1,8 @@
 //! `keyreeve scan CIDR`: find SSH services in a network range, read their banners and host keys,
 //! guess each one's dialect and print inventory stanzas to paste into keyreeve.toml. It sends no
 //! credentials; concurrency and a timeout bound it, and ranges larger than a /16 are refused.
+//! With `--add CLIENT` it adds what it found to keyreeve.toml instead, with the guessed kind and
+//! the host key pinned, once the list was confirmed (on a terminal, or by `--yes`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -35,8 +37,18 @@ pub struct Args {
     #[arg(long, default_value = "CLIENT")]
     pub client: String,
     /// Do not read host keys (banners only).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "add")]
     pub no_host_keys: bool,
+    /// Add the services found to this client in keyreeve.toml (kind guessed, host key pinned),
+    /// after showing the list.
+    #[arg(long, value_name = "CLIENT", conflicts_with = "client")]
+    pub add: Option<String>,
+    /// The login account of the added targets.
+    #[arg(long, default_value = "admin", requires = "add")]
+    pub login: String,
+    /// With --add: add without asking (the list is still printed).
+    #[arg(long, requires = "add")]
+    pub yes: bool,
 }
 
 /// One SSH service found.
@@ -194,10 +206,15 @@ pub async fn scan(
     found
 }
 
+/// The target name a found service gets: its address and port, e.g. `10-0-20-1-22`.
+pub fn target_name(f: &Found) -> String {
+    format!("{}-{}", f.addr.ip().to_string().replace([':', '.'], "-"), f.addr.port())
+}
+
 /// An inventory stanza for one service.
 pub fn stanza(client: &str, f: &Found) -> String {
     let ip = f.addr.ip().to_string();
-    let name = format!("{}-{}", ip.replace([':', '.'], "-"), f.addr.port());
+    let name = target_name(f);
     let mut s = format!("# {}  {}  ({})\n", f.addr, f.banner, f.guess.note);
     let comment = if f.guess.kind.is_none() { "# " } else { "" };
     s.push_str(&format!("{comment}[[clients.{client}.targets]]\n"));
@@ -218,10 +235,20 @@ pub fn stanza(client: &str, f: &Found) -> String {
     s
 }
 
-pub fn run(_g: &Global, args: Args) -> Result<Outcome> {
-    if !keyreeve::inventory::is_valid_name(&args.client) {
-        bail!("`{}` is not a valid client name", args.client);
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let client = args.add.as_deref().unwrap_or(&args.client);
+    if !keyreeve::inventory::is_valid_name(client) {
+        bail!("`{}` is not a valid client name", client.escape_debug());
     }
+    // Check the workspace before scanning, so that a mistake costs no scan.
+    let workspace = match &args.add {
+        Some(client) => {
+            let (ws, inventory) = super::context::load_inventory(g)?;
+            inventory.client(client)?;
+            Some(ws)
+        }
+        None => None,
+    };
     if args.ports.is_empty() {
         bail!("--ports names no port");
     }
@@ -233,13 +260,99 @@ pub fn run(_g: &Global, args: Args) -> Result<Outcome> {
         .context("cannot start the async runtime")?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let found = rt.block_on(scan(addrs, &args.ports, args.concurrency, timeout, !args.no_host_keys));
-    for f in &found {
-        println!("{}", stanza(&args.client, f));
-    }
     eprintln!(
         "scanned {count} address:port pairs in {}: {} SSH services",
         args.cidr,
         found.len()
+    );
+    match (&workspace, &args.add) {
+        (Some(ws), Some(client)) => add(ws, client, &args, &found),
+        _ => {
+            for f in &found {
+                println!("{}", stanza(&args.client, f));
+            }
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// Adds the services found to `client`: those with a guessed kind and a host key, not listed yet
+/// (by name or by address and port).
+fn add(ws: &keyreeve::workspace::Workspace, client: &str, args: &Args, found: &[Found]) -> Result<Outcome> {
+    use keyreeve::inventory::edit::{self, NewTarget};
+
+    let file = ws.inventory_file();
+    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let inventory = keyreeve::inventory::Inventory::parse(&text, &file)?;
+    let listed = &inventory.client(client)?.targets;
+    let mut new = Vec::new();
+    let mut skipped = 0;
+    for f in found {
+        let name = target_name(f);
+        let why_not = if listed
+            .iter()
+            .any(|t| t.name == name || (t.address == f.addr.ip().to_string() && t.port == f.addr.port()))
+        {
+            Some("already in the inventory".to_string())
+        } else if f.guess.kind.is_none() {
+            Some(format!("no kind guessed from `{}`", f.banner.escape_debug()))
+        } else if f.fingerprint.is_none() {
+            Some("its host key could not be read".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why_not {
+            println!("  skip {:<22} {}", f.addr, why);
+            skipped += 1;
+            continue;
+        }
+        let (Some(kind), Some(fingerprint)) = (f.guess.kind, f.fingerprint.clone()) else {
+            continue;
+        };
+        println!(
+            "  add  {:<22} {client}/{name:<20} {:<11} {fingerprint}  ({})",
+            f.addr,
+            kind.as_str(),
+            f.guess.note
+        );
+        new.push(NewTarget {
+            name,
+            kind,
+            address: Some(f.addr.ip().to_string()),
+            port: Some(f.addr.port()).filter(|p| *p != 22),
+            login: args.login.clone(),
+            enable: None,
+            host_key: Some(fingerprint),
+            url: None,
+            base_dn: None,
+            comment: Some(format!(
+                "found by `keyreeve scan`: {} ({})",
+                f.banner.escape_debug(),
+                f.guess.note
+            )),
+        });
+    }
+    if new.is_empty() {
+        println!("Nothing to add to `{client}` ({skipped} skipped).");
+        return Ok(Outcome::Success);
+    }
+    if !args.yes
+        && !super::target::confirm(
+            &format!(
+                "Add these {} targets to `{client}`, pinning the host keys shown (compare them with the devices' consoles)?",
+                new.len()
+            ),
+            "pass --yes to add them",
+        )?
+    {
+        bail!("nothing was added");
+    }
+    let new_text = edit::add_targets(&text, &file, client, &new)?;
+    edit::write(&file, &new_text)?;
+    println!(
+        "Added {} targets to `{client}` in {} ({skipped} skipped). Check each kind: a banner only suggests it.",
+        new.len(),
+        file.display()
     );
     Ok(Outcome::Success)
 }

@@ -246,5 +246,6 @@ pub fn is_valid_name(s: &str) -> bool {
         && !s.starts_with('.')
 }
 
+pub mod edit;
 mod raw;
 pub(crate) use raw::line_of;
