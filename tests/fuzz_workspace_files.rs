@@ -1,7 +1,8 @@
 //! Property tests of the files a workspace holds and a team shares over git, where any of them
 //! may come from someone else: the inventory (`keyreeve.toml`), policies, plan files, vault
 //! documents (decrypted JSON, behind real age encryption), vault paths, discovery snapshots (and
-//! the review and report made from them), and native imports. Inputs are random text and
+//! the review and report made from them), native imports, the audit log and its checkpoint,
+//! known_hosts, rotation windows and recipients. Inputs are random text and
 //! mutations of valid files made here. Properties: no panic; an error names the file (and the
 //! line, where the format has lines); no error quotes a password.
 
@@ -257,10 +258,17 @@ fn snapshot_sample() -> String {
     serde_json::to_string_pretty(&snapshot).unwrap()
 }
 
-/// `error` names `file` (by its name) and, for formats with lines, a line within `text`.
+/// `error` names `file` (by its name) and quotes no password.
 fn names_the_file(error: &str, file: &Path) -> Result<(), TestCaseError> {
-    let name = file.file_name().unwrap().to_string_lossy();
-    prop_assert!(error.contains(name.as_ref()), "error without the file name: {error}");
+    names_one_of(error, &[file])
+}
+
+/// `error` names one of `files` (the one at fault) and quotes no password.
+fn names_one_of(error: &str, files: &[&Path]) -> Result<(), TestCaseError> {
+    let named = files
+        .iter()
+        .any(|f| error.contains(f.file_name().unwrap().to_string_lossy().as_ref()));
+    prop_assert!(named, "error without the file name: {error}");
     prop_assert!(!error.contains(SECRET), "a password in an error: {error}");
     Ok(())
 }
@@ -436,6 +444,88 @@ proptest! {
     }
 }
 
+/// An audit log of a few events, and its checkpoint file, as keyreeve writes them.
+fn audit_sample() -> (Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    for (action, subject) in [
+        ("vault.set", "acme/core-rtr1/netops"),
+        ("vault.get", "acme/dc1/svc-keyreeve"),
+        ("rotation.apply", "acme/core-rtr1/netops"),
+    ] {
+        keyreeve::audit_log::record_at(
+            &log,
+            Some("age1abc"),
+            action,
+            subject,
+            serde_json::json!({ "plan": "plan.json" }),
+        )
+        .unwrap();
+    }
+    let head = std::fs::read(log.with_extension("head")).unwrap_or_default();
+    (std::fs::read(&log).unwrap(), head)
+}
+
+const KNOWN_HOSTS: &str = "# keyreeve known_hosts\n\
+[192.0.2.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n\
+|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==\n\
+@revoked * ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The hash-chained audit log is committed to git: a log and checkpoint edited by anyone.
+    #[test]
+    fn audit_logs_are_verified_or_refused_by_name(
+        log in hostile_bytes(audit_sample().0),
+        head in prop_oneof![Just(audit_sample().1), hostile_bytes(audit_sample().1)],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "audit.log", &log);
+        let checkpoint = write(dir.path(), "audit.head", &head);
+        if let Err(e) = keyreeve::audit_log::read_events(&path) {
+            names_the_file(&e.to_string(), &path)?;
+        }
+        match keyreeve::audit_log::verify_file(&path) {
+            Ok(v) => {
+                let _ = v.is_intact();
+            }
+            Err(e) => names_one_of(&e.to_string(), &[&path, &checkpoint])?,
+        }
+        if let Err(e) = keyreeve::audit_log::read_head(&path) {
+            names_the_file(&e.to_string(), &checkpoint)?;
+        }
+    }
+
+    #[test]
+    fn known_hosts_files_survive_hostile_lines(text in hostile_text(KNOWN_HOSTS.to_string())) {
+        use keyreeve::connector::ssh::hostkeys;
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "known_hosts", text.as_bytes());
+        let entries = hostkeys::read_known_hosts(&path).unwrap();
+        let _ = hostkeys::revoked_keys(&path).unwrap();
+        let key = hostkeys::HostKey::new(b"\x00\x00\x00\x0bssh-ed25519");
+        for pattern in ["[192.0.2.1]:2222", "192.0.2.1", "[::1]:22"] {
+            let _ = hostkeys::lookup(&entries, pattern, &key);
+        }
+    }
+
+    #[test]
+    fn rotation_windows_are_parsed_or_refused(text in hostile_text("Mon-Fri,Sun 22:00-06:00".to_string())) {
+        use chrono::{Datelike, Timelike};
+        if let Ok(w) = keyreeve::policy::window::Window::parse(&text) {
+            let at = Utc.with_ymd_and_hms(2026, 11, 29, 23, 30, 0).unwrap();
+            let _ = (w.contains(&at), at.weekday(), at.hour());
+        }
+    }
+
+    #[test]
+    fn recipients_are_parsed_or_refused(text in hostile_text("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".to_string())) {
+        let _ = keyreeve::keys::parse_recipient(&text);
+        let _ = keyreeve::keys::same_recipient(&text, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p");
+    }
+}
+
 #[test]
 fn every_sample_is_a_valid_file() {
     // The mutations start from files keyreeve reads as they are.
@@ -457,4 +547,21 @@ fn every_sample_is_a_valid_file() {
     native::parse(&native_sample(), Path::new("acme.age")).unwrap();
     let snapshot = SnapshotStore::read(&write(dir.path(), "s.json", snapshot_sample().as_bytes())).unwrap();
     assert_eq!(snapshot.accounts.len(), 2);
+    let (log, head) = audit_sample();
+    let path = write(dir.path(), "audit.log", &log);
+    write(dir.path(), "audit.head", &head);
+    assert_eq!(keyreeve::audit_log::read_events(&path).unwrap().len(), 3);
+    assert!(keyreeve::audit_log::verify_file(&path).unwrap().is_intact());
+    let known = write(dir.path(), "known_hosts", KNOWN_HOSTS.as_bytes());
+    assert_eq!(
+        keyreeve::connector::ssh::hostkeys::read_known_hosts(&known)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        keyreeve::connector::ssh::hostkeys::revoked_keys(&known).unwrap().len(),
+        1
+    );
+    keyreeve::policy::window::Window::parse("Mon-Fri,Sun 22:00-06:00").unwrap();
 }
