@@ -196,6 +196,9 @@ enum Source {
     InOrder,
     /// Another recorded answer.
     Recorded(usize),
+    /// Lines picked from every recorded answer of the kind (by pool index): plausible lines in
+    /// an implausible order, repeated or missing.
+    Lines(Vec<usize>),
     /// Random text.
     Noise(String),
     /// The device stops answering.
@@ -213,6 +216,7 @@ fn reply() -> impl Strategy<Value = Reply> {
     let source = prop_oneof![
         8 => Just(Source::InOrder),
         2 => any::<usize>().prop_map(Source::Recorded),
+        2 => proptest::collection::vec(any::<usize>(), 0..40).prop_map(Source::Lines),
         2 => noise().prop_map(Source::Noise),
         1 => Just(Source::Timeout),
     ];
@@ -258,6 +262,14 @@ impl Replay<'_> {
                 })
             }
             Source::Noise(text) => (text.clone(), None),
+            Source::Lines(picks) => {
+                let pool: Vec<&str> = self.recorded.iter().flat_map(|e| e.output.lines()).collect();
+                let text: Vec<&str> = picks
+                    .iter()
+                    .filter_map(|i| pool.get(i % pool.len().max(1)).copied())
+                    .collect();
+                (text.join("\n"), None)
+            }
             Source::InOrder | Source::Recorded(_) => {
                 let i = match reply.source {
                     Source::Recorded(i) => i,
@@ -271,7 +283,7 @@ impl Replay<'_> {
         let text = apply_text(&base, &reply.mutations);
         let text = self.secrets.iter().fold(text, |t, s| s.redact_in(&t));
         // A question, as recorded or chosen at random among those asked (or the prompt).
-        let pristine = reply.mutations.is_empty() && !matches!(reply.source, Source::Noise(_));
+        let pristine = reply.mutations.is_empty() && matches!(reply.source, Source::InOrder | Source::Recorded(_));
         let which = if pristine {
             which.filter(|w| *w < questions.len())
         } else {

@@ -505,6 +505,11 @@ proptest! {
         let entries = hostkeys::read_known_hosts(&path).unwrap();
         let _ = hostkeys::revoked_keys(&path).unwrap();
         let key = hostkeys::HostKey::new(b"\x00\x00\x00\x0bssh-ed25519");
+        // A server's key blob is the server's word: its type is read from it.
+        for e in &entries {
+            let _ = hostkeys::HostKey::new(&e.blob).known_hosts_line(&e.hosts);
+        }
+        let _ = hostkeys::HostKey::new(text.as_bytes()).key_type();
         for pattern in ["[192.0.2.1]:2222", "192.0.2.1", "[::1]:22"] {
             let _ = hostkeys::lookup(&entries, pattern, &key);
         }
@@ -523,6 +528,61 @@ proptest! {
     fn recipients_are_parsed_or_refused(text in hostile_text("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".to_string())) {
         let _ = keyreeve::keys::parse_recipient(&text);
         let _ = keyreeve::keys::same_recipient(&text, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p");
+    }
+}
+
+/// Times at the edges of what the formats can say, for every time a snapshot holds.
+const EDGE_TIMES: &[&str] = &[
+    "+262142-12-31T23:59:59.999999999Z",
+    "-262143-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999999+00:00",
+    "0000-01-01T00:00:00-23:59",
+    "1601-01-01T00:00:00Z",
+    "99991231235959.999999999Z",
+    "99991231235959,9Z",
+    "00000101000000Z",
+    "262142123123595999Z",
+    "20240101120000.-5Z",
+    "20240101120000.+99999999Z",
+    "20240101120000.99999999999999999999Z",
+];
+
+/// A snapshot's times taken to the edges: the review and its report still come out.
+fn review_at_the_edges(sample: &str, field: &str, value: &str, now: chrono::DateTime<Utc>) {
+    let text = sample.replace(field, value);
+    let dir = tempfile::tempdir().unwrap();
+    let Ok(snapshot) = SnapshotStore::read(&write(dir.path(), "s.json", text.as_bytes())) else {
+        return;
+    };
+    let target = TargetReview {
+        target: "acme/dc1".into(),
+        kind: "active-directory".into(),
+        current: Some(snapshot.clone()),
+        baseline: Some(snapshot.clone()),
+        between: vec![snapshot],
+        failed_since: None,
+    };
+    let policy = keyreeve::policy::ReviewPolicy::default();
+    let ctx = ReviewContext { now, policy: &policy };
+    let review = review::review(std::slice::from_ref(&target), &ctx);
+    let _ = review::report::markdown(&review, "acme");
+}
+
+#[test]
+fn snapshot_times_at_the_edges_are_reviewed() {
+    let sample = snapshot_sample();
+    for field in ["2024-01-01T12:00:00+00:00", "20240101120000.5Z", "2026-11-01T10:00:00Z"] {
+        assert!(sample.contains(field), "{field}");
+        for value in EDGE_TIMES {
+            for now in [
+                Utc::now(),
+                chrono::DateTime::<Utc>::MAX_UTC,
+                chrono::DateTime::<Utc>::MIN_UTC,
+            ] {
+                let result = std::panic::catch_unwind(|| review_at_the_edges(&sample, field, value, now));
+                assert!(result.is_ok(), "{field} = {value} at {now}");
+            }
+        }
     }
 }
 
