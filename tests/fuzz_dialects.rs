@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use fuzz_support::{apply_text, config, hostile_text, mutations, noise, Mutation};
 use keyreeve::connector::ssh::dialect::{self, ChangeState, Dialect, Shell};
-use keyreeve::connector::ssh::linux::{parse_accounts, parse_sudo_listing, sudo_rule_allows, SudoAccess};
+use keyreeve::connector::ssh::linux::{
+    check_change, parse_accounts, parse_sudo_list_all, parse_sudo_listing, sudo_rule_allows, SudoAccess,
+};
 use keyreeve::connector::ssh::session::{
-    clean_terminal_output, last_lines, matches_at_end, strip_echo_and_prompt, Auth, Endpoint, SshSession,
+    clean_terminal_output, last_lines, matches_at_end, strip_echo_and_prompt, Auth, Endpoint, ExecOutput, SshSession,
 };
 use keyreeve::connector::{ChangeMethod, ConnectContext, ConnectorError, ConnectorResult, Credentials};
 use keyreeve::inventory::{Inventory, LoginMethod, TargetKind};
@@ -499,6 +501,41 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every account's `sudo -ll`, as the one exec channel that lists them all returns them.
+    #[test]
+    fn linux_sudo_list_all_survives_hostile_output(text in hostile_text(SUDO_LIST_ALL_OUTPUT.to_string())) {
+        for name in parse_sudo_list_all(&text).keys() {
+            prop_assert!(text.contains(name.as_str()), "an account not in the output: {name:?}");
+        }
+    }
+
+    /// What `chpasswd` or `passwd` said when it failed becomes an error naming the target.
+    #[test]
+    fn linux_password_change_failures_name_the_target(
+        stdout in hostile_text("passwd: password updated successfully".to_string()),
+        stderr in hostile_text("BAD PASSWORD: The password is shorter than 8 characters\npasswd: Authentication token manipulation error".to_string()),
+        status in any::<i32>(),
+        command in proptest::sample::select(vec!["chpasswd", "passwd", "sh"]),
+    ) {
+        let out = ExecOutput { stdout, stderr, status };
+        if let Err(e) = check_change(TARGET, "deploy", command, &out) {
+            prop_assert!(status != 0);
+            let text = e.to_string();
+            prop_assert!(text.starts_with(&format!("{TARGET}:")), "error without its target: {text}");
+        }
+    }
+}
+
+const SUDO_LIST_ALL_OUTPUT: &str = "sudo: unable to resolve host\n==keyreeve-sudo admin\n\
+User admin may run the following commands on host:\n\n\
+Sudoers entry: /etc/sudoers\n    RunAsUsers: ALL\n    Commands:\n\tALL\n\
+==keyreeve-sudo bob\nUser bob is not allowed to run sudo on host.\n\
+==keyreeve-sudo svc\nUser svc may run the following commands on host:\n\n\
+Sudoers entry: /etc/sudoers.d/svc\n    RunAsUsers: postgres\n    Commands:\n\t/usr/bin/psql\n";
+
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
 admin:x:1000:1000:Admin,,,:/home/admin:/bin/bash\n\
@@ -515,3 +552,16 @@ const SUDO_LISTING: &str = "Matching Defaults entries for admin on host:\n    en
 User admin may run the following commands on host:\n\n\
 Sudoers entry: /etc/sudoers\n    RunAsUsers: ALL\n    RunAsGroups: ALL\n    Options: !authenticate\n    Commands:\n\tALL\n\n\
 Sudoers entry: /etc/sudoers.d/chpasswd\n    RunAsUsers: root\n    Commands:\n\t/usr/sbin/chpasswd \"\"\n\t/usr/bin/getent shadow *\n";
+
+#[test]
+fn the_linux_samples_read_as_a_host_means_them() {
+    // The mutations start from output the parsers understand.
+    let all = parse_sudo_list_all(SUDO_LIST_ALL_OUTPUT);
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(matches!(all["admin"], SudoAccess::AsRoot { .. }));
+    assert_eq!(all["svc"], SudoAccess::OtherUsers);
+    let rights: HashMap<String, SudoAccess> = [("admin".to_string(), parse_sudo_listing(SUDO_LISTING))].into();
+    let accounts = parse_accounts(PASSWD, GROUP, Some(SHADOW), &rights);
+    let admins: Vec<&str> = accounts.iter().filter(|a| a.admin).map(|a| a.name.as_str()).collect();
+    assert_eq!(admins, ["root", "admin", "deploy", "toor"]);
+}
