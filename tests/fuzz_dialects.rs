@@ -565,3 +565,72 @@ fn the_linux_samples_read_as_a_host_means_them() {
     let admins: Vec<&str> = accounts.iter().filter(|a| a.admin).map(|a| a.name.as_str()).collect();
     assert_eq!(admins, ["root", "admin", "deploy", "toor"]);
 }
+
+#[test]
+fn an_account_name_that_would_be_cli_commands_of_its_own_is_never_sent() {
+    // A vault or plan damaged or forged upstream could name an account with a line break, quote,
+    // `?` or escape code. Each dialect happened to refuse a name missing from its listing, but
+    // only after logging in and listing, and with the name printed raw (the line break and the
+    // escape code reached the terminal). The connector now refuses any name that is no plain name
+    // before it sends anything, and shows it escaped; the device is left as it was.
+    let lab = Lab::start(LabConfig {
+        devices: EMULATED_KINDS
+            .iter()
+            .map(|kind| DeviceSpec {
+                name: format!("r-{}", kind.as_str()),
+                kind: *kind,
+                accounts: vec![
+                    LabAccount::new("admin", Password::new(ADMIN_PW), 15),
+                    LabAccount::new("netops", Password::new(OPS_PW), 15),
+                ],
+                enable_secret: Some(Password::new(ENABLE_PW)),
+                port: 0,
+            })
+            .collect(),
+        auth_rejection_time: Duration::from_millis(10),
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ConnectContext {
+        known_hosts: dir.path().join("known_hosts"),
+        workspace_root: dir.path().to_path_buf(),
+        trust_on_first_use: false,
+        directory: Default::default(),
+    };
+    let inventory = Inventory::parse(&lab.inventory_toml("lab"), Path::new("keyreeve.toml")).unwrap();
+    for info in lab.devices() {
+        let target = inventory.target("lab", &info.name).unwrap();
+        let connector = keyreeve::connector::for_target(target, &ctx).unwrap();
+        let mut session = connector.open(&login(info.has_enable)).unwrap();
+        for account in [
+            "netops\nset system login user evil class super-user",
+            "netops\rusername evil privilege 15 secret 0 Evil-pass.1",
+            "netops evil",
+            "netops'",
+            "netops?",
+            "net\u{1b}[2Jops",
+        ] {
+            let result = session.change_password(
+                account,
+                ChangeMethod::AdminReset,
+                &Password::new(OPS_PW),
+                &Password::new(NEW_PW),
+            );
+            match result {
+                Err(ConnectorError::Unsafe { target, reason }) => {
+                    assert_eq!(target, format!("lab/{}", info.name));
+                    assert!(!reason.contains('\n') && !reason.contains('\u{1b}'), "{reason}");
+                }
+                other => panic!("{}: {account:?} was not refused: {other:?}", info.kind),
+            }
+        }
+        let accounts = lab.running_accounts(&info.name).unwrap();
+        assert!(
+            accounts.iter().all(|(name, _)| name == "admin" || name == "netops"),
+            "{}: {accounts:?}",
+            info.kind
+        );
+        assert!(lab.running_password_works(&info.name, "netops", &Password::new(OPS_PW)));
+    }
+}
