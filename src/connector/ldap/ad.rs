@@ -144,7 +144,10 @@ pub fn filetime(value: &str) -> Option<String> {
         return None;
     }
     let secs = v / 10_000_000 - 11_644_473_600;
-    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339())
+    // Past year 9999 there is no RFC 3339 form (`+10000-01-01...` would be read as no time).
+    chrono::DateTime::from_timestamp(secs, 0)
+        .filter(|t| chrono::Datelike::year(t) <= 9999)
+        .map(|t| t.to_rfc3339())
 }
 
 /// Names of well-known foreign SIDs, for people reading a report.
@@ -585,6 +588,13 @@ pub fn discover_with_scan_threshold(
 }
 
 /// One account's attributes, kind and service / dial-in classification (memberships filled by the caller).
+/// One AD object as discovery reports it before its memberships are known: kind, flags, times
+/// and classification read from its attributes. Public so that the reading of attribute values a
+/// directory sends can be tested on its own.
+pub fn account(entry: Entry, policy: &DirectoryPolicy) -> DirectoryAccount {
+    account_from(&node_from(entry), policy)
+}
+
 fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
     let e = &n.entry;
     let sid = e.bytes("objectSid").and_then(sid_to_string);

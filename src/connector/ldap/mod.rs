@@ -130,20 +130,36 @@ impl DirectoryAccount {
     }
 }
 
-/// `*` and `?` glob, case-insensitive (account names in AD are).
+/// `*` and `?` glob, case-insensitive (account names in AD are). Names come from the directory:
+/// the match is iterative (no recursion a long name could overflow) and retries only from the
+/// last `*`, so it takes at most pattern x name steps, however many stars the pattern has.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &s[1..]),
-            (Some(a), Some(b)) => a.to_lowercase().eq(b.to_lowercase()) && go(&p[1..], &s[1..]),
-            _ => false,
+    let same = |a: char, b: char| a == b || a.to_lowercase().eq(b.to_lowercase());
+    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut si) = (0, 0);
+    // Where the last `*` was, and the name position it has swallowed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || same(c, s[si]) => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
         }
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = name.chars().collect();
-    go(&p, &s)
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// The connector for a directory target.

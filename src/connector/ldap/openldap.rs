@@ -248,6 +248,13 @@ pub fn discover(conn: &mut DirConn, target: &Target, policy: &DirectoryPolicy) -
     })
 }
 
+/// One OpenLDAP object as discovery reports it before its memberships are known: kind, flags, times
+/// and classification read from its attributes. Public so that the reading of attribute values a
+/// directory sends can be tested on its own.
+pub fn account(entry: Entry, policy: &DirectoryPolicy) -> DirectoryAccount {
+    account_from(&node_from(entry), policy)
+}
+
 fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
     let e = &n.entry;
     let locked = e.has("pwdAccountLockedTime");

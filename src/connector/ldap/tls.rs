@@ -103,7 +103,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn from_search(se: SearchEntry) -> Entry {
+    /// An entry from a search result, attribute names lowercased (public so that tests can build
+    /// entries as a directory would send them).
+    pub fn from_search(se: SearchEntry) -> Entry {
         let mut attrs: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
         for (k, vs) in se.attrs {
             attrs

@@ -168,6 +168,7 @@ impl ChangeSession for DeviceChangeSession {
         old: &Password,
         new: &Password,
     ) -> ConnectorResult<()> {
+        super::dialect::check_account_name(&self.target(), account)?;
         let device = self.device.clone();
         let shell = self.shell()?;
         shell.add_secret(old);

@@ -499,8 +499,9 @@ fn sudo_list_all_input(passwd: &str) -> String {
     input
 }
 
-/// Splits [`SUDO_LIST_ALL`]'s output into each account's rights.
-fn parse_sudo_list_all(text: &str) -> HashMap<String, SudoAccess> {
+/// Splits [`SUDO_LIST_ALL`]'s output into each account's rights (public for the property tests
+/// of what hosts send back).
+pub fn parse_sudo_list_all(text: &str) -> HashMap<String, SudoAccess> {
     let mut out = HashMap::new();
     let mark = format!("\n{SUDO_MARK}");
     let mut parts = text.split(&mark);
@@ -513,8 +514,9 @@ fn parse_sudo_list_all(text: &str) -> HashMap<String, SudoAccess> {
     out
 }
 
-/// Turns a failed `chpasswd` or `passwd` into the right error.
-fn check_change(target: &str, account: &str, command: &str, out: &ExecOutput) -> ConnectorResult<()> {
+/// Turns a failed `chpasswd` or `passwd` into the right error, naming `target` (public for the
+/// property tests of what hosts send back).
+pub fn check_change(target: &str, account: &str, command: &str, out: &ExecOutput) -> ConnectorResult<()> {
     if out.status == 0 {
         return Ok(());
     }

@@ -129,6 +129,25 @@ pub trait Dialect: Send + Sync {
     fn verify_enable(&self, shell: &mut dyn Shell, candidate: &Password) -> ConnectorResult<Verification>;
 }
 
+/// Refuses an account name that is not a plain name ([`crate::inventory::is_valid_name`], what a
+/// vault path can hold), before anything is sent. Dialects put account names into CLI command
+/// lines, where a line break would end the line and a space, quote or `?` would change what it
+/// means; each dialect also looks the name up in its listing first, but that is a property of
+/// each dialect, not a rule. Names reach a connector from the vault and from plans, files that
+/// others may have written; the name is shown escaped.
+pub fn check_account_name(target: &str, account: &str) -> ConnectorResult<()> {
+    if crate::inventory::is_valid_name(account) {
+        return Ok(());
+    }
+    Err(crate::connector::ConnectorError::Unsafe {
+        target: target.to_string(),
+        reason: format!(
+            "account name {} is not a plain name (letters, digits, `-_.@$`); nothing was sent",
+            account.escape_debug()
+        ),
+    })
+}
+
 /// The dialect of a network-device kind; `None` for kinds that are not network devices (linux,
 /// directories).
 pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
