@@ -334,7 +334,7 @@ fn crash_leftovers_of_dead_runs_are_cleared_and_a_live_runs_kept() {
     // A dead run whose lock file is already gone.
     std::fs::write(journal_dir.join(".20250101T000001Z-0badf00d--0002.tmp"), "sealed").unwrap();
     // A live run (this process holds its lock) in the middle of writing a record.
-    let live = "20250101T000002Z-a11ve000";
+    let live = "20250101T000002Z-a1ce0000";
     let held = std::fs::File::create(locks_dir.join(format!("run-{live}.lock"))).unwrap();
     held.lock().unwrap();
     std::fs::write(journal_dir.join(format!(".{live}--0003.tmp")), "sealed").unwrap();

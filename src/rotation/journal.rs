@@ -100,6 +100,18 @@ fn run_has_files(journal_dir: &Path, run_id: &str) -> bool {
     }
 }
 
+/// Whether `id` is what [`Journal::start_run`] makes: `YYYYMMDDTHHMMSSZ-` and 8 hex digits.
+fn is_run_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 25
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'Z'
+        && b[16] == b'-'
+        && b[17..].iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+}
+
 /// How long a half-made run lock (`run-*.lock.new`) is left alone: its run may be starting.
 const NEW_LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -283,11 +295,20 @@ impl<'a> Journal<'a> {
         let locks_dir = self.ws.locks_dir();
         for name in file_names(&locks_dir).map_err(self.io("reading", &locks_dir))? {
             let path = locks_dir.join(&name);
-            if let Some(run_id) = name.strip_prefix("run-").and_then(|n| n.strip_suffix(".lock")) {
+            // Only names a run id makes: a client's vault lock (`CLIENT.lock`) is never touched.
+            if let Some(run_id) = name
+                .strip_prefix("run-")
+                .and_then(|n| n.strip_suffix(".lock"))
+                .filter(|id| is_run_id(id))
+            {
                 if !run_has_files(&journal_dir, run_id) && self.claim_orphan_run(run_id)?.is_some() {
                     removed += 1; // the claim's drop removed it
                 }
-            } else if name.starts_with("run-") && name.ends_with(".lock.new") {
+            } else if name
+                .strip_prefix("run-")
+                .and_then(|n| n.strip_suffix(".lock.new"))
+                .is_some_and(is_run_id)
+            {
                 let old = std::fs::metadata(&path)
                     .and_then(|m| m.modified())
                     .ok()
@@ -365,5 +386,33 @@ impl<'a> Journal<'a> {
             });
         }
         Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_of_run_ids_are_swept_from_the_locks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at_unchecked(tmp.path().join("ws"));
+        ws.create_layout().unwrap();
+        let locks = ws.locks_dir();
+        let run = Journal::new(&ws).start_run().unwrap();
+        let id = run.run_id.clone();
+        assert!(is_run_id(&id), "{id}");
+        drop(run);
+        assert!(
+            !locks.join(format!("run-{id}.lock")).exists(),
+            "a run with no record kept its lock"
+        );
+        // A client's vault lock whose name starts like a run's, and a dead run's lock.
+        for name in ["run-acme.lock", "run-20250101T000000Z-deadbeef.lock"] {
+            std::fs::write(locks.join(name), "").unwrap();
+        }
+        assert_eq!(Journal::new(&ws).sweep().unwrap(), 1);
+        assert!(locks.join("run-acme.lock").exists());
+        assert!(!locks.join("run-20250101T000000Z-deadbeef.lock").exists());
     }
 }

@@ -287,3 +287,67 @@ fn keep_candidates(slot: std::collections::btree_map::Entry<'_, String, Entry>, 
     }
     (kept, recreated)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::ChangeMethod;
+    use crate::vault::PendingRotation;
+
+    fn record(id: &str) -> Record {
+        Record {
+            format: super::super::journal::RECORD_FORMAT.into(),
+            id: id.into(),
+            run_id: "20250101T000000Z-deadbeef".into(),
+            client: "acme".into(),
+            target: "gone".into(),
+            account: "admin".into(),
+            username: "admin".into(),
+            method: ChangeMethod::AdminReset,
+            is_login: false,
+            old: Password::new("Old-password-1"),
+            new: Password::new("New-password-2"),
+            started_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn abandoning_keeps_every_password_and_releases_only_its_own_claim() {
+        let r = record("r1");
+        // The entry is gone: it is made again, the old password current, the new in history.
+        let mut entries = BTreeMap::new();
+        assert_eq!(keep_candidates(entries.entry("gone/admin".into()), &r), (1, true));
+        let e = &entries["gone/admin"];
+        assert_eq!((e.password.expose(), e.state), ("Old-password-1", EntryState::Current));
+        assert_eq!(e.history[0].password.expose(), "New-password-2");
+
+        // The entry is pending for another rotation: the passwords are kept, the claim stays.
+        let mut other = Entry::new("admin", Password::new("Current-3"));
+        other.state = EntryState::Pending;
+        other.pending = Some(PendingRotation {
+            journal_id: "r2".into(),
+            started_at: Utc::now(),
+            candidates: vec![Password::new("Other-candidate-4")],
+        });
+        let mut entries = BTreeMap::from([("gone/admin".to_string(), other)]);
+        assert_eq!(keep_candidates(entries.entry("gone/admin".into()), &r), (2, false));
+        let e = &entries["gone/admin"];
+        assert_eq!(e.state, EntryState::Pending);
+        assert_eq!(e.pending.as_ref().unwrap().journal_id, "r2");
+
+        // Pending for this record: released, its candidates kept.
+        let mut mine = Entry::new("admin", Password::new("Old-password-1"));
+        mine.state = EntryState::Pending;
+        mine.pending = Some(PendingRotation {
+            journal_id: "r1".into(),
+            started_at: Utc::now(),
+            candidates: vec![Password::new("New-password-2")],
+        });
+        let mut entries = BTreeMap::from([("gone/admin".to_string(), mine)]);
+        assert_eq!(keep_candidates(entries.entry("gone/admin".into()), &r), (1, false));
+        let e = &entries["gone/admin"];
+        assert_eq!(e.state, EntryState::Current);
+        assert!(e.pending.is_none());
+        assert_eq!(e.history.len(), 1);
+    }
+}
