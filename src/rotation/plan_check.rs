@@ -11,6 +11,7 @@ use chrono::{Duration, Utc};
 
 use super::plan::{make_plan, Item, Plan, PlanInputs, Skipped};
 use super::{state_fingerprint, ConnectorFactory, RotationError};
+use crate::vault::EntryState;
 
 /// A plan whose every item is what keyreeve itself plans now: the only kind `apply` runs.
 #[derive(Debug, Clone)]
@@ -103,9 +104,14 @@ pub fn check_plan(
                 continue;
             }
             Some(e) if state_fingerprint(e) != item.vault_state => {
+                let reason = if e.state == EntryState::Pending {
+                    "a rotation of it was interrupted: run `keyreeve recover`"
+                } else {
+                    "its vault entry changed since the plan was made"
+                };
                 stale.push(Skipped {
                     path: item.path.clone(),
-                    reason: "its vault entry changed since the plan was made".into(),
+                    reason: reason.into(),
                 });
                 continue;
             }
