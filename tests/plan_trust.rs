@@ -459,3 +459,28 @@ fn recover_settles_independent_targets_at_once() {
         "recover took {took:?} for {TARGETS} targets"
     );
 }
+
+#[test]
+fn an_unreadable_record_blocks_until_it_is_set_aside_whole() {
+    let w = World::new(1, Duration::from_millis(50));
+    let journal_dir = w.ws.join("state/journal");
+    std::fs::create_dir_all(&journal_dir).unwrap();
+    let name = "20250101T000000Z-deadbeef--0123abcd.age";
+    std::fs::write(journal_dir.join(name), "not an age file").unwrap();
+    let plan = w.plan("plan.json", "r0/netops");
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unreadable"),
+        "{}",
+        text(&out)
+    );
+
+    let out = w.run(&["recover", "--abandon", "0123abcd", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let kept = journal_dir.join("abandoned").join(name);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "not an age file");
+    assert!(w.audit_log().contains("rotation.abandon"));
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -7,6 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{bail, Result};
 
 use keyreeve::rotation::apply::{Engine, Outcome as Result_};
+use keyreeve::rotation::recover::ToAbandon;
 
 use super::context::{factory, Context};
 use super::{Global, Outcome};
@@ -109,17 +110,23 @@ fn list(engine: &Engine<'_>, json: bool) -> Result<Outcome> {
 }
 
 fn abandon(engine: &Engine<'_>, wanted: &str, yes: bool, json: bool) -> Result<Outcome> {
-    let (file, record) = engine.record_to_abandon(wanted)?;
+    let (file, what) = engine.record_to_abandon(wanted)?;
     if !yes {
         if !std::io::stdin().is_terminal() {
             bail!("abandoning a record needs confirmation: run it on a terminal, or pass --yes");
         }
-        println!(
-            "Abandon the rotation of {} started {} ({})?\nIts old and new passwords are kept in the vault entry's history; the record is removed.",
-            record.path(),
-            record.started_at.format("%Y-%m-%d %H:%M UTC"),
-            file.display()
-        );
+        match &what {
+            ToAbandon::Record(record) => println!(
+                "Abandon the rotation of {} started {} ({})?\nIts old and new passwords are kept in the vault entry's history; the record is removed.",
+                record.path(),
+                record.started_at.format("%Y-%m-%d %H:%M UTC"),
+                file.display()
+            ),
+            ToAbandon::Unreadable { detail } => println!(
+                "Abandon the unreadable record {} ({detail})?\nIt is moved, whole, to state/journal/abandoned/ for decryption by hand.",
+                file.display()
+            ),
+        }
         print!("Type `yes` to go on: ");
         std::io::stdout().flush()?;
         let mut line = String::new();
@@ -129,10 +136,16 @@ fn abandon(engine: &Engine<'_>, wanted: &str, yes: bool, json: bool) -> Result<O
             return Ok(Outcome::Success);
         }
     }
-    drop(record);
+    drop(what);
     let done = engine.abandon(wanted)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&done)?);
+    } else if let Some(kept) = &done.set_aside {
+        println!(
+            "Abandoned the unreadable record {}: moved to {}.",
+            done.path,
+            kept.display()
+        );
     } else {
         let recreated = if done.entry_recreated {
             " (its vault entry was gone and was made again to hold them)"

@@ -227,6 +227,24 @@ impl<'a> Journal<'a> {
         sync_dir(&self.ws.journal_dir()).map_err(self.io("syncing", &self.ws.journal_dir()))
     }
 
+    /// Moves a record that cannot be read out of the journal, whole (it may hold the only copy of
+    /// a password someone can still decrypt): `state/journal/abandoned/`, mode 0700.
+    pub fn set_aside(&self, file: &Path) -> Result<PathBuf, RotationError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = self.ws.journal_dir().join("abandoned");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(self.io("creating", &dir))?;
+        let name = file.file_name().unwrap_or_default();
+        let kept = dir.join(name);
+        std::fs::rename(file, &kept).map_err(self.io("moving", file))?;
+        sync_dir(&dir).map_err(self.io("syncing", &dir))?;
+        sync_dir(&self.ws.journal_dir()).map_err(self.io("syncing", &self.ws.journal_dir()))?;
+        Ok(kept)
+    }
+
     /// Every record on disk, oldest run first.
     pub fn list(&self) -> Result<Vec<Found>, RotationError> {
         let dir = self.ws.journal_dir();

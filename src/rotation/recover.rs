@@ -41,6 +41,8 @@ pub struct Abandoned {
     pub kept_in_history: usize,
     /// The vault entry was gone and was made again to hold the passwords.
     pub entry_recreated: bool,
+    /// Where an unreadable record was moved, whole, instead of being removed.
+    pub set_aside: Option<PathBuf>,
 }
 
 impl Engine<'_> {
@@ -209,26 +211,57 @@ impl Engine<'_> {
     }
 
     /// Reads the record `wanted` (file or id) of a dead run, for confirmation before abandoning.
-    pub fn record_to_abandon(&self, wanted: &str) -> Result<(PathBuf, Record), RotationError> {
+    pub fn record_to_abandon(&self, wanted: &str) -> Result<(PathBuf, ToAbandon), RotationError> {
         let journal = Journal::new(self.workspace);
         let found = journal.find(wanted)?;
         if journal.claim_orphan_run(&found.run_id)?.is_none() {
             return Err(RotationError::LiveRun(found.run_id));
         }
-        let record = journal.read(self.keys, &found.file)?;
-        Ok((found.file, record))
+        let what = self.to_abandon(&journal, &found.file);
+        Ok((found.file, what))
+    }
+
+    fn to_abandon(&self, journal: &Journal<'_>, file: &std::path::Path) -> ToAbandon {
+        match journal.read(self.keys, file) {
+            Ok(record) => ToAbandon::Record(Box::new(record)),
+            Err(e) => ToAbandon::Unreadable { detail: e.to_string() },
+        }
     }
 
     /// Gives up settling a record: every password it holds is kept in its vault entry (the one
     /// the vault holds stays current; the others go to history, so none that might be in force
-    /// is lost), the abandonment is audited, and only then is the record removed.
+    /// is lost), the abandonment is audited, and only then is the record removed. A record
+    /// keyreeve cannot read is not removed but set aside (`state/journal/abandoned/`), to be
+    /// decrypted by hand: its entry, if any, still holds its candidates as pending.
     pub fn abandon(&self, wanted: &str) -> Result<Abandoned, RotationError> {
         let journal = Journal::new(self.workspace);
         let found = journal.find(wanted)?;
         let Some(_run) = journal.claim_orphan_run(&found.run_id)? else {
             return Err(RotationError::LiveRun(found.run_id));
         };
-        let record = journal.read(self.keys, &found.file)?;
+        let record = match self.to_abandon(&journal, &found.file) {
+            ToAbandon::Record(record) => record,
+            ToAbandon::Unreadable { detail } => {
+                let name = found
+                    .file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let kept_at = journal.set_aside(&found.file)?;
+                self.audit(
+                    "rotation.abandon",
+                    &name,
+                    serde_json::json!({ "run": found.run_id, "unreadable": detail, "kept_at": kept_at }),
+                );
+                return Ok(Abandoned {
+                    path: name,
+                    file: found.file,
+                    kept_in_history: 0,
+                    entry_recreated: false,
+                    set_aside: Some(kept_at),
+                });
+            }
+        };
         let vault = Vault::new(self.workspace, self.inventory, self.keys);
         let (kept_in_history, entry_recreated) = vault.update(&record.client, |doc| {
             let key = format!("{}/{}", record.target, record.account);
@@ -250,8 +283,19 @@ impl Engine<'_> {
             file: found.file,
             kept_in_history,
             entry_recreated,
+            set_aside: None,
         })
     }
+}
+
+/// A record chosen to be abandoned, as far as keyreeve can read it.
+#[derive(Debug)]
+pub enum ToAbandon {
+    Record(Box<Record>),
+    /// Not decryptable or not a record: it can only be set aside, whole.
+    Unreadable {
+        detail: String,
+    },
 }
 
 /// Keeps the record's passwords in the entry (made again if it is gone): returns how many went to
