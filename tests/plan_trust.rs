@@ -406,6 +406,16 @@ fn a_record_that_cannot_settle_blocks_only_its_target_and_can_be_abandoned() {
     assert_eq!((r1.state, &r1.password), (EntryState::Current, &w.initial("r1/netops")));
     assert!(r1.history.iter().any(|h| h.password == r1_new));
 
+    // --list names the record by id and account (and holds no password).
+    let out = w.run(&["recover", "--list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains(&gone.id) && listed.contains("acme/decommissioned/admin"),
+        "{listed}"
+    );
+    assert!(!listed.contains(gone_new.expose()) && !listed.contains(gone.old.expose()));
+
     // Abandoning asks first; without a terminal or --yes nothing changes.
     let out = w.run(&["recover", "--abandon", &gone.id]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
