@@ -494,3 +494,40 @@ fn an_unreadable_record_blocks_until_it_is_set_aside_whole() {
     let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_record_of_a_client_gone_from_the_inventory_is_set_aside_whole() {
+    let w = World::new(1, Duration::from_millis(50));
+    let inv_file = w.ws.join("keyreeve.toml");
+    let toml = std::fs::read_to_string(&inv_file).unwrap();
+    std::fs::write(&inv_file, format!("{toml}\n[clients.oldco]\n")).unwrap();
+    let id = w.with_lib(|ws, inv, keys| {
+        let journal = Journal::new(ws);
+        let run = journal.start_run().unwrap();
+        let record = Record {
+            format: RECORD_FORMAT.into(),
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            run_id: run.run_id.clone(),
+            client: "oldco".into(),
+            target: "fw1".into(),
+            account: "admin".into(),
+            username: "admin".into(),
+            method: keyreeve::connector::ChangeMethod::AdminReset,
+            is_login: false,
+            old: Password::new("Old-pw-of-oldco-1"),
+            new: Password::new("New-pw-of-oldco-2"),
+            started_at: chrono::Utc::now(),
+        };
+        journal.write(keys, inv, &record).unwrap();
+        record.id
+    });
+    std::fs::write(&inv_file, &toml).unwrap();
+
+    let out = w.run(&["recover", "--abandon", &id, "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let journal = w.files_in("state/journal");
+    assert_eq!(journal, vec!["abandoned".to_string()], "{journal:?}");
+    let kept = w.files_in("state/journal/abandoned");
+    assert!(kept.len() == 1 && kept[0].ends_with(&format!("--{id}.age")), "{kept:?}");
+    assert!(w.audit_log().contains("rotation.abandon"));
+}

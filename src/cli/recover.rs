@@ -122,8 +122,8 @@ fn abandon(engine: &Engine<'_>, wanted: &str, yes: bool, json: bool) -> Result<O
                 record.started_at.format("%Y-%m-%d %H:%M UTC"),
                 file.display()
             ),
-            ToAbandon::Unreadable { detail } => println!(
-                "Abandon the unreadable record {} ({detail})?\nIt is moved, whole, to state/journal/abandoned/ for decryption by hand.",
+            ToAbandon::SetAside { detail } => println!(
+                "Abandon the record {} ({detail})?\nIt is moved, whole, to state/journal/abandoned/ for decryption by hand.",
                 file.display()
             ),
         }
@@ -142,7 +142,7 @@ fn abandon(engine: &Engine<'_>, wanted: &str, yes: bool, json: bool) -> Result<O
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else if let Some(kept) = &done.set_aside {
         println!(
-            "Abandoned the unreadable record {}: moved to {}.",
+            "Abandoned the record {}: moved, whole, to {}.",
             done.path,
             kept.display()
         );

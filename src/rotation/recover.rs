@@ -41,7 +41,7 @@ pub struct Abandoned {
     pub kept_in_history: usize,
     /// The vault entry was gone and was made again to hold the passwords.
     pub entry_recreated: bool,
-    /// Where an unreadable record was moved, whole, instead of being removed.
+    /// Where a record keyreeve could not settle into a vault was moved, whole, instead of removed.
     pub set_aside: Option<PathBuf>,
 }
 
@@ -223,16 +223,27 @@ impl Engine<'_> {
 
     fn to_abandon(&self, journal: &Journal<'_>, file: &std::path::Path) -> ToAbandon {
         match journal.read(self.keys, file) {
+            // A client gone from the inventory has no vault keyreeve manages any more (writing
+            // one would leave a stray file nobody looks at): the record, still decryptable with
+            // the identity, is kept whole instead.
+            Ok(record) if self.inventory.client(&record.client).is_err() => ToAbandon::SetAside {
+                detail: format!(
+                    "the rotation of {} whose client is no longer in keyreeve.toml",
+                    record.path()
+                ),
+            },
             Ok(record) => ToAbandon::Record(Box::new(record)),
-            Err(e) => ToAbandon::Unreadable { detail: e.to_string() },
+            Err(e) => ToAbandon::SetAside {
+                detail: format!("unreadable: {e}"),
+            },
         }
     }
 
     /// Gives up settling a record: every password it holds is kept in its vault entry (the one
     /// the vault holds stays current; the others go to history, so none that might be in force
     /// is lost), the abandonment is audited, and only then is the record removed. A record
-    /// keyreeve cannot read is not removed but set aside (`state/journal/abandoned/`), to be
-    /// decrypted by hand: its entry, if any, still holds its candidates as pending.
+    /// keyreeve cannot read, or whose client is gone from the inventory, is not removed but set aside
+    /// (`state/journal/abandoned/`), to be decrypted by hand: nothing it holds is lost.
     pub fn abandon(&self, wanted: &str) -> Result<Abandoned, RotationError> {
         let journal = Journal::new(self.workspace);
         let found = journal.find(wanted)?;
@@ -241,7 +252,7 @@ impl Engine<'_> {
         };
         let record = match self.to_abandon(&journal, &found.file) {
             ToAbandon::Record(record) => record,
-            ToAbandon::Unreadable { detail } => {
+            ToAbandon::SetAside { detail } => {
                 let name = found
                     .file
                     .file_name()
@@ -251,7 +262,7 @@ impl Engine<'_> {
                 self.audit(
                     "rotation.abandon",
                     &name,
-                    serde_json::json!({ "run": found.run_id, "unreadable": detail, "kept_at": kept_at }),
+                    serde_json::json!({ "run": found.run_id, "set_aside": detail, "kept_at": kept_at }),
                 );
                 return Ok(Abandoned {
                     path: name,
@@ -292,8 +303,9 @@ impl Engine<'_> {
 #[derive(Debug)]
 pub enum ToAbandon {
     Record(Box<Record>),
-    /// Not decryptable or not a record: it can only be set aside, whole.
-    Unreadable {
+    /// Not decryptable, not a record, or of a client gone from the inventory: it can only be
+    /// set aside, whole.
+    SetAside {
         detail: String,
     },
 }
