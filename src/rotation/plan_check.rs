@@ -110,7 +110,7 @@ pub fn check_plan(
                     "its vault entry changed since the plan was made"
                 };
                 stale.push(Skipped {
-                    path: item.path.clone(),
+                    path: item.path.escape_debug().to_string(),
                     reason: reason.into(),
                 });
                 continue;
