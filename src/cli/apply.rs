@@ -1,6 +1,7 @@
 //! `keyreeve apply PLAN`: confirms, then rotates every account of a reviewed plan through the
 //! journalled engine, with a progress bar per target and a summary of rotated, failed and
-//! skipped accounts. Exit 1 if any account failed.
+//! skipped accounts. Exit 1 if any account failed. The plan file is only a selection: every item
+//! is made again from the inventory, policy and vault, and a file that differs is refused.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -11,9 +12,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use keyreeve::rotation::apply::{AccountResult, Engine, Observer, Outcome as Result_};
 use keyreeve::rotation::plan::Plan;
+use keyreeve::rotation::plan_check::check_plan;
 
 use super::context::{factory, Context};
-use super::plan::print_plan;
+use super::plan::{inputs, load_vaults, print_plan};
 use super::{Global, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -126,20 +128,27 @@ fn confirm(plan: &Plan) -> Result<bool> {
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let ctx = Context::load(g)?;
-    let plan = Plan::read(&args.plan)?;
-    if plan.items.is_empty() {
+    let file = Plan::read(&args.plan)?;
+    if file.items.is_empty() {
         println!("The plan rotates nothing.");
         return Ok(Outcome::Success);
     }
+    // The file only selects: what runs, and what is shown for confirmation, is made again here.
+    let vaults = load_vaults(&ctx, file.selection.client.as_deref())?;
+    let connect = ctx.connect_context(false);
+    let checked = check_plan(&file, &args.plan, &inputs(&ctx, &vaults, &connect), &factory(&connect))?;
+    let plan = checked.plan();
     if !args.json {
-        print_plan(&plan);
+        print_plan(plan);
+        for stale in checked.stale() {
+            println!("    {}: not rotated: {}", stale.path, stale.reason);
+        }
         println!();
     }
-    if !args.yes && !confirm(&plan)? {
+    if !args.yes && !confirm(plan)? {
         println!("Nothing changed.");
         return Ok(Outcome::Success);
     }
-    let connect = ctx.connect_context(false);
     let engine = Engine {
         workspace: &ctx.workspace,
         inventory: &ctx.inventory,
@@ -149,7 +158,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         actor: ctx.actor(),
     };
     let progress = Progress::new();
-    let results = engine.apply(&plan, args.concurrency, &factory(&connect), &progress)?;
+    let results = engine.apply(&checked, args.concurrency, &factory(&connect), &progress)?;
     let any_failed = results
         .iter()
         .any(|r| matches!(r.outcome, Result_::Failed { .. } | Result_::RotatedNeedsAction { .. }));

@@ -100,7 +100,7 @@ fn rm(g: &Global, ws: &Workspace, name: &str) -> Result<Outcome> {
     let new_text = edit::remove_client(&text, &file, name)?;
     let keys = KeyRing::locate(g.identity.as_deref());
     // Holding the client's lock keeps vault writers out while its files move.
-    let _lock = ClientLock::acquire(&ws.locks_dir(), name, configured_wait())?;
+    let _lock = ClientLock::acquire(ws.root(), &ws.locks_dir(), name, configured_wait())?;
     refuse_unsettled(ws, &keys, name)?;
 
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");

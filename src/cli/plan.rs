@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use chrono::Utc;
 
+use keyreeve::connector::ConnectContext;
 use keyreeve::rotation::plan::{make_plan, Mode, Plan, PlanInputs, Selection};
-use keyreeve::vault::Vault;
+use keyreeve::vault::{Vault, VaultDocument};
 
 use super::context::{factory, Context};
 use super::{Global, Outcome};
@@ -83,31 +84,46 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
 
 /// Makes the plan for `selection` from the workspace's current vault.
 pub fn build(ctx: &Context, selection: &Selection) -> Result<Plan> {
-    let vault = Vault::new(&ctx.workspace, &ctx.inventory, &ctx.keys);
-    let mut vaults = BTreeMap::new();
-    for client in ctx.inventory.clients.keys() {
-        if selection.client.as_ref().is_some_and(|c| c != client) {
-            continue;
-        }
-        vaults.insert(
-            client.clone(),
-            vault
-                .load(client)
-                .with_context(|| format!("reading the vault of {client}"))?,
-        );
-    }
+    let vaults = load_vaults(ctx, selection.client.as_deref())?;
     let connect = ctx.connect_context(false);
-    let inputs = PlanInputs {
-        inventory: &ctx.inventory,
-        policy: &ctx.policy,
-        vaults: &vaults,
-        connect: &connect,
-        now: Utc::now(),
-        created_by: keyreeve::audit_log::os_user(),
-    };
+    let inputs = inputs(ctx, &vaults, &connect);
     let connector_for = factory(&connect);
     let plan = make_plan(&inputs, selection, &connector_for)?;
     Ok(plan)
+}
+
+/// The vault of every client (or only `client`), as plans are made from.
+pub fn load_vaults(ctx: &Context, client: Option<&str>) -> Result<BTreeMap<String, VaultDocument>> {
+    let vault = Vault::new(&ctx.workspace, &ctx.inventory, &ctx.keys);
+    let mut vaults = BTreeMap::new();
+    for name in ctx.inventory.clients.keys() {
+        if client.is_some_and(|c| c != name) {
+            continue;
+        }
+        vaults.insert(
+            name.clone(),
+            vault
+                .load(name)
+                .with_context(|| format!("reading the vault of {name}"))?,
+        );
+    }
+    Ok(vaults)
+}
+
+/// What a plan is made from, now.
+pub fn inputs<'a>(
+    ctx: &'a Context,
+    vaults: &'a BTreeMap<String, VaultDocument>,
+    connect: &'a ConnectContext,
+) -> PlanInputs<'a> {
+    PlanInputs {
+        inventory: &ctx.inventory,
+        policy: &ctx.policy,
+        vaults,
+        connect,
+        now: Utc::now(),
+        created_by: keyreeve::audit_log::os_user(),
+    }
 }
 
 /// Writes a plan file (no secret in it) atomically.

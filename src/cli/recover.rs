@@ -1,9 +1,13 @@
 //! `keyreeve recover`: settles the rotations an interrupted apply left in the journal, so that the
-//! vault again holds the one password that works for each account.
+//! vault again holds the one password that works for each account; `--list` shows the records and
+//! `--abandon` gives one up that can never settle (its passwords stay in the vault entry).
 
-use anyhow::Result;
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Result};
 
 use keyreeve::rotation::apply::{Engine, Outcome as Result_};
+use keyreeve::rotation::recover::ToAbandon;
 
 use super::context::{factory, Context};
 use super::{Global, Outcome};
@@ -13,6 +17,19 @@ pub struct Args {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Targets settled at once (records of one target always go one at a time).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// List the journal's records (id, account, start) instead of settling them.
+    #[arg(long, conflicts_with = "abandon")]
+    pub list: bool,
+    /// Give up settling this record (its file or id): its passwords are kept in the vault entry's
+    /// history, the record is removed, and both are audited.
+    #[arg(long, value_name = "FILE_OR_ID")]
+    pub abandon: Option<String>,
+    /// Do not ask for confirmation (with --abandon).
+    #[arg(long, requires = "abandon")]
+    pub yes: bool,
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
@@ -26,7 +43,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         connect: &connect,
         actor: ctx.actor(),
     };
-    let results = engine.recover(&factory(&connect))?;
+    if args.list {
+        return list(&engine, args.json);
+    }
+    if let Some(wanted) = &args.abandon {
+        return abandon(&engine, wanted, args.yes, args.json);
+    }
+    let results = engine.recover(args.concurrency, &factory(&connect))?;
     let unsettled = results.iter().any(|r| {
         matches!(
             r.outcome,
@@ -60,4 +83,79 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
     }
     Ok(if unsettled { Outcome::Findings } else { Outcome::Success })
+}
+
+fn list(engine: &Engine<'_>, json: bool) -> Result<Outcome> {
+    let records = engine.list_records()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    } else if records.is_empty() {
+        println!("The journal is empty.");
+    } else {
+        for r in &records {
+            let what = match (&r.path, &r.problem) {
+                (Some(path), _) => path.clone(),
+                (None, Some(problem)) => format!("unreadable: {problem}"),
+                (None, None) => "unreadable".into(),
+            };
+            let when = r
+                .started_at
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            let live = if r.live { "  (apply still running)" } else { "" };
+            println!("{}  {what}  {when}{live}", r.id);
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn abandon(engine: &Engine<'_>, wanted: &str, yes: bool, json: bool) -> Result<Outcome> {
+    let (file, what) = engine.record_to_abandon(wanted)?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("abandoning a record needs confirmation: run it on a terminal, or pass --yes");
+        }
+        match &what {
+            ToAbandon::Record(record) => println!(
+                "Abandon the rotation of {} started {} ({})?\nIts old and new passwords are kept in the vault entry's history; the record is removed.",
+                record.path(),
+                record.started_at.format("%Y-%m-%d %H:%M UTC"),
+                file.display()
+            ),
+            ToAbandon::SetAside { detail } => println!(
+                "Abandon the record {} ({detail})?\nIt is moved, whole, to state/journal/abandoned/ for decryption by hand.",
+                file.display()
+            ),
+        }
+        print!("Type `yes` to go on: ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if line.trim() != "yes" {
+            println!("Nothing changed.");
+            return Ok(Outcome::Success);
+        }
+    }
+    drop(what);
+    let done = engine.abandon(wanted)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    } else if let Some(kept) = &done.set_aside {
+        println!(
+            "Abandoned the record {}: moved, whole, to {}.",
+            done.path,
+            kept.display()
+        );
+    } else {
+        let recreated = if done.entry_recreated {
+            " (its vault entry was gone and was made again to hold them)"
+        } else {
+            ""
+        };
+        println!(
+            "Abandoned {}: {} password(s) kept in the vault entry's history{recreated}; the record is removed.",
+            done.path, done.kept_in_history
+        );
+    }
+    Ok(Outcome::Success)
 }

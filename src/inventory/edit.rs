@@ -176,7 +176,9 @@ fn stanza(t: &NewTarget) -> Table {
 /// leaves the old file or the new one). Returns the new inventory.
 pub fn write(path: &Path, new_text: &str) -> Result<Inventory, EditError> {
     let inventory = Inventory::parse(new_text, path).map_err(EditError::Invalid)?;
-    crate::vault::store::write_atomic(path, 0o644, |w| w.write_all(new_text.as_bytes())).map_err(|source| {
+    // keyreeve.toml sits at the workspace root, so its own folder is the root to check below.
+    let root = path.parent().unwrap_or_else(|| Path::new("."));
+    crate::vault::store::write_atomic(root, path, 0o644, |w| w.write_all(new_text.as_bytes())).map_err(|source| {
         EditError::Write {
             path: path.to_path_buf(),
             source,

@@ -10,6 +10,7 @@ use super::batch::{Batcher, Change};
 use super::failpoint;
 use super::journal::{Journal, Record, RunLock, RECORD_FORMAT};
 use super::plan::{Item, Plan};
+use super::plan_check::CheckedPlan;
 use super::{login_credentials, run_concurrently, state_fingerprint, ConnectorFactory, RotationError};
 use crate::connector::{ChangeMethod, ConnectContext, Connector, ConnectorError, Credentials, Verification};
 use crate::inventory::{Inventory, Target};
@@ -98,30 +99,53 @@ impl<'a> Engine<'a> {
         crate::audit_log::record_or_report(self.workspace, self.actor.as_deref(), action, subject, details);
     }
 
-    /// Refuses to start while an interrupted run left records; checks the plan still applies.
+    /// Refuses to start while an interrupted run left records on a target of the plan (records
+    /// of other targets cannot change what this plan does); first clears what crashes left.
     pub fn preflight(&self, plan: &Plan) -> Result<(), RotationError> {
         // A run whose changes cannot be audited does not start.
         drop(crate::audit_log::reserve(self.workspace)?);
-        let orphans = Journal::new(self.workspace).orphans()?;
-        if !orphans.is_empty() {
-            return Err(RotationError::UnsettledJournal { count: orphans.len() });
+        let journal = Journal::new(self.workspace);
+        journal.sweep()?;
+        let planned: std::collections::BTreeSet<(&str, &str)> = plan
+            .items
+            .iter()
+            .map(|i| (i.client.as_str(), i.target.as_str()))
+            .collect();
+        let mut blocking = std::collections::BTreeSet::new();
+        let mut count = 0;
+        for found in journal.orphans()? {
+            // A record nobody can read could be of any target: it blocks every plan.
+            let (client, target) = match journal.read(self.keys, &found.file) {
+                Ok(r) => (r.client, r.target),
+                Err(_) => (String::new(), String::new()),
+            };
+            if client.is_empty() || planned.contains(&(client.as_str(), target.as_str())) {
+                count += 1;
+                blocking.insert(if client.is_empty() {
+                    format!("{} (unreadable)", found.file.display())
+                } else {
+                    format!("{client}/{target}")
+                });
+            }
         }
-        if plan.hash != plan.compute_hash() {
-            return Err(RotationError::Internal(
-                "the plan's hash does not match its content".into(),
-            ));
+        if count > 0 {
+            return Err(RotationError::UnsettledJournal {
+                count,
+                targets: blocking.into_iter().collect::<Vec<_>>().join(", "),
+            });
         }
         Ok(())
     }
 
-    /// Applies `plan` with up to `concurrency` targets at once.
+    /// Applies a checked plan with up to `concurrency` targets at once.
     pub fn apply(
         &self,
-        plan: &Plan,
+        checked: &CheckedPlan,
         concurrency: usize,
         connector_for: &ConnectorFactory<'_>,
         observer: &dyn Observer,
     ) -> Result<Vec<AccountResult>, RotationError> {
+        let plan = checked.plan();
         self.preflight(plan)?;
         let journal = Journal::new(self.workspace);
         let run = journal.start_run()?;
@@ -137,6 +161,12 @@ impl<'a> Engine<'a> {
         let mut results: Vec<AccountResult> = per_target.into_iter().flatten().collect();
         let order: Vec<&str> = plan.items.iter().map(|i| i.path.as_str()).collect();
         results.sort_by_key(|r| order.iter().position(|p| *p == r.path));
+        results.extend(checked.stale().iter().map(|s| AccountResult {
+            path: s.path.clone(),
+            outcome: Outcome::Skipped {
+                reason: s.reason.clone(),
+            },
+        }));
         drop(run);
         Ok(results)
     }
@@ -526,8 +556,8 @@ pub fn settle(connector: &dyn Connector, creds: &Credentials, record: &Record, t
     }
 }
 
-/// Stores the proven outcome through the batcher (apply).
-fn store_with(batcher: &Batcher<'_>, record: &Record, settled: &Settled) -> Result<(), String> {
+/// Stores the proven outcome through the batcher (apply and recover).
+pub(super) fn store_with(batcher: &Batcher<'_>, record: &Record, settled: &Settled) -> Result<(), String> {
     if failpoint::should_fail("vault-stored") {
         return Err("injected failure: the vault write failed".into());
     }
@@ -539,20 +569,6 @@ fn store_with(batcher: &Batcher<'_>, record: &Record, settled: &Settled) -> Resu
 
 /// Why an outcome could not be stored: the record is then kept for `recover`.
 const NOT_OURS: &str = "the vault entry is gone or now belongs to another rotation";
-
-/// Stores the proven outcome directly (recover, one record at a time).
-pub fn store(vault: &Vault<'_>, record: &Record, new_in_force: bool) -> Result<(), String> {
-    if failpoint::should_fail("vault-stored") {
-        return Err("injected failure: the vault write failed".into());
-    }
-    let settled = if new_in_force { Settled::New } else { Settled::Old };
-    let change = store_change(record, &settled);
-    match vault.update(&record.client, |doc| Ok::<_, crate::vault::VaultError>(change(doc))) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(NOT_OURS.into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
 
 /// The change that records the proven outcome: the new password as current (the old to
 /// history), or the old one kept (the unproven candidate to history, so no candidate is ever

@@ -26,6 +26,7 @@ pub mod batch;
 pub mod failpoint;
 pub mod journal;
 pub mod plan;
+pub mod plan_check;
 pub mod recover;
 pub mod verify;
 
@@ -44,8 +45,19 @@ pub enum RotationError {
     BadPlan { path: PathBuf, detail: String },
     #[error("plan {} was changed after it was made (its hash does not match)", path.display())]
     PlanTampered { path: PathBuf },
-    #[error("{count} rotation(s) of an interrupted apply are not settled")]
-    UnsettledJournal { count: usize },
+    #[error("plan {}: item {item:?}: `{field}` differs: {detail}", path.display())]
+    PlanMismatch {
+        path: PathBuf,
+        item: String,
+        field: String,
+        detail: String,
+    },
+    #[error("{count} rotation(s) of an interrupted apply are not settled on {targets}")]
+    UnsettledJournal { count: usize, targets: String },
+    #[error("journal record `{0}` not found (give the record's file or its id, as `keyreeve recover --list` shows)")]
+    NoSuchRecord(String),
+    #[error("journal record of run {0} belongs to an apply that is still running")]
+    LiveRun(String),
     #[error("no vault entry `{0}` holds the login credentials")]
     MissingLogin(String),
     #[error("now is outside the rotation windows of {path}: {windows}")]
@@ -75,7 +87,14 @@ impl Hint for RotationError {
             RotationError::PlanTampered { .. } => {
                 "review and make the plan again with `keyreeve plan -o plan.json`".into()
             }
-            RotationError::UnsettledJournal { .. } => "run `keyreeve recover` first".into(),
+            RotationError::PlanMismatch { .. } => {
+                "the file is not what keyreeve plans now (edited, or the inventory, policy or vault changed): make the plan again with `keyreeve plan -o plan.json` and review it".into()
+            }
+            RotationError::UnsettledJournal { .. } => {
+                "run `keyreeve recover` first; a record that can never settle can be abandoned with `keyreeve recover --abandon`".into()
+            }
+            RotationError::LiveRun(_) => "wait for that apply to end, then run `keyreeve recover`".into(),
+            RotationError::NoSuchRecord(_) => "list the records with `keyreeve recover --list`".into(),
             RotationError::MissingLogin(p) => format!("store it with `keyreeve vault set {p}`"),
             RotationError::OutsideWindow { .. } => "wait for the window, or change `windows` in policies/".into(),
             RotationError::Vault(e) => return e.hint(),

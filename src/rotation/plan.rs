@@ -1,7 +1,8 @@
 //! Rotation plans: which accounts to rotate, why, how, the commands that will be sent (secrets as
 //! `********`) and the risks, written to a file for review. A plan holds no secret. Its hash covers
-//! everything in it, and each item carries the fingerprint of its vault entry, so `apply` refuses
-//! a plan edited after review or an account whose entry changed since.
+//! everything in it (against accidents only: anyone can recompute it), and each item carries the
+//! fingerprint of its vault entry. `apply` trusts none of it: [`super::plan_check`] makes the
+//! plan again and refuses a file that says anything else.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,6 +34,7 @@ pub enum Mode {
 
 /// What the plan was asked for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Selection {
     pub client: Option<String>,
     pub target: Option<String>,
@@ -43,6 +45,7 @@ pub struct Selection {
 
 /// One account to rotate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Item {
     pub path: String,
     pub client: String,
@@ -64,6 +67,7 @@ pub struct Item {
 
 /// An account the plan leaves out, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Skipped {
     pub path: String,
     pub reason: String,
@@ -71,6 +75,7 @@ pub struct Skipped {
 
 /// A reviewed rotation plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub format: String,
     pub created_at: DateTime<Utc>,
