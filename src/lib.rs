@@ -17,12 +17,15 @@
 //! - [`lab`]: emulated network devices for tests, demo and benchmarks.
 //! - [`error`], [`hint`]: the library's error and the hint each error carries for the user.
 //! - [`secret`]: the zeroizing, never-displayed password type.
+//! - [`validate`], [`escape`]: one check for names taken from outside, one escaping for foreign
+//!   text shown on a terminal or in Markdown.
 #![forbid(unsafe_code)]
 
 pub mod audit_log;
 pub mod connector;
 pub mod discovery;
 pub mod error;
+pub mod escape;
 pub mod export;
 pub mod hint;
 pub mod inventory;
@@ -33,6 +36,7 @@ pub mod review;
 pub mod rotation;
 pub mod secret;
 pub mod serve;
+pub mod validate;
 pub mod vault;
 pub mod workspace;
 
