@@ -249,3 +249,79 @@ fn review_reports_a_hostile_account_escaped_and_refuses_a_forged_snapshot() {
     assert!(!err.contains('\u{1b}'), "{err:?}");
     assert!(Path::new(&file).exists(), "the snapshot is left where it is");
 }
+
+/// A device that echoes the password it was given reversed, base64-encoded and cut across two
+/// lines: the error quoting it holds no run of four characters of the password in any of those
+/// forms (an exact-match redaction let 23 of 24 characters through).
+#[test]
+fn a_device_echoing_a_password_mangled_leaks_no_fragment_of_it_in_the_error() {
+    use keyreeve::connector::{self, ChangeMethod, ConnectContext, Credentials};
+    use keyreeve::inventory::{Inventory, LoginMethod, TargetKind};
+    use keyreeve::lab::{DeviceSpec, Fault, Lab, LabAccount, LabConfig};
+    use keyreeve::Password;
+
+    let admin = "Adm1n-Secret.42";
+    let old = Password::new("Net0ps+Secret");
+    let lab = Lab::start(LabConfig {
+        devices: vec![DeviceSpec {
+            name: "r1".into(),
+            kind: TargetKind::CiscoIos,
+            accounts: vec![
+                LabAccount::new("admin", Password::new(admin), 15),
+                LabAccount::new("netops", old.clone(), 15),
+            ],
+            enable_secret: Some(Password::new("En4ble%Secret")),
+            port: 0,
+        }],
+        auth_rejection_time: std::time::Duration::from_millis(50),
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let info = lab.devices().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = format!(
+        "[[clients.lab.targets]]\nname = \"r1\"\nkind = \"cisco-ios\"\naddress = \"{}\"\nport = {}\nlogin = \"admin\"\n\
+         enable = \"enable\"\nhost_key = \"{}\"\nconnect_timeout = 3\ncommand_timeout = 20\n",
+        info.address, info.port, info.host_key_fingerprint
+    );
+    let inventory = Inventory::parse(&inventory, Path::new("keyreeve.toml")).unwrap();
+    let ctx = ConnectContext {
+        known_hosts: dir.path().join("known_hosts"),
+        workspace_root: dir.path().to_path_buf(),
+        trust_on_first_use: false,
+        directory: Default::default(),
+    };
+    let c = connector::for_target(inventory.target("lab", "r1").unwrap(), &ctx).unwrap();
+    let login = Credentials {
+        username: "admin".into(),
+        method: LoginMethod::Password,
+        secret: Password::new(admin),
+        enable: Some(Password::new("En4ble%Secret")),
+    };
+    lab.set_fault("r1", Fault::EchoMangled).unwrap();
+    let new = Password::new("Kq7vR2xTm9pL4wZ8nB3eYc6H");
+    let mut session = c.open(&login).unwrap();
+    let err = session
+        .change_password("netops", ChangeMethod::AdminReset, &old, &new)
+        .expect_err("the device answered with errors");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("% Error: rejected") && shown.contains("********"),
+        "{shown}"
+    );
+    use base64::Engine;
+    let forms = [
+        new.expose().to_string(),
+        new.expose().chars().rev().collect(),
+        base64::engine::general_purpose::STANDARD.encode(new.expose()),
+    ];
+    for form in &forms {
+        for i in 0..=form.len() - 4 {
+            assert!(
+                !shown.contains(&form[i..i + 4]),
+                "`{}` of {form} in: {shown}",
+                &form[i..i + 4]
+            );
+        }
+    }
+}

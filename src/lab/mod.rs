@@ -285,6 +285,11 @@ pub enum Fault {
     Nonsense,
     /// Refuse TCP connections (the port is closed until the fault is cleared).
     RefuseConnections,
+    /// Refuse a password change (the configuration stays as it was) with errors that repeat
+    /// the command in other forms: each word reversed, each word base64-encoded, and the line
+    /// cut in two (as a device that wraps or truncates what it echoes would), so that the
+    /// password is in the output but never whole.
+    EchoMangled,
 }
 
 /// What the lab tells about a running device.
@@ -1028,6 +1033,28 @@ fn crlf(text: &str, pty: bool) -> String {
     }
 }
 
+/// What a device under [`Fault::EchoMangled`] answers to `line`.
+fn mangled_echo(line: &str) -> String {
+    use base64::Engine;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let reversed: Vec<String> = words.iter().map(|w| w.chars().rev().collect()).collect();
+    let encoded: Vec<String> = words
+        .iter()
+        .map(|w| base64::engine::general_purpose::STANDARD.encode(w))
+        .collect();
+    let mut cut = line.len() / 2;
+    while !line.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!(
+        "% Error: rejected {}\n% Error: rejected {}\n% Error: rejected {}\n{}\n",
+        reversed.join(" "),
+        encoded.join(" "),
+        &line[..cut],
+        &line[cut..]
+    )
+}
+
 impl Conn {
     fn ctx_run<T>(&self, rows: usize, f: impl FnOnce(&mut Ctx) -> T) -> (T, Effects) {
         let mut st = self.device.state();
@@ -1242,14 +1269,22 @@ impl Conn {
         let Some(mut shell) = chan.shell.take() else { return };
         let ((reply, prompt, changed), fx) = self.ctx_run(rows, |ctx| {
             let before = credentials(&ctx.state.running);
+            let kept = (ctx.fx.fault == Fault::EchoMangled).then(|| ctx.state.running.clone());
             let reply = shell.line(ctx, line);
             let changed = credentials(&ctx.state.running) != before;
+            if let (true, Some(kept)) = (changed, kept) {
+                ctx.state.running = kept;
+            }
             let prompt = shell.prompt(ctx);
             (reply, prompt, changed)
         });
         let pager_prompt = shell.pager_prompt();
         let Some(chan) = self.channels.get_mut(&ch) else { return };
         chan.shell = Some(shell);
+        let mut reply = reply;
+        if changed && fx.fault == Fault::EchoMangled {
+            reply.text = mangled_echo(line);
+        }
 
         let drop_now = changed && fx.fault == Fault::DropAfterChange;
         if drop_now {

@@ -220,6 +220,9 @@ pub struct SshSession {
     session: ssh2::Session,
     /// Every secret this session was given, redacted from all captured text.
     secrets: Vec<Password>,
+    /// The passwords among them (not command lines or key text): what a device may echo in
+    /// part or in another form, hidden in error text by [`SshSession::mask`].
+    passwords: Vec<Password>,
 }
 
 /// What an exec channel returned; secrets already redacted.
@@ -297,6 +300,10 @@ impl SshSession {
             endpoint: ep.clone(),
             session,
             secrets: vec![secret.clone()],
+            passwords: match auth {
+                Auth::Password(pw) => vec![pw.clone()],
+                Auth::PrivateKey(_) => Vec::new(),
+            },
         })
     }
 
@@ -316,9 +323,18 @@ impl SshSession {
         &self.endpoint
     }
 
-    /// Redacts `secret` from everything this session captures from now on.
+    /// Redacts the password `secret` from everything this session captures from now on, and
+    /// its fragments from its errors.
     pub fn add_secret(&mut self, secret: &Password) {
         add_secret(&mut self.secrets, secret);
+        add_secret(&mut self.passwords, secret);
+    }
+
+    /// `error` with every fragment of this session's passwords hidden in what the target said
+    /// (see [`ConnectorError::mask_fragments`]): for every error leaving a connector.
+    pub fn mask(&self, error: ConnectorError) -> ConnectorError {
+        let passwords: Vec<&Password> = self.passwords.iter().collect();
+        error.mask_fragments(&passwords)
     }
 
     /// Runs `command` on an exec channel with `stdin` (which may hold secrets: they are never
@@ -536,9 +552,15 @@ pub struct SshShell {
 }
 
 impl SshShell {
-    /// Redacts `secret` from everything this shell captures from now on.
+    /// Redacts the password `secret` from everything this shell captures from now on, and its
+    /// fragments from its errors.
     pub fn add_secret(&mut self, secret: &Password) {
         self.session.add_secret(secret);
+    }
+
+    /// See [`SshSession::mask`].
+    pub fn mask(&self, error: ConnectorError) -> ConnectorError {
+        self.session.mask(error)
     }
 
     /// The last lines the device sent (redacted).
@@ -685,7 +707,8 @@ impl Shell for SshShell {
     }
 
     fn command_secret(&mut self, line: &Password) -> ConnectorResult<String> {
-        self.add_secret(line);
+        // A command line, redacted whole: its words are no password to hide fragments of.
+        add_secret(&mut self.session.secrets, line);
         Ok(self.exchange(line.expose().as_bytes(), REDACTED, &[])?.1)
     }
 
@@ -694,7 +717,7 @@ impl Shell for SshShell {
     }
 
     fn secret_expect(&mut self, line: &Password, questions: &[&Regex]) -> ConnectorResult<(Option<usize>, String)> {
-        self.add_secret(line);
+        add_secret(&mut self.session.secrets, line);
         self.exchange(line.expose().as_bytes(), REDACTED, questions)
     }
 
