@@ -370,6 +370,10 @@ fn device_text_never_reaches_the_audit_log() {
         shown.contains("% Error: rejected") && shown.contains("********"),
         "{shown}"
     );
+    assert!(
+        shown.contains("rejected \\u{202e}") && !shown.contains('\u{202e}'),
+        "the device's text is shown escaped: {shown}"
+    );
     let audit = std::fs::read_to_string(w.ws.join("state/audit.log")).unwrap();
     let applied: Vec<serde_json::Value> = audit
         .lines()

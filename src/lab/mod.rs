@@ -288,7 +288,8 @@ pub enum Fault {
     /// Refuse a password change (the configuration stays as it was) with errors that repeat
     /// the command in other forms: each word reversed, each word base64-encoded, and the line
     /// cut in two (as a device that wraps or truncates what it echoes would), so that the
-    /// password is in the output but never whole.
+    /// password is in the output but never whole; the reversed words behind a right-to-left
+    /// override, which a terminal would obey.
     EchoMangled,
 }
 
@@ -1047,7 +1048,7 @@ fn mangled_echo(line: &str) -> String {
         cut += 1;
     }
     format!(
-        "% Error: rejected {}\n% Error: rejected {}\n% Error: rejected {}\n{}\n",
+        "% Error: rejected \u{202e}{}\n% Error: rejected {}\n% Error: rejected {}\n{}\n",
         reversed.join(" "),
         encoded.join(" "),
         &line[..cut],
