@@ -325,3 +325,45 @@ fn a_device_echoing_a_password_mangled_leaks_no_fragment_of_it_in_the_error() {
         }
     }
 }
+
+/// `discover` prints a device's account names as the device reports them: an admin named with a
+/// right-to-left override (which survives the engine's removal of terminal escapes) is listed,
+/// escaped, never obeyed.
+#[test]
+fn discover_lists_a_hostile_account_name_escaped() {
+    use keyreeve::inventory::TargetKind;
+    use keyreeve::lab::{DeviceSpec, Lab, LabAccount, LabConfig};
+    use keyreeve::Password;
+
+    let ws = Ws::new();
+    let lab = Lab::start(LabConfig {
+        devices: vec![DeviceSpec {
+            name: "sw1".into(),
+            kind: TargetKind::CiscoIos,
+            accounts: vec![
+                LabAccount::new("admin", Password::new("Adm1n-Secret.42"), 15),
+                LabAccount::new("back\u{202e}door", Password::new("B4ckd00r-Secret"), 15),
+            ],
+            enable_secret: Some(Password::new("En4ble%Secret")),
+            port: 0,
+        }],
+        auth_rejection_time: std::time::Duration::from_millis(50),
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let inv = ws.root().join("keyreeve.toml");
+    let mut t = std::fs::read_to_string(&inv).unwrap();
+    t.push('\n');
+    t.push_str(&lab.inventory_toml("acme"));
+    std::fs::write(&inv, t).unwrap();
+    for (path, secret) in [
+        ("acme/sw1/admin", "Adm1n-Secret.42"),
+        ("acme/sw1/enable", "En4ble%Secret"),
+    ] {
+        ok(&run(ws.kr(&["vault", "set", path]), Some(secret.as_bytes())));
+    }
+    let out = run(ws.kr(&["discover", "--target", "acme/sw1"]), None);
+    let shown = text(&out.stdout) + &text(&out.stderr);
+    assert!(shown.contains("back\\u{202e}door"), "{shown}");
+    assert!(!shown.contains('\u{202e}'), "{shown:?}");
+}
