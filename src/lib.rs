@@ -18,12 +18,15 @@
 //! - [`error`], [`hint`]: the library's error and the hint each error carries for the user.
 //! - [`secret`]: the zeroizing, never-displayed password type.
 //! - [`safe_fs`]: writing, removing and reading workspace files without following links or reading without end.
+//! - [`validate`], [`escape`]: one check for names taken from outside, one escaping for foreign
+//!   text shown on a terminal or in Markdown.
 #![forbid(unsafe_code)]
 
 pub mod audit_log;
 pub mod connector;
 pub mod discovery;
 pub mod error;
+pub mod escape;
 pub mod export;
 pub mod hint;
 pub mod inventory;
@@ -35,6 +38,7 @@ pub mod rotation;
 pub mod safe_fs;
 pub mod secret;
 pub mod serve;
+pub mod validate;
 pub mod vault;
 pub mod workspace;
 

@@ -38,12 +38,14 @@ fn main() -> ExitCode {
         Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
         Ok(cli::Outcome::Findings) => ExitCode::from(1),
         Err(err) => {
-            eprintln!("error: {err}");
+            // Errors quote names from files, devices and the command line: shown, never obeyed.
+            let shown = |text: String| keyreeve::escape::terminal_lines(&text).into_owned();
+            eprintln!("error: {}", shown(err.to_string()));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", shown(cause.to_string()));
             }
             if let Some(hint) = hint_of(&err) {
-                eprintln!("hint: {hint}");
+                eprintln!("hint: {}", shown(hint));
             }
             ExitCode::from(2)
         }

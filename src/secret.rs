@@ -38,6 +38,50 @@ impl Password {
     }
 }
 
+/// The shortest run of a secret's characters that [`mask_fragments`] hides.
+pub const FRAGMENT: usize = 4;
+
+/// `text` (device output quoted in an error) with every run of [`FRAGMENT`] or more characters
+/// that also occurs in one of `secrets` hidden as [`REDACTED`]: an exact-match redaction misses a
+/// password a device echoes wrapped across lines, cut short, reversed or base64-encoded, so every
+/// such form is matched too. A secret shorter than a fragment is hidden where it occurs whole.
+/// This hides more than the secret (any text sharing four characters with it), which is what
+/// error text can afford and parsed output cannot: use it only where device text is shown.
+pub fn mask_fragments(text: &str, secrets: &[&Password]) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut hidden = vec![false; chars.len()];
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let plain: Zeroizing<Vec<char>> = Zeroizing::new(secret.expose().chars().collect());
+        let reversed: Zeroizing<Vec<char>> = Zeroizing::new(plain.iter().rev().copied().collect());
+        let mut forms = vec![plain, reversed];
+        for engine in [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::URL_SAFE,
+        ] {
+            let encoded = Zeroizing::new(base64::Engine::encode(engine, secret.expose()));
+            forms.push(Zeroizing::new(encoded.chars().collect()));
+        }
+        for form in &forms {
+            let run = form.len().min(FRAGMENT);
+            for start in 0..=chars.len().saturating_sub(run) {
+                let window = &chars[start..start + run];
+                if window.len() == run && form.windows(run).any(|w| w == window) {
+                    hidden[start..start + run].iter_mut().for_each(|h| *h = true);
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in chars.iter().enumerate() {
+        if !hidden[i] {
+            out.push(*c);
+        } else if i == 0 || !hidden[i - 1] {
+            out.push_str(REDACTED);
+        }
+    }
+    out
+}
+
 impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(REDACTED)
@@ -74,6 +118,43 @@ mod tests {
         let shown = format!("{p:?} {:?}", Some(&p));
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains(REDACTED));
+    }
+
+    /// A 24-character password a device echoes in part, wrapped, reversed or base64-encoded
+    /// leaves no run of four of its characters in the error text.
+    #[test]
+    fn fragments_of_a_secret_in_any_echoed_form_are_hidden() {
+        use base64::Engine;
+        let secret = "Kq7-vR2x!Tm9#pL4wZ8&nB3e";
+        let p = Password::new(secret);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+        let reversed: String = secret.chars().rev().collect();
+        let echoes = [
+            format!("% Invalid input: username x secret {}", &secret[..23]),
+            format!("% bad secret {}\r\n{}", &secret[..11], &secret[11..]),
+            format!("echo {}X", &secret[1..]),
+            format!("decoded: {b64}"),
+            format!("reversed: {reversed}"),
+            format!("middle: ..{}..", &secret[8..14]),
+        ];
+        for echo in &echoes {
+            let shown = mask_fragments(echo, &[&p]);
+            let leaked = (0..=secret.len() - FRAGMENT)
+                .map(|i| &secret[i..i + FRAGMENT])
+                .chain((0..=b64.len() - FRAGMENT).map(|i| &b64[i..i + FRAGMENT]))
+                .chain((0..=reversed.len() - FRAGMENT).map(|i| &reversed[i..i + FRAGMENT]))
+                .find(|run| shown.contains(run));
+            assert!(leaked.is_none(), "{leaked:?} of the secret in {shown:?}");
+            assert!(shown.contains(REDACTED), "{shown}");
+        }
+        // Text that shares no four characters with the secret is kept as it is.
+        let plain = "% Invalid input detected at '^' marker.";
+        assert_eq!(mask_fragments(plain, &[&p]), plain);
+        assert_eq!(
+            mask_fragments("bad: abc and xabcx", &[&Password::new("abc")]),
+            "bad: ******** and x********x"
+        );
+        assert_eq!(mask_fragments("anything", &[&Password::new("")]), "anything");
     }
 
     #[test]

@@ -354,6 +354,38 @@ fn device_ignoring_the_change_is_rolled_back_and_the_old_password_kept() {
     assert_eq!(w.journal_records(), 0);
 }
 
+/// A device answering the change with errors that echo the password mangled: apply reports the
+/// failure (with what the device said, its password fragments masked), and the audit log, which
+/// is committed to git, records only the outcome's category, never the device's words.
+#[test]
+fn device_text_never_reaches_the_audit_log() {
+    let w = World::new(vec![device("r1", TargetKind::CiscoIos)]);
+    w.lab.set_fault("r1", Fault::EchoMangled).unwrap();
+    let plan = w.plan("plan.json", &["r1/netops"]);
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    w.lab.set_fault("r1", Fault::None).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("% Error: rejected") && shown.contains("********"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("rejected \\u{202e}") && !shown.contains('\u{202e}'),
+        "the device's text is shown escaped: {shown}"
+    );
+    let audit = std::fs::read_to_string(w.ws.join("state/audit.log")).unwrap();
+    let applied: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "rotation.apply")
+        .collect();
+    assert_eq!(applied.len(), 1, "{audit}");
+    let result = &applied[0]["details"]["result"];
+    assert!(result == "failed" || result == "failed-needs-recover", "{result}");
+    assert!(!audit.contains("% Error") && !audit.contains("rejected"), "{audit}");
+}
+
 #[test]
 fn session_dropped_after_the_change_is_settled_by_a_fresh_login() {
     let w = World::new(vec![device("r1", TargetKind::CiscoIos)]);

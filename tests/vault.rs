@@ -286,6 +286,66 @@ fn damaged_foreign_and_future_vaults_are_refused_and_left_untouched() {
     assert_eq!(text(&ws.get("acme/rtr1/admin").stdout), "sound-password");
 }
 
+/// Names that would forge a line or drive the terminal are refused where they come in (the
+/// command line, a vault document), named, escaped, and the vault is left as it was.
+#[test]
+fn hostile_names_are_refused_named_and_never_shown_raw() {
+    let ws = Ws::new(&[]);
+    let out = run(
+        ws.kr(&[
+            "vault",
+            "set",
+            "acme/rtr1/admin",
+            "--username",
+            "admin\nusername pwned privilege 15",
+        ]),
+        Some("pw-1"),
+    );
+    let err = fails(&out);
+    assert!(
+        err.contains("--username `admin\\nusername pwned privilege 15`"),
+        "{err}"
+    );
+    assert!(!err.contains("\nusername pwned"), "{err}");
+    assert!(!ws.vault_file().exists());
+    let err = fails(&run(ws.kr(&["vault", "set", "acme/rtr1/\u{1b}[2Jadmin"]), Some("pw-1")));
+    assert!(err.contains("`acme/rtr1/\\u{1b}[2Jadmin`"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(!ws.vault_file().exists());
+
+    // A document holding a key `vault set` refuses (from an earlier import, or edited by hand):
+    // every command names the file and the key, escaped, and the file stays as it is.
+    ws.set("acme/rtr1/admin", "sound-password");
+    let entry = serde_json::json!({"username":"admin","password":"hidden-pass","created":"2026-11-27T17:00:00Z",
+        "rotated_at":null,"verified_at":null,"revealed_at":null});
+    let doc = serde_json::json!({"format":"keyreeve-vault","version":1,"client":"acme",
+        "updated_at":"2026-11-27T17:00:00Z",
+        "entries":{"rtr1/admin": entry, "ios-001/admin\nusername pwned\u{1b}[2J": entry}});
+    let mut c = Command::new(tool("age"));
+    c.args(["-e", "-r", &ws.public]);
+    let sealed = run(c, Some(&doc.to_string()));
+    assert!(sealed.status.success());
+    std::fs::write(ws.vault_file(), &sealed.stdout).unwrap();
+    for (cmd, stdin) in [
+        (ws.kr(&["vault", "list"]), None),
+        (ws.kr(&["vault", "rm", "acme/rtr1/admin"]), None),
+        (ws.kr(&["vault", "set", "acme/rtr1/admin"]), Some("replacement")),
+    ] {
+        let out = run(cmd, stdin);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains(&ws.vault_file().display().to_string()), "{err}");
+        assert!(
+            err.contains("entry key `ios-001/admin\\nusername pwned\\u{1b}[2J`"),
+            "{err}"
+        );
+        assert!(!err.contains('\u{1b}') && !err.contains("hidden-pass"), "{err:?}");
+        assert!(err.contains("hint:"), "{err}");
+        assert!(!text(&out.stdout).contains('\u{1b}'));
+    }
+    assert_eq!(std::fs::read(ws.vault_file()).unwrap(), sealed.stdout);
+}
+
 #[cfg(unix)]
 #[test]
 fn files_are_private_and_backups_are_kept_and_bounded() {

@@ -81,8 +81,9 @@ impl Observer for Progress {
     }
 }
 
+/// An outcome for the terminal: causes quote the target's own words, shown escaped.
 fn describe(o: &Result_) -> String {
-    match o {
+    let text = match o {
         Result_::Rotated => "rotated".into(),
         Result_::RotatedNeedsAction { warning } => format!("rotated, NEEDS ACTION: {warning}"),
         Result_::Failed {
@@ -91,7 +92,8 @@ fn describe(o: &Result_) -> String {
         } => format!("FAILED (run `keyreeve recover`): {cause}"),
         Result_::Failed { cause, .. } => format!("FAILED: {cause}"),
         Result_::Skipped { reason } => format!("skipped: {reason}"),
-    }
+    };
+    keyreeve::escape::terminal_lines(&text).into_owned()
 }
 
 /// Prints the summary; true if anything failed.

@@ -79,11 +79,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    discovery::save(
-        &SnapshotStore::of_workspace(&ws.workspace),
-        &targets,
-        &mut reports,
-    );
+    discovery::save(&SnapshotStore::of_workspace(&ws.workspace), &targets, &mut reports);
     let verify = args.verify;
 
     let failed = reports.iter().filter(|r| r.failed()).count();
@@ -129,12 +125,14 @@ fn progress_bar(targets: usize) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+/// Account names, privileges and errors are the targets' own text: shown escaped.
 fn print_human(reports: &[Snapshot]) {
+    use keyreeve::escape::{terminal as shown, terminal_lines as shown_lines};
     for r in reports {
         if let Some(e) = &r.error {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", shown_lines(e));
             if let Some(h) = &r.hint {
-                eprintln!("hint: {h}");
+                eprintln!("hint: {}", shown_lines(h));
             }
             continue;
         }
@@ -153,15 +151,15 @@ fn print_human(reports: &[Snapshot]) {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
             let mut row = vec![
-                a.account.name.clone(),
+                shown(&a.account.name).into_owned(),
                 kind,
-                a.account.privilege.clone(),
+                shown(&a.account.privilege).into_owned(),
                 if a.account.admin { "yes" } else { "no" }.to_string(),
                 if a.account.enabled { "yes" } else { "no" }.to_string(),
                 a.in_vault.as_str().to_string(),
             ];
             if verify {
-                row.push(a.verified.clone().unwrap_or_else(|| "-".into()));
+                row.push(a.verified.as_deref().map_or("-".into(), |v| shown(v).into_owned()));
             }
             row.push(match (a.flagged, a.account.admin) {
                 (true, true) => "UNKNOWN ADMIN".into(),
@@ -173,7 +171,7 @@ fn print_human(reports: &[Snapshot]) {
         println!("{table}");
         for a in &r.accounts {
             if let Some(h) = &a.verify_hint {
-                println!("  {}: hint: {h}", a.account.name);
+                println!("  {}: hint: {}", shown(&a.account.name), shown_lines(h));
             }
         }
     }

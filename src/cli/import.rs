@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use chrono::Utc;
 
 use keyreeve::audit_log;
+use keyreeve::escape::terminal as shown;
 use keyreeve::export::envelope;
 use keyreeve::export::native::{self, NativeExport};
 use keyreeve::export::{ExportError, TargetInfo};
@@ -55,11 +56,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
 
     let client = args.client.clone().unwrap_or_else(|| export.manifest.client.clone());
     if !is_valid_name(&client) {
-        return Err(ExportError::BadClientName(client).into());
+        return Err(ExportError::BadClientName(shown(&client).into_owned()).into());
     }
     let Some(known) = ctx.inventory.clients.get(&client) else {
         return Err(ExportError::ClientNotInInventory {
-            snippet: inventory_snippet(&client, export.targets.iter()),
+            snippet: new_client_snippet(&client, &export.targets),
             client,
             inventory: ctx.workspace.inventory_file(),
         }
@@ -163,7 +164,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             format!(", {} replaced", replaced.len())
         },
         m.created_at.format("%Y-%m-%d %H:%M UTC"),
-        m.created_by.user
+        shown(&m.created_by.user)
     );
     if !revealed.is_empty() {
         println!(
@@ -171,12 +172,16 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             revealed.len()
         );
         for p in &revealed {
-            println!("  {p}");
+            println!("  {}", shown(p));
         }
         println!("Rotate them: keyreeve plan --client {client} --revealed");
     }
     for e in m.entries.iter().filter(|e| e.warning.is_some()) {
-        println!("Warning: {}: {}", e.path, e.warning.as_deref().unwrap_or_default());
+        println!(
+            "Warning: {}: {}",
+            shown(&e.path),
+            shown(e.warning.as_deref().unwrap_or_default())
+        );
     }
     if !missing_targets.is_empty() {
         println!(
@@ -211,20 +216,37 @@ fn keep_replaced(mut incoming: Entry, existing: Entry, now: chrono::DateTime<Utc
     incoming
 }
 
+/// What keyreeve.toml needs for a client it does not list yet: the export's targets, or, when
+/// the export names none, the one line that adds the client.
+fn new_client_snippet(client: &str, targets: &keyreeve::export::Targets) -> String {
+    if targets.is_empty() {
+        format!(
+            "[clients.{}]\n# the export names no target: add them with `keyreeve target add {client} NAME --kind KIND --address HOST`\n",
+            toml_key(client)
+        )
+    } else {
+        inventory_snippet(client, targets.iter())
+    }
+}
+
+/// A client name as a TOML key: bare when it can be, else quoted.
+fn toml_key(client: &str) -> String {
+    if client
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        client.to_string()
+    } else {
+        toml::Value::String(client.to_string()).to_string()
+    }
+}
+
 /// `[[clients.NAME.targets]]` tables for the targets of an export.
 fn inventory_snippet<'a>(client: &str, targets: impl Iterator<Item = (&'a String, &'a TargetInfo)>) -> String {
     let q = |s: &str| toml::Value::String(s.to_string()).to_string();
     let mut out = String::new();
     for (name, t) in targets {
-        let key = if client
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            client.to_string()
-        } else {
-            q(client)
-        };
-        out.push_str(&format!("[[clients.{key}.targets]]\n"));
+        out.push_str(&format!("[[clients.{}.targets]]\n", toml_key(client)));
         out.push_str(&format!("name = {}\nkind = {}\n", q(name), q(&t.kind)));
         if t.url.is_none() {
             out.push_str(&format!("address = {}\nport = {}\n", q(&t.address), t.port));
@@ -248,6 +270,41 @@ fn inventory_snippet<'a>(client: &str, targets: impl Iterator<Item = (&'a String
 mod tests {
     use super::*;
     use keyreeve::Password;
+
+    /// A client missing from the inventory gets lines that add it, even when the export names no
+    /// target (the hint's "ready to paste" block was empty then).
+    #[test]
+    fn a_new_client_always_gets_the_lines_that_add_it() {
+        let none = keyreeve::export::Targets::new();
+        let lines = new_client_snippet("initech", &none);
+        assert!(lines.starts_with("[clients.initech]\n"), "{lines}");
+        assert!(lines.contains("keyreeve target add initech"), "{lines}");
+        assert!(new_client_snippet("a.b", &none).starts_with("[clients.\"a.b\"]\n"));
+        let inv = format!("{}\n", new_client_snippet("initech", &none));
+        let parsed = keyreeve::inventory::Inventory::parse(&inv, std::path::Path::new("keyreeve.toml")).unwrap();
+        assert!(parsed.clients.contains_key("initech"));
+
+        let mut targets = keyreeve::export::Targets::new();
+        targets.insert(
+            "fw1".into(),
+            TargetInfo {
+                kind: "fortios".into(),
+                address: "10.9.9.9".into(),
+                port: 22,
+                login: "admin".into(),
+                url: None,
+                base_dn: None,
+                host_key: None,
+            },
+        );
+        let lines = new_client_snippet("initech", &targets);
+        assert!(
+            lines.starts_with("[[clients.initech.targets]]\nname = \"fw1\"\n"),
+            "{lines}"
+        );
+        let parsed = keyreeve::inventory::Inventory::parse(&lines, std::path::Path::new("keyreeve.toml")).unwrap();
+        assert_eq!(parsed.target("initech", "fw1").unwrap().address, "10.9.9.9");
+    }
 
     #[test]
     fn replacing_keeps_the_replaced_password_in_history() {

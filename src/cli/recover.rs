@@ -79,7 +79,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 } => format!("NOT SETTLED: {cause}"),
                 Result_::Skipped { reason } => reason.clone(),
             };
-            println!("  {}: {what}", r.path);
+            // Causes quote the target's own words: shown escaped.
+            println!("  {}: {}", r.path, keyreeve::escape::terminal_lines(&what));
         }
     }
     Ok(if unsettled { Outcome::Findings } else { Outcome::Success })

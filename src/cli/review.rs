@@ -132,14 +132,17 @@ fn parse_when(text: &str) -> Result<DateTime<Utc>> {
         .and_utc())
 }
 
-/// The review for people: findings with what to do, then the roster, then the counts.
+/// The review for people: findings with what to do, then the roster, then the counts. Names,
+/// privileges and messages come from devices and directories: shown escaped.
 fn human(r: &Review, scope: &str) -> String {
+    use keyreeve::escape::{terminal as shown, terminal_lines as shown_lines};
     use std::fmt::Write;
     let mut out = String::new();
     let compared = r.targets.iter().filter(|t| t.baseline_taken_at.is_some()).count();
     let _ = writeln!(
         out,
-        "Review of {scope}: {} targets, {} with a snapshot, {compared} compared with an earlier one.\n",
+        "Review of {}: {} targets, {} with a snapshot, {compared} compared with an earlier one.\n",
+        shown(scope),
         r.targets.len(),
         r.targets.iter().filter(|t| t.taken_at.is_some()).count()
     );
@@ -148,15 +151,15 @@ fn human(r: &Review, scope: &str) -> String {
             Some(_) => "accepted".to_string(),
             None => f.severity.as_str().to_uppercase(),
         };
-        let _ = writeln!(out, "{label:<8} {:<28} {}", f.rule, f.subject);
-        let _ = writeln!(out, "         {}", f.message);
+        let _ = writeln!(out, "{label:<8} {:<28} {}", f.rule, shown(&f.subject));
+        let _ = writeln!(out, "         {}", shown_lines(&f.message));
         match &f.accepted {
             Some(a) => {
                 let until = a.until.map(|u| format!(" until {u}")).unwrap_or_default();
-                let _ = writeln!(out, "         accepted{until}: {} ({})", a.reason, a.by);
+                let _ = writeln!(out, "         accepted{until}: {} ({})", shown(&a.reason), shown(&a.by));
             }
             None => {
-                let _ = writeln!(out, "         hint: {}", f.hint);
+                let _ = writeln!(out, "         hint: {}", shown_lines(&f.hint));
             }
         }
     }
@@ -164,11 +167,11 @@ fn human(r: &Review, scope: &str) -> String {
         out.push('\n');
     }
     for a in &r.unused_acceptances {
-        let _ = writeln!(out, "note: policy acceptance {a}: tidy it");
+        let _ = writeln!(out, "note: policy acceptance {}: tidy it", shown(a));
     }
     let _ = writeln!(out, "Admin rights and remote access:");
     for t in &r.targets {
-        let _ = writeln!(out, "  {}: {}", t.target, report::compared(t, r.since));
+        let _ = writeln!(out, "  {}: {}", shown(&t.target), report::compared(t, r.since));
         for e in &t.roster {
             let mut notes = Vec::new();
             if e.dial_in {
@@ -182,8 +185,8 @@ fn human(r: &Review, scope: &str) -> String {
             } else {
                 format!(" [{}]", notes.join(", "))
             };
-            let how = if e.admin { e.how.as_str() } else { "not an admin" };
-            let _ = writeln!(out, "    {}: {how}{notes}", e.account);
+            let how = if e.admin { shown(&e.how) } else { "not an admin".into() };
+            let _ = writeln!(out, "    {}: {how}{notes}", shown(&e.account));
         }
     }
     let counts: Vec<String> = r.counts().iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();

@@ -245,6 +245,10 @@ fn generate_for(ctx: &VaultContext, path: &VaultPath) -> Result<Password> {
 
 fn set(ctx: &VaultContext, args: SetArgs) -> Result<Outcome> {
     let path = VaultPath::parse(&args.path)?;
+    if let Some(username) = &args.username {
+        // Shown by list, plan and exports, and a vault document refuses it otherwise.
+        keyreeve::validate::single_line("--username", username)?;
+    }
     ctx.inventory
         .client(&path.client)
         .map_err(VaultError::from)
@@ -386,15 +390,15 @@ fn list(ctx: &VaultContext, args: ListArgs) -> Result<Outcome> {
     if loaded == 0 && !failures.is_empty() {
         let last = failures.pop().expect("not empty");
         for e in &failures {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", keyreeve::escape::terminal_lines(&e.to_string()));
         }
         return Err(keyreeve::Error::from(last).into());
     }
     let failed = !failures.is_empty();
     for e in &failures {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", keyreeve::escape::terminal_lines(&e.to_string()));
         if let Some(h) = keyreeve::Hint::hint(e) {
-            eprintln!("hint: {h}");
+            eprintln!("hint: {}", keyreeve::escape::terminal_lines(&h));
         }
     }
     if args.json {
@@ -417,7 +421,7 @@ fn list(ctx: &VaultContext, args: ListArgs) -> Result<Outcome> {
         for (p, e) in &rows {
             t.add_row([
                 p.clone(),
-                e.username.clone(),
+                keyreeve::escape::terminal(&e.username).into_owned(),
                 match e.state {
                     EntryState::Current => "current".into(),
                     EntryState::Pending => "PENDING".into(),

@@ -48,9 +48,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 Status::Pending => "PENDING: an interrupted rotation; run `keyreeve recover`".to_string(),
                 Status::Error(e) => format!("ERROR: {e}"),
             };
-            println!("  {}: {s}", r.path);
+            // Errors quote the target's own words: shown escaped.
+            println!("  {}: {}", r.path, keyreeve::escape::terminal_lines(&s));
             if let Some(h) = &r.hint {
-                println!("    hint: {h}");
+                println!("    hint: {}", keyreeve::escape::terminal_lines(h));
             }
         }
         println!(

@@ -182,6 +182,33 @@ impl ConnectorError {
     pub fn is_password_rejected(&self) -> bool {
         matches!(self, ConnectorError::PasswordRejected { .. })
     }
+
+    /// The error with every run of four or more characters of `secrets` (as they are,
+    /// reversed, or base64) hidden in the text the target sent: applied where an error leaves a
+    /// connector that knew those secrets, since errors reach the terminal, snapshots, the
+    /// service's API and logs.
+    pub fn mask_fragments(mut self, secrets: &[&Password]) -> Self {
+        use ConnectorError as E;
+        let said = match &mut self {
+            E::UnexpectedOutput { last_lines: said, .. }
+            | E::PasswordRejected { reason: said, .. }
+            | E::Unsafe { reason: said, .. }
+            | E::Unreachable { detail: said, .. }
+            | E::AccountLocked { detail: said, .. }
+            | E::PasswordExpired { detail: said, .. }
+            | E::InsufficientAccess { detail: said, .. }
+            | E::Tls { detail: said, .. }
+            | E::Protocol { detail: said, .. } => said,
+            // keyreeve's own words and names.
+            E::Timeout { .. }
+            | E::AuthFailed { .. }
+            | E::HostKeyMismatch { .. }
+            | E::HostKeyUnknown { .. }
+            | E::Unsupported { .. } => return self,
+        };
+        *said = crate::secret::mask_fragments(said, secrets);
+        self
+    }
 }
 
 impl Hint for ConnectorError {

@@ -64,13 +64,18 @@ pub enum ExportError {
     FutureVersion { path: PathBuf, found: u32, supported: u32 },
     #[error("import would overwrite {} existing entr{} of `{client}`: {}", paths.len(), if paths.len() == 1 { "y" } else { "ies" }, paths.join(", "))]
     Conflict { client: String, paths: Vec<String> },
+    #[error("{} holds what keyreeve does not take in: {problem}; nothing was imported", path.display())]
+    Unacceptable {
+        path: PathBuf,
+        problem: crate::validate::Invalid,
+    },
     #[error("`{0}` is not a valid client name")]
     BadClientName(String),
     #[error("client `{client}` is not in {}", inventory.display())]
     ClientNotInInventory {
         client: String,
         inventory: PathBuf,
-        /// `[[clients.NAME.targets]]` tables for the export's targets.
+        /// The keyreeve.toml lines that add the client: the export's targets, or `[clients.NAME]`.
         snippet: String,
     },
 }
@@ -108,10 +113,15 @@ impl Hint for ExportError {
             ExportError::Conflict { .. } => {
                 "pass --replace to overwrite them, or --client NAME to import under another client".into()
             }
-            ExportError::BadClientName(_) => "a client name holds only letters, digits, `-`, `_`, `.`".into(),
-            ExportError::ClientNotInInventory { snippet, .. } => format!(
-                "add the client to keyreeve.toml first (or import under another with --client NAME); \
-                 the targets of this export, ready to paste:\n\n{}",
+            ExportError::Unacceptable { .. } => format!(
+                "every name in an import must be one `keyreeve vault set` takes ({}), and every \
+                 username and address one line of visible text; ask the sender to fix it in their vault and export again",
+                crate::validate::NAME_RULE
+            ),
+            ExportError::BadClientName(_) => format!("a client name holds only {}", crate::validate::NAME_RULE),
+            ExportError::ClientNotInInventory { client, snippet, .. } => format!(
+                "add the client first: run `keyreeve client add {client}`, or paste these lines into \
+                 keyreeve.toml (or import under a client you have with --client NAME):\n\n{}",
                 snippet.trim_end()
             ),
         })

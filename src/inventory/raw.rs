@@ -48,7 +48,7 @@ struct RawTarget {
     login: Spanned<String>,
     #[serde(default)]
     login_method: LoginMethod,
-    enable: Option<String>,
+    enable: Option<Spanned<String>>,
     host_key: Option<Spanned<String>>,
     connect_timeout: Option<Spanned<u64>>,
     command_timeout: Option<Spanned<u64>>,
@@ -148,6 +148,16 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                     format!("login `{}` is not a valid account name", t.login.get_ref()),
                 ));
             }
+            // The enable secret's vault account: printed, and part of a vault path.
+            if let Some(enable) = t.enable.as_ref().filter(|e| !is_valid_name(e.get_ref())) {
+                return Err(invalid(
+                    enable.span().start,
+                    format!(
+                        "enable `{}` is not a valid account name",
+                        crate::escape::terminal(enable.get_ref())
+                    ),
+                ));
+            }
             if let Some(hk) = &t.host_key {
                 if !hk.get_ref().starts_with("SHA256:") {
                     return Err(invalid(
@@ -217,7 +227,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                 port,
                 login: t.login.into_inner(),
                 login_method: t.login_method,
-                enable: t.enable,
+                enable: t.enable.map(Spanned::into_inner),
                 host_key: t.host_key.map(Spanned::into_inner),
                 connect_timeout,
                 command_timeout,
@@ -383,6 +393,21 @@ extra_groups = ["CN=Tier0,DC=lab,DC=test"]
             let t = inv.targets().next().unwrap();
             assert_eq!(t.connect_timeout.max(t.command_timeout), Duration::from_secs(3600));
         }
+    }
+
+    /// `enable` names a vault account, shown by plan and discover: a line break or a terminal
+    /// escape in it is refused at its line, and shown escaped.
+    #[test]
+    fn an_enable_account_that_is_no_name_is_refused_at_its_line() {
+        let t = "[[clients.a.targets]]\nname = \"x\"\nkind = \"cisco-ios\"\naddress = \"h\"\nlogin = \"admin\"\n";
+        for bad in [r"en\nusername pwned", r"\u001b[2Jenable", "../enable", ""] {
+            let err = parse_str(&format!("{t}enable = \"{bad}\"\n")).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.starts_with("keyreeve.toml:6: enable `"), "{msg}");
+            assert!(!msg.contains(['\n', '\u{1b}']), "{msg:?}");
+        }
+        let ok = parse_str(&format!("{t}enable = \"enable\"\n")).unwrap();
+        assert_eq!(ok.target("a", "x").unwrap().enable.as_deref(), Some("enable"));
     }
 
     #[test]

@@ -292,6 +292,12 @@ pub enum Fault {
     Nonsense,
     /// Refuse TCP connections (the port is closed until the fault is cleared).
     RefuseConnections,
+    /// Refuse a password change (the configuration stays as it was) with errors that repeat
+    /// the command in other forms: each word reversed, each word base64-encoded, and the line
+    /// cut in two (as a device that wraps or truncates what it echoes would), so that the
+    /// password is in the output but never whole; the reversed words behind a right-to-left
+    /// override, which a terminal would obey.
+    EchoMangled,
 }
 
 /// What the lab tells about a running device.

@@ -294,14 +294,22 @@ impl Conn {
         let Some(mut shell) = chan.shell.take() else { return };
         let ((reply, prompt, changed), fx) = self.ctx_run(rows, |ctx| {
             let before = credentials(&ctx.state.running);
+            let kept = (ctx.fx.fault == Fault::EchoMangled).then(|| ctx.state.running.clone());
             let reply = shell.line(ctx, line);
             let changed = credentials(&ctx.state.running) != before;
+            if let (true, Some(kept)) = (changed, kept) {
+                ctx.state.running = kept;
+            }
             let prompt = shell.prompt(ctx);
             (reply, prompt, changed)
         });
         let pager_prompt = shell.pager_prompt();
         let Some(chan) = self.channels.get_mut(&ch) else { return };
         chan.shell = Some(shell);
+        let mut reply = reply;
+        if changed && fx.fault == Fault::EchoMangled {
+            reply.text = mangled_echo(line);
+        }
 
         let drop_now = changed && fx.fault == Fault::DropAfterChange;
         if drop_now {
@@ -520,4 +528,26 @@ impl russh::server::Handler for Conn {
         self.channels.remove(&channel);
         Ok(())
     }
+}
+
+/// What a device under [`Fault::EchoMangled`] answers to `line`.
+fn mangled_echo(line: &str) -> String {
+    use base64::Engine;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let reversed: Vec<String> = words.iter().map(|w| w.chars().rev().collect()).collect();
+    let encoded: Vec<String> = words
+        .iter()
+        .map(|w| base64::engine::general_purpose::STANDARD.encode(w))
+        .collect();
+    let mut cut = line.len() / 2;
+    while !line.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!(
+        "% Error: rejected \u{202e}{}\n% Error: rejected {}\n% Error: rejected {}\n{}\n",
+        reversed.join(" "),
+        encoded.join(" "),
+        &line[..cut],
+        &line[cut..]
+    )
 }

@@ -7,6 +7,9 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use super::{Review, Severity, TargetSummary};
+// Directory and device text (names, privileges, messages) can hold anything: it reaches the
+// page only through the shared Markdown escaping.
+use crate::escape::{markdown as escape, markdown_code as code};
 use crate::review::rules;
 
 /// Renders `review` as Markdown. `scope` says what was reviewed (e.g. `client acme`).
@@ -77,7 +80,13 @@ pub fn markdown(review: &Review, scope: &str) -> String {
 
     let _ = writeln!(out, "## Who holds admin rights or remote access\n");
     for t in &review.targets {
-        let _ = writeln!(out, "### {} ({})\n\n{}\n", t.target, t.kind, compared(t, review.since));
+        let _ = writeln!(
+            out,
+            "### {} ({})\n\n{}\n",
+            escape(&t.target),
+            escape(&t.kind),
+            compared(t, review.since)
+        );
         if t.roster.is_empty() {
             if t.taken_at.is_some() {
                 let _ = writeln!(out, "No admin or remote-access accounts.\n");
@@ -133,26 +142,6 @@ pub fn compared(t: &TargetSummary, since: Option<DateTime<Utc>>) -> String {
     }
 }
 
-/// Keeps a directory's or device's text from breaking the table or the page: pipes, line
-/// breaks, and HTML, which Markdown renderers pass through.
-fn escape(text: &str) -> String {
-    text.replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
-        // `<` alone can open a tag; `->` in membership paths stays readable.
-        .replace('<', "&lt;")
-}
-
-/// An account name as code: escaped, and with its own backticks (legal in an OpenLDAP cn) made
-/// harmless by a longer fence.
-fn code(name: &str) -> String {
-    let name = escape(name);
-    if name.contains('`') {
-        format!("`` {name} ``")
-    } else {
-        format!("`{name}`")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +160,7 @@ mod tests {
                 odd,
                 device_account("admin", true, InVault::Yes),
                 device_account("a|b`<i>", true, InVault::Yes),
+                device_account("\u{1b}[2Jroot\u{202e}", true, InVault::Yes),
             ],
         );
         let policy = ReviewPolicy::default();
@@ -188,7 +178,10 @@ mod tests {
             text.contains("| `netops` | group=full\\|x next | yes | no | yes | no |"),
             "{text}"
         );
-        assert!(text.contains("| `` a\\|b`&lt;i> `` | privilege 15 |"), "{text}");
+        assert!(text.contains("| a\\|b\\`&lt;i> | privilege 15 |"), "{text}");
+        // A terminal escape or a bidirectional override in a name is shown, not obeyed.
+        assert!(text.contains("| `\\u{1b}[2Jroot\\u{202e}` | privilege 15 |"), "{text}");
+        assert!(!text.contains(['\u{1b}', '\u{202e}']), "{text:?}");
         assert!(
             text.contains("- Open findings: 1 high, 0 medium, 0 low, 0 info"),
             "{text}"

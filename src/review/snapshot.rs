@@ -183,6 +183,11 @@ impl SnapshotStore {
             line: e.line(),
             message: e.to_string(),
         })?;
+        check_names(&snapshot).map_err(|(field, problem)| ReviewError::Damaged {
+            path: path.to_path_buf(),
+            line: line_of_field(&bytes, field),
+            message: problem.to_string(),
+        })?;
         snapshot.snapshot = Some(path.to_path_buf());
         Ok(snapshot)
     }
@@ -235,6 +240,23 @@ impl SnapshotStore {
         }
         Ok(out)
     }
+}
+
+/// A snapshot's own names are checked as keyreeve.toml checks them. Account names are the
+/// device's or directory's, which may hold anything (a hostile admin named with a terminal escape
+/// must still be reported): they are kept as they are and escaped wherever they are shown.
+fn check_names(snapshot: &Snapshot) -> Result<(), (&'static str, crate::validate::Invalid)> {
+    crate::validate::target_path(&snapshot.target).map_err(|e| ("target", e))?;
+    crate::validate::name("kind", &snapshot.kind).map_err(|e| ("kind", e))?;
+    Ok(())
+}
+
+/// The line of a snapshot's top-level `"field":` (the first one), else 1.
+fn line_of_field(bytes: &[u8], field: &str) -> usize {
+    let key = format!("\"{field}\":");
+    memchr::memmem::find(bytes, key.as_bytes())
+        .map(|at| bytes[..at].iter().filter(|b| **b == b'\n').count() + 1)
+        .unwrap_or(1)
 }
 
 /// The time a snapshot file's name gives (`20261127T231609.340Z.json`), if it has that form.
@@ -353,6 +375,33 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(at_day_5.accounts.len(), 2);
+    }
+
+    /// A snapshot naming a target keyreeve.toml could not hold is damage, named with its line
+    /// and shown escaped; a hostile account name is kept (it is what the review must report).
+    #[test]
+    fn a_snapshot_with_a_forged_target_is_damaged_and_odd_accounts_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path());
+        let mut s = snapshot(Utc::now(), vec![account("\u{1b}[2Jroot", true)]);
+        let path = store.save("acme", "rtr1", &mut s).unwrap();
+        let kept = SnapshotStore::read(&path).unwrap();
+        assert_eq!(kept.accounts[0].account.name, "\u{1b}[2Jroot");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (forged, named) in [
+            (r#""target": "acme/rtr1\n\u001b[2J""#, r"target `acme/rtr1\n\u{1b}[2J`"),
+            (r#""target": "../../etc""#, "target `../../etc`"),
+            (r#""kind": "x\ny""#, r"kind `x\ny`"),
+        ] {
+            let field = &forged[..forged.find(':').unwrap()];
+            let line = text.lines().find(|l| l.trim_start().starts_with(field)).unwrap();
+            std::fs::write(&path, text.replacen(line.trim_start().trim_end_matches(','), forged, 1)).unwrap();
+            let err = SnapshotStore::read(&path).unwrap_err();
+            let shown = err.to_string();
+            assert!(matches!(err, ReviewError::Damaged { line, .. } if line > 1), "{shown}");
+            assert!(shown.contains(named), "{shown}");
+            assert!(!shown.contains(['\n', '\u{1b}']), "{shown:?}");
+        }
     }
 
     #[test]

@@ -41,6 +41,22 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// What the audit log records of an outcome: a fixed word, never the target's text, which
+    /// can hold fragments of a password the device echoed (and the log is committed to git).
+    pub fn audit_category(&self) -> &'static str {
+        match self {
+            Outcome::Rotated => "rotated",
+            Outcome::RotatedNeedsAction { .. } => "rotated-needs-action",
+            Outcome::Failed {
+                needs_recover: true, ..
+            } => "failed-needs-recover",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Skipped { .. } => "skipped",
+        }
+    }
+}
+
 /// One line of the summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountResult {
@@ -221,7 +237,7 @@ impl<'a> Engine<'a> {
             self.audit(
                 "rotation.apply",
                 &item.path,
-                serde_json::json!({ "run": run.run_id, "method": item.method, "result": result.outcome }),
+                serde_json::json!({ "run": run.run_id, "method": item.method, "result": result.outcome.audit_category() }),
             );
             observer.account_done(&target_path, &result);
             out.push(result);

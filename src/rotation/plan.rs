@@ -123,7 +123,34 @@ impl Plan {
                 path: path.to_path_buf(),
             });
         }
+        plan.check_paths().map_err(bad)?;
         Ok(plan)
+    }
+
+    /// Every path a plan names is a vault path `vault set` would take, and each item's path is
+    /// its own client, target and account: a plan can come from someone else (a shared
+    /// workspace), and its paths are shown, journalled and audited.
+    fn check_paths(&self) -> Result<(), String> {
+        for (n, item) in self.items.iter().enumerate() {
+            let at = |e: crate::validate::Invalid| format!("item {}: {e}", n + 1);
+            let parts = crate::validate::vault_path(&item.path).map_err(at)?;
+            if parts != (item.client.as_str(), item.target.as_str(), item.account.as_str()) {
+                return Err(format!(
+                    "item {}: path `{}` is not its client, target and account",
+                    n + 1,
+                    crate::escape::terminal(&item.path)
+                ));
+            }
+        }
+        for path in self
+            .selection
+            .accounts
+            .iter()
+            .chain(self.skipped.iter().map(|s| &s.path))
+        {
+            crate::validate::vault_path(path).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// Items grouped by target (`CLIENT/TARGET`), each group in run order.
@@ -356,4 +383,66 @@ pub fn make_plan(
     };
     plan.hash = plan.compute_hash();
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_with(path: &str, account: &str) -> Plan {
+        let mut plan = Plan {
+            format: PLAN_FORMAT.into(),
+            created_at: Utc::now(),
+            created_by: "alice".into(),
+            selection: Selection::default(),
+            items: vec![Item {
+                path: path.into(),
+                client: "acme".into(),
+                target: "rtr1".into(),
+                account: account.into(),
+                kind: TargetKind::CiscoIos,
+                address: "127.0.0.1".into(),
+                why: "asked".into(),
+                method: ChangeMethod::AdminReset,
+                commands: vec![],
+                warnings: vec![],
+                is_login: false,
+                priority: 0,
+                vault_state: String::new(),
+                decided_by: vec![],
+            }],
+            skipped: vec![],
+            hash: String::new(),
+        };
+        plan.hash = plan.compute_hash();
+        plan
+    }
+
+    /// A re-hashed plan whose paths `vault set` would refuse (a line break forging a command
+    /// line, a path that is not its item's) is refused, naming the item, escaped.
+    #[test]
+    fn a_plan_naming_paths_vault_set_would_refuse_is_bad() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plan.json");
+        let read = |plan: &Plan| {
+            std::fs::write(&file, plan.to_json()).unwrap();
+            Plan::read(&file)
+        };
+        assert!(read(&plan_with("acme/rtr1/admin", "admin")).is_ok());
+        for (path, account, named) in [
+            (
+                "acme/rtr1/admin\nusername pwned",
+                "admin\nusername pwned",
+                "item 1: vault path `acme/rtr1/admin\\nusername pwned`",
+            ),
+            ("acme/rtr1/../../x", "../../x", "item 1: vault path `acme/rtr1/../../x`"),
+            ("acme/rtr1/other", "admin", "item 1: path `acme/rtr1/other` is not its"),
+        ] {
+            let err = read(&plan_with(path, account)).unwrap_err();
+            let shown = err.to_string();
+            assert!(matches!(err, RotationError::BadPlan { .. }), "{shown}");
+            assert!(shown.contains(named), "{shown}");
+            assert!(!shown.contains('\n'), "{shown:?}");
+        }
+    }
 }

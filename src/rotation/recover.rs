@@ -99,7 +99,7 @@ impl Engine<'_> {
                     self.audit(
                         "rotation.recover",
                         &record.path(),
-                        serde_json::json!({ "run": record.run_id, "result": outcome }),
+                        serde_json::json!({ "run": record.run_id, "result": outcome.audit_category() }),
                     );
                     AccountResult {
                         path: record.path(),

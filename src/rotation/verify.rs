@@ -24,6 +24,18 @@ pub enum Status {
     Error(String),
 }
 
+impl Status {
+    /// What the audit log records: a fixed word, never the target's error text.
+    pub fn audit_category(&self) -> &'static str {
+        match self {
+            Status::Works => "works",
+            Status::Mismatch => "mismatch",
+            Status::Pending => "pending",
+            Status::Error(_) => "error",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyResult {
     pub path: String,
@@ -113,7 +125,11 @@ impl Engine<'_> {
             for (key, status, hint) in found {
                 let path = format!("{name}/{key}");
                 if status != Status::Works {
-                    self.audit("verify.mismatch", &path, serde_json::json!({ "status": status }));
+                    self.audit(
+                        "verify.mismatch",
+                        &path,
+                        serde_json::json!({ "status": status.audit_category() }),
+                    );
                 }
                 all.push(VerifyResult { path, status, hint });
             }

@@ -223,7 +223,14 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
         trust_on_first_use: false,
         directory: policy.directory.clone(),
     });
-    let discovered = discovery::discover_noting_logins(&targets, &docs, ctx, Arc::new(options), Arc::new(|_: &crate::review::snapshot::Snapshot| {})).await;
+    let discovered = discovery::discover_noting_logins(
+        &targets,
+        &docs,
+        ctx,
+        Arc::new(options),
+        Arc::new(|_: &crate::review::snapshot::Snapshot| {}),
+    )
+    .await;
     let logins: Vec<LoginCheck> = discovered.iter().filter_map(|d| d.login.clone()).collect();
     let snapshots: Vec<Snapshot> = discovered.into_iter().map(|d| d.snapshot).collect();
     let saved = {

@@ -294,10 +294,26 @@ pub(crate) fn parse(plain: &[u8], client: &str, file: &Path) -> Result<VaultDocu
         return Err(VaultError::WrongClient {
             file: file.into(),
             expected: client.into(),
-            found: doc.client,
+            found: crate::escape::terminal(&doc.client).into_owned(),
         });
     }
+    check_names(&doc).map_err(|e| VaultError::Damaged {
+        file: file.into(),
+        detail: e.to_string(),
+    })?;
     Ok(doc)
+}
+
+/// Every key and username of a document is one `vault set` would take: an entry that no
+/// command can address could be neither read nor removed, and a username with a line break
+/// would forge lines wherever it is shown. Shared by the vault and by import.
+pub fn check_names(doc: &VaultDocument) -> Result<(), crate::validate::Invalid> {
+    crate::validate::name("client", &doc.client)?;
+    for (key, entry) in &doc.entries {
+        crate::validate::entry_key(key)?;
+        crate::validate::single_line("username", &entry.username)?;
+    }
+    Ok(())
 }
 
 fn check_header(format: Option<&str>, version: Option<u64>, file: &Path) -> Result<(), VaultError> {
@@ -444,6 +460,39 @@ mod tests {
         assert!(!err.to_string().contains("s3cret"), "{err}");
         let err = p(&GOOD[..GOOD.len() / 2]).unwrap_err();
         assert!(err.to_string().contains("ends early"), "{err}");
+    }
+
+    /// A key or username `vault set` would refuse is refused in a document too, named (escaped),
+    /// never taken in where no command could then read, remove or show it safely.
+    #[test]
+    fn keys_and_usernames_vault_set_would_refuse_are_damage() {
+        for (bad, named) in [
+            (
+                r#""rtr1/admin":{"username":"admin""#.replace("rtr1/admin", r"ios-001/admin\nusername pwned"),
+                r"ios-001/admin\nusername pwned",
+            ),
+            (
+                r#""rtr1/admin":{"username":"admin""#.replace("rtr1/admin", "../../etc/passwd"),
+                "../../etc/passwd",
+            ),
+            (
+                r#""rtr1/admin":{"username":"admin""#.replace("rtr1/admin", r"rtr1/\u001b[2Jadmin"),
+                r"rtr1/\u{1b}[2Jadmin",
+            ),
+            (
+                r#""rtr1/admin":{"username":"admin\nenable""#.to_string(),
+                r"admin\nenable",
+            ),
+        ] {
+            let doc = GOOD.replace(r#""rtr1/admin":{"username":"admin""#, &bad);
+            assert_ne!(doc, GOOD, "{bad}");
+            let err = p(&doc).unwrap_err();
+            let shown = err.to_string();
+            assert!(matches!(err, VaultError::Damaged { .. }), "{shown}");
+            assert!(shown.contains(named), "{shown}");
+            assert!(!shown.contains(['\n', '\u{1b}']), "{shown:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
     }
 
     #[test]

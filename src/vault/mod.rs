@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use document::{Entry, EntryState, HistoryItem, PendingRotation, VaultDocument};
+pub use document::{check_names, Entry, EntryState, HistoryItem, PendingRotation, VaultDocument};
 
 use crate::hint::Hint;
 use crate::inventory::{is_valid_name, Inventory, InventoryError};
@@ -121,19 +121,10 @@ impl VaultPath {
     }
 
     pub fn parse(text: &str) -> Result<Self, VaultError> {
-        let bad = |reason: &str| VaultError::BadPath {
-            path: text.into(),
-            reason: reason.into(),
-        };
-        let parts: Vec<&str> = text.split('/').collect();
-        let [client, target, account] = parts.as_slice() else {
-            return Err(bad("it needs exactly three parts, CLIENT/TARGET/ACCOUNT"));
-        };
-        for part in [client, target, account] {
-            if !is_valid_name(part) {
-                return Err(bad(&format!("`{part}` is not a valid name")));
-            }
-        }
+        let (client, target, account) = crate::validate::vault_path(text).map_err(|e| VaultError::BadPath {
+            path: e.shown,
+            reason: e.reason,
+        })?;
         Ok(VaultPath::new(client, target, account))
     }
 
@@ -154,7 +145,7 @@ fn check_client(client: &str) -> Result<(), VaultError> {
         Ok(())
     } else {
         Err(VaultError::BadPath {
-            path: client.into(),
+            path: crate::escape::terminal(client).into_owned(),
             reason: "not a valid client name".into(),
         })
     }

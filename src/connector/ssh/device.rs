@@ -1,6 +1,8 @@
 //! The connector for network devices: the session engine plus one vendor [`Dialect`]. It logs in,
 //! lets the dialect set the shell up (paging off, privileged mode), and hands it the shell to list
 //! accounts or change a password; verification is always a FRESH login, never the open session.
+//! Every error the dialect returns leaves through [`SshShell::mask`]: no fragment of a password
+//! the session holds, in any form the device echoed it, reaches an error.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,7 +62,8 @@ impl Device {
     fn login_shell(&self, login: &Credentials) -> ConnectorResult<SshShell> {
         let enable: Vec<&Password> = login.enable.iter().collect();
         let mut shell = self.shell(&login.username, Auth::new(login.method, &login.secret), &enable)?;
-        self.dialect.setup(&mut shell, login)?;
+        let set_up = self.dialect.setup(&mut shell, login);
+        set_up.map_err(|e| shell.mask(e))?;
         Ok(shell)
     }
 }
@@ -95,7 +98,7 @@ impl Connector for DeviceConnector {
 
     fn list_accounts(&self, login: &Credentials) -> ConnectorResult<Vec<AccountInfo>> {
         let mut shell = self.inner.login_shell(login)?;
-        let accounts = self.inner.dialect.list_accounts(&mut shell);
+        let accounts = self.inner.dialect.list_accounts(&mut shell).map_err(|e| shell.mask(e));
         shell.close();
         accounts
     }
@@ -121,8 +124,10 @@ impl Connector for DeviceConnector {
                 enable: None,
                 ..login.clone()
             };
-            self.inner.dialect.setup(&mut shell, &plain)?;
-            let result = self.inner.dialect.verify_enable(&mut shell, password);
+            let set_up = self.inner.dialect.setup(&mut shell, &plain);
+            let result = set_up
+                .and_then(|_| self.inner.dialect.verify_enable(&mut shell, password))
+                .map_err(|e| shell.mask(e));
             shell.close();
             return result;
         }
@@ -173,7 +178,8 @@ impl ChangeSession for DeviceChangeSession {
         let shell = self.shell()?;
         shell.add_secret(old);
         shell.add_secret(new);
-        let state = device.dialect.change_password(shell, account, method, old, new)?;
+        let changed = device.dialect.change_password(shell, account, method, old, new);
+        let state = changed.map_err(|e| shell.mask(e))?;
         if state.session_ended {
             if let Some(shell) = self.shell.take() {
                 shell.close();
@@ -197,7 +203,9 @@ impl ChangeSession for DeviceChangeSession {
                     session_ended: false,
                     fresh_session: false,
                 };
-                device.dialect.save(self.shell()?, &state)?;
+                let shell = self.shell()?;
+                let saved = device.dialect.save(shell, &state);
+                saved.map_err(|e| shell.mask(e))?;
             }
             // A fresh session settling an interrupted change.
             None => {
@@ -205,7 +213,9 @@ impl ChangeSession for DeviceChangeSession {
                     fresh_session: true,
                     ..ChangeState::default()
                 };
-                device.dialect.save(self.shell()?, &fresh)?
+                let shell = self.shell()?;
+                let saved = device.dialect.save(shell, &fresh);
+                saved.map_err(|e| shell.mask(e))?
             }
         }
         self.changes.clear();
@@ -224,7 +234,8 @@ impl ChangeSession for DeviceChangeSession {
         if !state.session_ended {
             let shell = self.shell()?;
             shell.add_secret(old);
-            return device.dialect.rollback(shell, &state, account, old);
+            let rolled_back = device.dialect.rollback(shell, &state, account, old);
+            return rolled_back.map_err(|e| shell.mask(e));
         }
         // The device logged the session out with the change: roll back from a fresh one, logged
         // in with the new password when the login account is the one that changed.
@@ -244,7 +255,10 @@ impl ChangeSession for DeviceChangeSession {
         };
         fresh.add_secret(old);
         fresh.add_secret(&new);
-        let result = device.dialect.rollback(&mut fresh, &state, account, old);
+        let result = device
+            .dialect
+            .rollback(&mut fresh, &state, account, old)
+            .map_err(|e| fresh.mask(e));
         fresh.close();
         result
     }

@@ -755,7 +755,7 @@ impl Connector for LinuxConnector {
 
     fn list_accounts(&self, login: &Credentials) -> ConnectorResult<Vec<AccountInfo>> {
         let mut host = self.login(login)?;
-        let accounts = host.list_accounts();
+        let accounts = host.list_accounts().map_err(|e| host.session.mask(e));
         host.session.close();
         accounts
     }
@@ -799,11 +799,45 @@ impl ChangeSession for LinuxChangeSession {
         old: &Password,
         new: &Password,
     ) -> ConnectorResult<()> {
+        self.host.session.add_secret(old);
+        self.host.session.add_secret(new);
+        let changed = self.change_unmasked(account, method, old, new);
+        changed.map_err(|e| self.host.session.mask(e))
+    }
+
+    fn save(&mut self) -> ConnectorResult<()> {
+        // chpasswd and passwd write /etc/shadow at once: nothing to commit.
+        self.undo.clear();
+        Ok(())
+    }
+
+    fn rollback(&mut self, account: &str, old: &Password) -> ConnectorResult<()> {
+        self.host.session.add_secret(old);
+        let rolled_back = match self.undo.remove(account) {
+            Some(Undo::Hash(hash)) => self.host.chpasswd(account, &hash, true),
+            Some(Undo::SelfChanged(current)) => self.host.passwd_self(account, &current, old),
+            Some(Undo::OldPassword) => self.host.chpasswd(account, old.expose(), false),
+            None => Err(ConnectorError::Protocol {
+                target: self.host.target(),
+                detail: format!("no unsaved change of `{account}` to roll back in this session"),
+            }),
+        };
+        rolled_back.map_err(|e| self.host.session.mask(e))
+    }
+}
+
+impl LinuxChangeSession {
+    /// The change itself; its errors leave through [`SshSession::mask`].
+    fn change_unmasked(
+        &mut self,
+        account: &str,
+        method: ChangeMethod,
+        old: &Password,
+        new: &Password,
+    ) -> ConnectorResult<()> {
         let target = self.host.target();
         check_account_name(&target, account)?;
         check_password_text(&target, new)?;
-        self.host.session.add_secret(old);
-        self.host.session.add_secret(new);
         let as_root = self.host.is_root || (account != self.host.login_user && self.host.can_be_root()?);
         if as_root {
             let hash = self.host.shadow_hash_then_chpasswd(account, new)?;
@@ -833,25 +867,6 @@ impl ChangeSession for LinuxChangeSession {
                 self.host.login_user
             ),
         })
-    }
-
-    fn save(&mut self) -> ConnectorResult<()> {
-        // chpasswd and passwd write /etc/shadow at once: nothing to commit.
-        self.undo.clear();
-        Ok(())
-    }
-
-    fn rollback(&mut self, account: &str, old: &Password) -> ConnectorResult<()> {
-        self.host.session.add_secret(old);
-        match self.undo.remove(account) {
-            Some(Undo::Hash(hash)) => self.host.chpasswd(account, &hash, true),
-            Some(Undo::SelfChanged(current)) => self.host.passwd_self(account, &current, old),
-            Some(Undo::OldPassword) => self.host.chpasswd(account, old.expose(), false),
-            None => Err(ConnectorError::Protocol {
-                target: self.host.target(),
-                detail: format!("no unsaved change of `{account}` to roll back in this session"),
-            }),
-        }
     }
 }
 

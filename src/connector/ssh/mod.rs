@@ -1,11 +1,13 @@
 //! Devices and Linux hosts over SSH: the session engine on ssh2 ([`session`]), host-key checks
 //! ([`hostkeys`]), the Linux connector over exec channels ([`linux`]), and the generic device
-//! connector ([`device`]) that drives one [`dialect`] per vendor through an interactive shell.
+//! connector ([`device`]) that drives one [`dialect`] per vendor through an interactive shell;
+//! [`device_text`] makes what a device says fit to quote in an error.
 
 use super::{ConnectContext, Connector, ConnectorError, ConnectorResult};
 use crate::inventory::{Target, TargetKind};
 
 pub mod device;
+pub mod device_text;
 pub mod dialect;
 pub mod hostkeys;
 pub mod linux;

@@ -220,6 +220,9 @@ pub struct SshSession {
     session: ssh2::Session,
     /// Every secret this session was given, redacted from all captured text.
     secrets: Vec<Password>,
+    /// The passwords among them (not command lines or key text): what a device may echo in
+    /// part or in another form, hidden in error text by [`SshSession::mask`].
+    passwords: Vec<Password>,
 }
 
 /// What an exec channel returned; secrets already redacted.
@@ -297,6 +300,10 @@ impl SshSession {
             endpoint: ep.clone(),
             session,
             secrets: vec![secret.clone()],
+            passwords: match auth {
+                Auth::Password(pw) => vec![pw.clone()],
+                Auth::PrivateKey(_) => Vec::new(),
+            },
         })
     }
 
@@ -316,9 +323,18 @@ impl SshSession {
         &self.endpoint
     }
 
-    /// Redacts `secret` from everything this session captures from now on.
+    /// Redacts the password `secret` from everything this session captures from now on, and
+    /// its fragments from its errors.
     pub fn add_secret(&mut self, secret: &Password) {
         add_secret(&mut self.secrets, secret);
+        add_secret(&mut self.passwords, secret);
+    }
+
+    /// `error` with every fragment of this session's passwords hidden in what the target said
+    /// (see [`ConnectorError::mask_fragments`]): for every error leaving a connector.
+    pub fn mask(&self, error: ConnectorError) -> ConnectorError {
+        let passwords: Vec<&Password> = self.passwords.iter().collect();
+        error.mask_fragments(&passwords)
     }
 
     /// Runs `command` on an exec channel with `stdin` (which may hold secrets: they are never
@@ -495,35 +511,7 @@ pub fn matches_at_end(re: &Regex, text: &str) -> Option<usize> {
         .last()
 }
 
-/// The last `n` lines of `text`, for error messages.
-///
-/// Device output can hold credentials keyreeve never sent, so redaction by known secrets misses
-/// them: a `username x password 7 <reversible>` line of the configuration, a `$6$...` crypt hash.
-/// Their values are masked here, since errors reach logs, reports and the service's API.
-pub fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    let from = lines.len().saturating_sub(n);
-    mask_credentials(&lines[from..].join("\n"))
-}
-
-/// `password 7 0822455D0A16`, `secret 9 $9$...`, `encrypted-password "$6$..."`, any `$id$...`
-/// crypt string: the value becomes `********`.
-fn mask_credentials(text: &str) -> String {
-    static KEYWORD_VALUE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-        Regex::new(
-            r#"(?i)\b((?:encrypted-)?password|secret|passwd|key-string|authentication-key)(\s+\d{1,2})?\s+"?[^\s"]+"?"#,
-        )
-        .expect("a constant pattern")
-    });
-    static CRYPT: std::sync::LazyLock<Regex> =
-        std::sync::LazyLock::new(|| Regex::new(r"\$[0-9a-z]{1,2}\$\S+").expect("a constant pattern"));
-    let text = CRYPT.replace_all(text, "********");
-    KEYWORD_VALUE.replace_all(&text, "$1$2 ********").into_owned()
-}
+pub use super::device_text::last_lines;
 
 /// An interactive shell on a device, positioned at a prompt.
 pub struct SshShell {
@@ -536,9 +524,15 @@ pub struct SshShell {
 }
 
 impl SshShell {
-    /// Redacts `secret` from everything this shell captures from now on.
+    /// Redacts the password `secret` from everything this shell captures from now on, and its
+    /// fragments from its errors.
     pub fn add_secret(&mut self, secret: &Password) {
         self.session.add_secret(secret);
+    }
+
+    /// See [`SshSession::mask`].
+    pub fn mask(&self, error: ConnectorError) -> ConnectorError {
+        self.session.mask(error)
     }
 
     /// The last lines the device sent (redacted).
@@ -688,7 +682,8 @@ impl Shell for SshShell {
     }
 
     fn command_secret(&mut self, line: &Password) -> ConnectorResult<String> {
-        self.add_secret(line);
+        // A command line, redacted whole: its words are no password to hide fragments of.
+        add_secret(&mut self.session.secrets, line);
         Ok(self.exchange(line.expose().as_bytes(), REDACTED, &[])?.1)
     }
 
@@ -697,7 +692,7 @@ impl Shell for SshShell {
     }
 
     fn secret_expect(&mut self, line: &Password, questions: &[&Regex]) -> ConnectorResult<(Option<usize>, String)> {
-        self.add_secret(line);
+        add_secret(&mut self.session.secrets, line);
         self.exchange(line.expose().as_bytes(), REDACTED, questions)
     }
 
@@ -711,31 +706,6 @@ impl SshShell {
     pub fn close(mut self) {
         let _ = self.channel.close();
         self.session.close();
-    }
-}
-
-#[cfg(test)]
-mod masking_tests {
-    use super::last_lines;
-
-    #[test]
-    fn credentials_in_device_output_are_masked_in_error_lines() {
-        let out = "rtr1#show running-config | section username\n\
-                   username admin privilege 15 password 7 0822455D0A16\n\
-                   username ops secret 9 $9$abcdefgh$ijklmnop\n\
-                   set system login user x authentication encrypted-password \"$6$salt$hash\"\n\
-                   enable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0\n\
-                   % Invalid input detected\n";
-        let shown = last_lines(out, 6);
-        for leaked in ["0822455D0A16", "$9$", "$6$", "$1$", "ijklmnop", "hx5rVt7r"] {
-            assert!(!shown.contains(leaked), "{leaked} in {shown}");
-        }
-        assert!(
-            shown.contains("username admin privilege 15 password 7 ********"),
-            "{shown}"
-        );
-        assert!(shown.contains("% Invalid input detected"), "{shown}");
-        assert_eq!(last_lines("a\n\n b \nc", 2), " b\nc");
     }
 }
 
