@@ -585,6 +585,10 @@ fn discover_shows_progress_on_a_terminal_only() {
     let on_terminal = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
         .env("KEYREEVE_WORKSPACE", &s.ws)
+        // A terminal has a TERM (the bar is drawn only for one) and `script` starts the line
+        // through $SHELL: neither is set in a bare environment such as CI's.
+        .env("TERM", "xterm")
+        .env("SHELL", "/bin/sh")
         .stdin(Stdio::null())
         .output()
         .expect("`script` (util-linux) runs");

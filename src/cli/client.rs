@@ -40,7 +40,8 @@ pub fn run(g: &Global, command: Command) -> Result<Outcome> {
 
 fn read_inventory_text(ws: &Workspace) -> Result<(PathBuf, String)> {
     let file = ws.inventory_file();
-    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = keyreeve::safe_fs::read_existing_text(&file, keyreeve::safe_fs::Limit::INVENTORY)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     // Refuse to edit a file that is already invalid: its error is the one to show first.
     Inventory::parse(&text, &file)?;
     Ok((file, text))
@@ -108,9 +109,13 @@ fn rm(g: &Global, ws: &Workspace, name: &str) -> Result<Outcome> {
     if archive.exists() {
         bail!("{} exists already; try again in a second", archive.display());
     }
-    std::fs::create_dir_all(&archive).with_context(|| format!("cannot create {}", archive.display()))?;
-    std::fs::write(archive.join("keyreeve.toml"), &text)
-        .with_context(|| format!("cannot write {}", archive.join("keyreeve.toml").display()))?;
+    // The archive is written like every workspace file: no link on the way is followed.
+    keyreeve::safe_fs::create_dir_all(ws.root(), &archive)
+        .with_context(|| format!("cannot create {}", archive.display()))?;
+    keyreeve::vault::store::write_atomic(ws.root(), &archive.join("keyreeve.toml"), 0o644, |w| {
+        w.write_all(text.as_bytes())
+    })
+    .with_context(|| format!("cannot write {}", archive.join("keyreeve.toml").display()))?;
     let present: Vec<(PathBuf, String)> = client_files(ws, name)
         .into_iter()
         .filter(|(from, _)| from.symlink_metadata().is_ok())
@@ -130,7 +135,7 @@ fn rm(g: &Global, ws: &Workspace, name: &str) -> Result<Outcome> {
     let mut outcome = Ok(());
     for (from, to) in &present {
         let to = archive.join(to);
-        if let Err(e) = std::fs::rename(from, &to) {
+        if let Err(e) = keyreeve::safe_fs::rename(ws.root(), from, &to) {
             outcome = Err(anyhow::Error::new(e).context(format!("cannot move {} to {}", from.display(), to.display())));
             break;
         }
@@ -142,7 +147,7 @@ fn rm(g: &Global, ws: &Workspace, name: &str) -> Result<Outcome> {
     if let Err(e) = outcome {
         // Put back what moved, so that the client stays whole.
         for (from, to) in moved.iter().rev() {
-            let _ = std::fs::rename(to, from);
+            let _ = keyreeve::safe_fs::rename(ws.root(), to, from);
         }
         return Err(e.context(format!("client `{name}` was not removed")));
     }

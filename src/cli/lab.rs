@@ -293,20 +293,15 @@ fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
         }
         (Some(ws), None) => {
             let file = ws.inventory_file();
-            let mut toml = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let mut toml = keyreeve::safe_fs::read_existing_text(&file, keyreeve::safe_fs::Limit::INVENTORY)
+                .with_context(|| format!("reading {}", file.display()))?;
             toml.push_str(&format!(
                 "\n# Devices of `keyreeve lab up`.\n[clients.{}]\n\n",
                 args.client
             ));
             toml.push_str(&lab.inventory_toml(&args.client));
-            let inventory: Inventory = {
-                let tmp = tempfile::NamedTempFile::new_in(ws.root()).context("writing the inventory")?;
-                std::fs::write(tmp.path(), &toml)?;
-                let parsed = Inventory::load(tmp.path())?;
-                tmp.persist(&file)
-                    .with_context(|| format!("writing {}", file.display()))?;
-                parsed
-            };
+            // Checked whole before it replaces the file, and written without following a link.
+            let inventory: Inventory = keyreeve::inventory::edit::write(&file, &toml)?;
             let keys = KeyRing::locate(g.identity.as_deref());
             Vault::new(ws, &inventory, &keys).update(&args.client, |doc| {
                 for spec in &specs {

@@ -282,7 +282,8 @@ fn add(ws: &keyreeve::workspace::Workspace, client: &str, args: &Args, found: &[
     use keyreeve::inventory::edit::{self, NewTarget};
 
     let file = ws.inventory_file();
-    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = keyreeve::safe_fs::read_existing_text(&file, keyreeve::safe_fs::Limit::INVENTORY)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let inventory = keyreeve::inventory::Inventory::parse(&text, &file)?;
     let listed = &inventory.client(client)?.targets;
     let mut new = Vec::new();

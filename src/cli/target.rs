@@ -131,7 +131,8 @@ pub(crate) fn confirmed_host_key(
 fn add(g: &Global, args: AddArgs) -> Result<Outcome> {
     let ws = locate_workspace(g)?;
     let file = ws.inventory_file();
-    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = keyreeve::safe_fs::read_existing_text(&file, keyreeve::safe_fs::Limit::INVENTORY)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let inventory = Inventory::parse(&text, &file)?;
     let client = inventory.client(&args.client)?;
     if !is_valid_name(&args.name) {
@@ -200,7 +201,8 @@ fn add(g: &Global, args: AddArgs) -> Result<Outcome> {
         }
     };
     // Read again: the file may have changed while a person looked at the fingerprint.
-    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = keyreeve::safe_fs::read_existing_text(&file, keyreeve::safe_fs::Limit::INVENTORY)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let new_text = edit::add_targets(&text, &file, &args.client, &[new])?;
     edit::write(&file, &new_text)?;
     println!("Added {path} ({kind}) to {}.", file.display());
