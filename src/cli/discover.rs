@@ -46,6 +46,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let ws = Workspace::load(g)?;
     let targets: Vec<Target> = select(&ws.inventory, args.client.as_deref(), args.target.as_deref())?
         .into_iter()
+        // Guided targets have nothing to log in to: `keyreeve status` tracks them.
+        .filter(|t| !t.kind.is_manual())
         .cloned()
         .collect();
     let docs = discovery::load_vaults(&Vault::new(&ws.workspace, &ws.inventory, &ws.keys), &targets);

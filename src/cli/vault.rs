@@ -225,9 +225,14 @@ fn generate_for(ctx: &VaultContext, path: &VaultPath) -> Result<Password> {
     let policy = Policy::load_dir(&ctx.workspace.policies_dir())?;
     let (composition, rules) = match ctx.inventory.target(&path.client, &path.target) {
         Ok(target) => {
-            let eff = policy.effective(&path.client, target.kind, &target.name, &path.account);
+            let eff = policy.effective_on(target, &path.account);
             let connect = super::context::connect_context(&ctx.workspace, policy.directory.clone(), false);
-            let rules = connector::for_target(target, &connect)?.password_rules(&path.account);
+            let rules = if target.kind.is_manual() {
+                // A person types it: the policy (its category's rules) says what the target takes.
+                Default::default()
+            } else {
+                connector::for_target(target, &connect)?.password_rules(&path.account)
+            };
             (eff.composition, rules)
         }
         Err(_) => {

@@ -309,6 +309,13 @@ pub trait ChangeSession: Send {
 
 /// The connector for `target`.
 pub fn for_target(target: &Target, ctx: &ConnectContext) -> ConnectorResult<Box<dyn Connector>> {
+    if target.kind.is_manual() {
+        return Err(ConnectorError::Unsupported {
+            target: target.path(),
+            kind: target.kind.to_string(),
+            operation: "logging in (a person changes it, guided by `keyreeve apply`)".into(),
+        });
+    }
     if target.kind.is_directory() {
         ldap::connector(target, ctx)
     } else {

@@ -62,10 +62,12 @@ pub enum TargetKind {
     Vyos,
     ActiveDirectory,
     Ldap,
+    /// Changed by a person (a printer's web page, a PBX, a web portal), guided by keyreeve.
+    Manual,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 11] = [
+    pub const ALL: [TargetKind; 12] = [
         TargetKind::Linux,
         TargetKind::CiscoIos,
         TargetKind::CiscoNxos,
@@ -77,6 +79,7 @@ impl TargetKind {
         TargetKind::Vyos,
         TargetKind::ActiveDirectory,
         TargetKind::Ldap,
+        TargetKind::Manual,
     ];
 
     /// The name used in `keyreeve.toml` and on the command line.
@@ -93,6 +96,7 @@ impl TargetKind {
             TargetKind::Vyos => "vyos",
             TargetKind::ActiveDirectory => "active-directory",
             TargetKind::Ldap => "ldap",
+            TargetKind::Manual => "manual",
         }
     }
 
@@ -107,6 +111,11 @@ impl TargetKind {
     /// Directory targets speak LDAP; all others speak SSH.
     pub fn is_directory(self) -> bool {
         matches!(self, TargetKind::ActiveDirectory | TargetKind::Ldap)
+    }
+
+    /// Guided targets: keyreeve never connects, a person changes the password.
+    pub fn is_manual(self) -> bool {
+        self == TargetKind::Manual
     }
 }
 
@@ -160,6 +169,9 @@ pub struct Target {
     pub ca_file: Option<PathBuf>,
     /// Directory targets: groups (DNs) treated as privileged in addition to the well-known ones.
     pub extra_groups: Vec<String>,
+    /// Guided targets: the manual part (category, accounts, instructions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guided: Option<Guided>,
     /// The line of `keyreeve.toml` where this target starts, for messages.
     pub line: usize,
 }
@@ -172,6 +184,33 @@ impl Target {
     /// `CLIENT/TARGET/ACCOUNT`.
     pub fn account_path(&self, account: &str) -> String {
         format!("{}/{}/{}", self.client, self.name, account)
+    }
+}
+
+/// What a guided (`kind = "manual"`) target adds: what it is, which accounts keyreeve keeps, and
+/// where to click. Its `address` may be empty and its `login` is unused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guided {
+    pub category: Category,
+    pub accounts: Vec<String>,
+    /// Free text, several lines: how a person changes the password.
+    pub instructions: String,
+}
+
+impl Target {
+    /// The category of a guided target.
+    pub fn category(&self) -> Option<Category> {
+        self.guided.as_ref().map(|g| g.category)
+    }
+
+    /// Where a person goes to change it: the URL, else the address.
+    pub fn location(&self) -> String {
+        match (&self.url, self.address.is_empty()) {
+            (Some(url), _) => url.clone(),
+            (None, false) if self.port != 0 => format!("{}:{}", self.address, self.port),
+            (None, false) => self.address.clone(),
+            (None, true) => String::new(),
+        }
     }
 }
 
@@ -246,6 +285,8 @@ pub fn is_valid_name(s: &str) -> bool {
         && !s.starts_with('.')
 }
 
+mod category;
 pub mod edit;
 mod raw;
+pub use category::Category;
 pub(crate) use raw::line_of;

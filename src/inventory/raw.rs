@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{is_valid_name, Client, Inventory, InventoryError, LoginMethod, Target, TargetKind};
+use super::{Category, Guided};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +46,7 @@ struct RawTarget {
     kind: Spanned<String>,
     address: Option<String>,
     port: Option<u16>,
-    login: Spanned<String>,
+    login: Option<Spanned<String>>,
     #[serde(default)]
     login_method: LoginMethod,
     enable: Option<Spanned<String>>,
@@ -62,6 +63,9 @@ struct RawTarget {
     ca_file: Option<String>,
     #[serde(default)]
     extra_groups: Vec<String>,
+    category: Option<Spanned<String>>,
+    accounts: Option<Spanned<Vec<String>>>,
+    instructions: Option<Spanned<String>>,
 }
 
 /// The longest `connect_timeout` / `command_timeout`, an hour: deadlines are computed as now plus
@@ -142,12 +146,26 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                     format!("unknown kind `{}`; known kinds: {}", t.kind.get_ref(), known.join(", ")),
                 )
             })?;
-            if !is_valid_name(t.login.get_ref()) {
-                return Err(invalid(
-                    t.login.span().start,
-                    format!("login `{}` is not a valid account name", t.login.get_ref()),
-                ));
-            }
+            let guided = guided_part(&t, kind, &name, at, &invalid)?;
+            let login = match (&t.login, kind.is_manual()) {
+                (Some(login), true) => {
+                    return Err(invalid(
+                        login.span().start,
+                        format!("manual target `{name}` takes no `login`: keyreeve never logs in to it, a person changes its `accounts`"),
+                    ))
+                }
+                (None, true) => String::new(),
+                (None, false) => return Err(invalid(at, format!("target `{name}` needs `login`"))),
+                (Some(login), false) => {
+                    if !is_valid_name(login.get_ref()) {
+                        return Err(invalid(
+                            login.span().start,
+                            format!("login `{}` is not a valid account name", login.get_ref()),
+                        ));
+                    }
+                    login.get_ref().clone()
+                }
+            };
             // The enable secret's vault account: printed, and part of a vault path.
             if let Some(enable) = t.enable.as_ref().filter(|e| !is_valid_name(e.get_ref())) {
                 return Err(invalid(
@@ -196,6 +214,27 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                     return Err(invalid(at, format!("directory target `{name}` needs `base_dn`")));
                 }
                 (host, port, Some(u.clone()))
+            } else if kind.is_manual() {
+                let url = match &t.url {
+                    Some(u) if u.get_ref().chars().any(char::is_control) || !u.get_ref().contains("://") => {
+                        return Err(invalid(
+                            u.span().start,
+                            format!(
+                                "url `{}` is not a URL on one line (e.g. https://printer1/)",
+                                crate::escape::terminal(u.get_ref())
+                            ),
+                        ))
+                    }
+                    u => u.as_ref().map(|u| u.get_ref().clone()),
+                };
+                let address = t.address.clone().unwrap_or_default();
+                if address.chars().any(char::is_control) {
+                    return Err(invalid(
+                        at,
+                        format!("target `{name}`: the address holds a control character"),
+                    ));
+                }
+                (address, t.port.unwrap_or(0), url)
             } else {
                 let address = t
                     .address
@@ -203,7 +242,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                     .ok_or_else(|| invalid(at, format!("target `{name}` needs `address`")))?;
                 (address, t.port.unwrap_or(22), None)
             };
-            if address.is_empty() {
+            if address.is_empty() && !kind.is_manual() {
                 return Err(invalid(at, format!("target `{name}` has an empty address")));
             }
             let seconds = |field: &str, value: Option<Spanned<u64>>, default: u64| match value {
@@ -225,7 +264,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                 kind,
                 address,
                 port,
-                login: t.login.into_inner(),
+                login,
                 login_method: t.login_method,
                 enable: t.enable.map(Spanned::into_inner),
                 host_key: t.host_key.map(Spanned::into_inner),
@@ -238,6 +277,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                 bind_dn: t.bind_dn,
                 ca_file: t.ca_file.map(Into::into),
                 extra_groups: t.extra_groups,
+                guided,
                 line: lines.line(at),
             });
         }
@@ -256,6 +296,80 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
         armor: raw.workspace.armor,
         clients,
     })
+}
+
+/// The guided part of a manual target, checked; the fields of that part on any other kind are
+/// refused at their line.
+fn guided_part(
+    t: &RawTarget,
+    kind: TargetKind,
+    name: &str,
+    at: usize,
+    invalid: &dyn Fn(usize, String) -> InventoryError,
+) -> Result<Option<Guided>, InventoryError> {
+    if !kind.is_manual() {
+        let stray = [
+            t.category.as_ref().map(|c| ("category", c.span().start)),
+            t.accounts.as_ref().map(|a| ("accounts", a.span().start)),
+            t.instructions.as_ref().map(|i| ("instructions", i.span().start)),
+        ];
+        if let Some((field, offset)) = stray.into_iter().flatten().next() {
+            return Err(invalid(
+                offset,
+                format!("`{field}` is for `kind = \"manual\"` targets only; `{name}` is {kind}"),
+            ));
+        }
+        return Ok(None);
+    }
+    let category = t.category.as_ref().ok_or_else(|| {
+        invalid(
+            at,
+            format!("manual target `{name}` needs `category` (one of {})", Category::names()),
+        )
+    })?;
+    let category = Category::parse(category.get_ref()).ok_or_else(|| {
+        invalid(
+            category.span().start,
+            format!(
+                "unknown category `{}`; the categories: {}",
+                crate::escape::terminal(category.get_ref()),
+                Category::names()
+            ),
+        )
+    })?;
+    let accounts = t.accounts.as_ref().ok_or_else(|| {
+        invalid(
+            at,
+            format!("manual target `{name}` needs `accounts = [\"admin\"]`: the accounts keyreeve keeps"),
+        )
+    })?;
+    let accounts_at = accounts.span().start;
+    if accounts.get_ref().is_empty() {
+        return Err(invalid(
+            accounts_at,
+            format!("manual target `{name}`: `accounts` is empty"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for account in accounts.get_ref() {
+        if !is_valid_name(account) {
+            return Err(invalid(
+                accounts_at,
+                format!(
+                    "account `{}` is not a valid account name",
+                    crate::escape::terminal(account)
+                ),
+            ));
+        }
+        if !seen.insert(account) {
+            return Err(invalid(accounts_at, format!("account `{account}` is listed twice")));
+        }
+    }
+    Ok(Some(Guided {
+        category,
+        accounts: accounts.get_ref().clone(),
+        instructions: t.instructions.as_ref().map(|i| i.get_ref().clone()).unwrap_or_default(),
+    }))
 }
 
 #[cfg(test)]

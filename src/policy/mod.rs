@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::hint::Hint;
-use crate::inventory::{line_of, TargetKind};
+use crate::inventory::{line_of, Category, Target, TargetKind};
 
 pub mod generate;
 pub mod window;
@@ -74,6 +74,8 @@ impl Default for DirectoryPolicy {
 struct RawSection {
     client: Option<String>,
     kind: Option<Spanned<String>>,
+    /// Guided targets' category (`printer`, `voip`, ...).
+    category: Option<Spanned<String>>,
     target: Option<String>,
     account: Option<String>,
     /// `[defaults]`: a list of CLIENT/TARGET/ACCOUNT patterns; a rule: `true` to exclude.
@@ -185,6 +187,7 @@ pub struct Effective {
 struct Rule {
     client: Option<String>,
     kind: Option<TargetKind>,
+    category: Option<Category>,
     target: Option<String>,
     account: Option<String>,
     exclude: Option<bool>,
@@ -318,7 +321,12 @@ impl Policy {
             }
             *defaults_seen = Some(path.to_path_buf());
             let d = d.into_inner();
-            if d.client.is_some() || d.kind.is_some() || d.target.is_some() || d.account.is_some() {
+            if d.client.is_some()
+                || d.kind.is_some()
+                || d.category.is_some()
+                || d.target.is_some()
+                || d.account.is_some()
+            {
                 return Err(invalid(
                     at,
                     "[defaults] applies to every account: client, kind, target and account belong in [[rules]]".into(),
@@ -356,10 +364,24 @@ impl Policy {
                 ),
                 None => None,
             };
-            if r.client.is_none() && kind.is_none() && r.target.is_none() && r.account.is_none() {
+            let category = match r.category.clone() {
+                Some(c) => Some(Category::parse(c.get_ref()).ok_or_else(|| {
+                    invalid(
+                        c.span().start,
+                        format!(
+                            "unknown category `{}`; the categories: {}",
+                            c.get_ref(),
+                            Category::names()
+                        ),
+                    )
+                })?),
+                None => None,
+            };
+            if r.client.is_none() && kind.is_none() && category.is_none() && r.target.is_none() && r.account.is_none() {
                 return Err(invalid(
                     at,
-                    "a rule needs at least one of client, kind, target, account (use [defaults] for all)".into(),
+                    "a rule needs at least one of client, kind, category, target, account (use [defaults] for all)"
+                        .into(),
                 ));
             }
             let exclude = match r.exclude.clone() {
@@ -375,6 +397,7 @@ impl Policy {
             self.rules.push(Rule {
                 client,
                 kind,
+                category,
                 target,
                 account,
                 exclude,
@@ -454,16 +477,35 @@ impl Policy {
 
     /// The settings for one account.
     pub fn effective(&self, client: &str, kind: TargetKind, target: &str, account: &str) -> Effective {
-        self.effective_for(client, Some(kind), target, account)
+        self.effective_for(client, Some(kind), None, target, account)
+    }
+
+    /// The settings for one account of an inventory target: rules naming its guided category
+    /// apply too.
+    pub fn effective_on(&self, target: &Target, account: &str) -> Effective {
+        self.effective_for(
+            &target.client,
+            Some(target.kind),
+            target.category(),
+            &target.name,
+            account,
+        )
     }
 
     /// The settings for an account of a target the inventory does not hold: rules that name a
     /// target kind do not apply.
     pub fn effective_kindless(&self, client: &str, target: &str, account: &str) -> Effective {
-        self.effective_for(client, None, target, account)
+        self.effective_for(client, None, None, target, account)
     }
 
-    fn effective_for(&self, client: &str, kind: Option<TargetKind>, target: &str, account: &str) -> Effective {
+    fn effective_for(
+        &self,
+        client: &str,
+        kind: Option<TargetKind>,
+        category: Option<Category>,
+        target: &str,
+        account: &str,
+    ) -> Effective {
         let mut eff = self.base.clone();
         let path = format!("{client}/{target}/{account}");
         if self.exclude.iter().any(|p| path_match(p, &path)) {
@@ -473,6 +515,7 @@ impl Policy {
         for rule in &self.rules {
             let matches = rule.client.as_deref().is_none_or(|c| glob_match(c, client))
                 && rule.kind.is_none_or(|k| Some(k) == kind)
+                && rule.category.is_none_or(|c| Some(c) == category)
                 && rule.target.as_deref().is_none_or(|t| glob_match(t, target))
                 && rule.account.as_deref().is_none_or(|a| glob_match(a, account));
             if matches {

@@ -229,7 +229,8 @@ pub fn gather<'a>(
     now: DateTime<Utc>,
 ) -> Result<Vec<TargetReview>, ReviewError> {
     let mut out = Vec::new();
-    for t in targets {
+    // Guided targets are never discovered: the vault-based rules and `status` cover them.
+    for t in targets.into_iter().filter(|t| !t.kind.is_manual()) {
         let current = store.newest(&t.client, &t.name, Some(now + CLOCK_SKEW))?;
         let baseline = match &current {
             None => None,

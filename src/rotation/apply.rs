@@ -210,9 +210,7 @@ impl<'a> Engine<'a> {
                 Err(cause) => failed(cause.clone(), false),
                 Ok((target, connector)) => {
                     let now = Utc::now();
-                    let eff = self
-                        .policy
-                        .effective(&item.client, target.kind, &item.target, &item.account);
+                    let eff = self.policy.effective_on(target, &item.account);
                     if !eff.windows.is_empty()
                         && !eff
                             .windows
@@ -276,9 +274,7 @@ impl<'a> Engine<'a> {
             Ok(c) => c,
             Err(e) => return failed(e.to_string(), false),
         };
-        let eff = self
-            .policy
-            .effective(&item.client, target.kind, &item.target, &item.account);
+        let eff = self.policy.effective_on(target, &item.account);
         let new = match generate(&eff.composition, &connector.password_rules(&item.account)) {
             Ok(p) => p,
             Err(e) => return failed(e.to_string(), false),

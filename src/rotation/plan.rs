@@ -286,7 +286,7 @@ pub fn make_plan(
                 });
                 continue;
             }
-            let eff = inputs.policy.effective(client, target.kind, target_name, account);
+            let eff = inputs.policy.effective_on(target, account);
             if eff.excluded {
                 skipped.push(Skipped {
                     path,

@@ -196,6 +196,7 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
     let targets: Vec<Target> = inventory
         .targets()
         .filter(|t| config.client.as_deref().is_none_or(|c| t.client == c))
+        .filter(|t| !t.kind.is_manual())
         .cloned()
         .collect();
     warn_about_moved_targets(&targets, &mut memory.endpoints);
