@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use keyreeve::rotation::apply::{AccountResult, Engine, Observer, Outcome as Result_};
+use keyreeve::rotation::guided::Guide;
 use keyreeve::rotation::plan::Plan;
 use keyreeve::rotation::plan_check::check_plan;
 
@@ -31,6 +32,13 @@ pub struct Args {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Leave the guided steps (manual targets) for a later apply.
+    #[arg(long)]
+    pub skip_manual: bool,
+    /// Where guided steps may show new passwords when no terminal is attached: a new file (mode
+    /// 0600) or `-` for stdout; answers are then read from stdin. Default: the terminal only.
+    #[arg(long, value_name = "FILE|-")]
+    pub show_password_to: Option<PathBuf>,
 }
 
 /// A progress bar per target on a terminal; one line per account otherwise.
@@ -129,6 +137,11 @@ fn confirm(plan: &Plan) -> Result<bool> {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    run_guided_by(g, args, None)
+}
+
+/// `apply`, with guided steps shown by `guide` instead of the terminal (the demo answers its own).
+pub fn run_guided_by(g: &Global, args: Args, guide: Option<&dyn Guide>) -> Result<Outcome> {
     let ctx = Context::load(g)?;
     let file = Plan::read(&args.plan)?;
     if file.items.is_empty() {
@@ -147,6 +160,20 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
         println!();
     }
+    let has_guided = plan.items.iter().any(|i| i.kind.is_manual());
+    // Opened before anything changes: a step that could not be shown is refused up front.
+    let terminal_guide = match (
+        has_guided && !args.skip_manual && guide.is_none(),
+        &args.show_password_to,
+    ) {
+        (true, show_to) => Some(super::guide::TerminalGuide::open(show_to.as_deref())?),
+        (false, _) => None,
+    };
+    let guide: Option<&dyn Guide> = match (&terminal_guide, args.skip_manual) {
+        (_, true) => None,
+        (Some(t), false) => Some(t),
+        (None, false) => guide,
+    };
     if !args.yes && !confirm(plan)? {
         println!("Nothing changed.");
         return Ok(Outcome::Success);
@@ -160,7 +187,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         actor: ctx.actor(),
     };
     let progress = Progress::new();
-    let results = engine.apply(&checked, args.concurrency, &factory(&connect), &progress)?;
+    let results = engine.apply_guided(&checked, args.concurrency, &factory(&connect), &progress, guide)?;
     let any_failed = results
         .iter()
         .any(|r| matches!(r.outcome, Result_::Failed { .. } | Result_::RotatedNeedsAction { .. }));

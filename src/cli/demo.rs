@@ -164,6 +164,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             concurrency: 8,
             yes: true,
             json: false,
+            skip_manual: false,
+            show_password_to: None,
         },
     )?;
 

@@ -13,6 +13,7 @@ pub mod context;
 pub mod demo;
 pub mod discover;
 pub mod export;
+pub mod guide;
 pub mod hostkeys;
 pub mod identity;
 pub mod import;
@@ -28,6 +29,7 @@ pub mod scan;
 pub mod serve;
 pub mod target;
 pub mod vault;
+pub mod vault_guided;
 pub mod verify;
 
 /// What a command reports through its exit code.

@@ -27,6 +27,10 @@ pub struct Args {
     /// history, the record is removed, and both are audited.
     #[arg(long, value_name = "FILE_OR_ID")]
     pub abandon: Option<String>,
+    /// Where guided rotations may show their passwords to ask which one is in force when no
+    /// terminal is attached: a new file (mode 0600) or `-` for stdout; answers from stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub show_password_to: Option<std::path::PathBuf>,
     /// Do not ask for confirmation (with --abandon).
     #[arg(long, requires = "abandon")]
     pub yes: bool,
@@ -49,7 +53,15 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     if let Some(wanted) = &args.abandon {
         return abandon(&engine, wanted, args.yes, args.json);
     }
-    let results = engine.recover(args.concurrency, &factory(&connect))?;
+    // Without a terminal (or --show-password-to), guided rotations stay pending, both passwords kept.
+    let guide = super::guide::TerminalGuide::open(args.show_password_to.as_deref());
+    let guide = match (guide, &args.show_password_to) {
+        (Ok(g), _) => Some(g),
+        (Err(e), Some(_)) => return Err(e),
+        (Err(_), None) => None,
+    };
+    let guide_ref = guide.as_ref().map(|g| g as &dyn keyreeve::rotation::guided::Guide);
+    let results = engine.recover_guided_too(args.concurrency, &factory(&connect), guide_ref)?;
     let unsettled = results.iter().any(|r| {
         matches!(
             r.outcome,

@@ -37,6 +37,10 @@ pub enum Command {
     /// Show or change who can open the vault files.
     #[command(subcommand)]
     Recipients(RecipientsCommand),
+    /// A pending guided rotation was made: store its new password as current (audited).
+    Confirm(super::vault_guided::Args),
+    /// A pending guided rotation was not made: keep the old password as current (audited).
+    Reject(super::vault_guided::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,6 +187,8 @@ pub fn run(g: &Global, command: Command) -> Result<Outcome> {
         Command::History(a) => history(&ctx, a),
         Command::Rm(a) => rm(&ctx, a),
         Command::Recipients(c) => recipients(&ctx, c),
+        Command::Confirm(a) => super::vault_guided::run(g, a, true),
+        Command::Reject(a) => super::vault_guided::run(g, a, false),
     }
 }
 

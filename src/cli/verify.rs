@@ -37,7 +37,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         actor: ctx.actor(),
     };
     let results = engine.verify_all(args.client.as_deref(), args.concurrency, &factory(&connect))?;
-    let bad = results.iter().filter(|r| r.status != Status::Works).count();
+    // A guided target cannot be logged in to: reported, never counted as a failure.
+    let unverifiable = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::NotVerifiable { .. }))
+        .count();
+    let bad = results.iter().filter(|r| r.status != Status::Works).count() - unverifiable;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
@@ -47,6 +52,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 Status::Mismatch => "MISMATCH: the target refused the stored password".to_string(),
                 Status::Pending => "PENDING: an interrupted rotation; run `keyreeve recover`".to_string(),
                 Status::Error(e) => format!("ERROR: {e}"),
+                Status::NotVerifiable { last_rotated, age_days } => match last_rotated {
+                    Some(at) => format!(
+                        "not verifiable (changed by hand): last rotated {} ({age_days} days ago)",
+                        at.format("%Y-%m-%d")
+                    ),
+                    None => format!("not verifiable (changed by hand): never rotated, stored {age_days} days ago"),
+                },
             };
             // Errors quote the target's own words: shown escaped.
             println!("  {}: {}", r.path, keyreeve::escape::terminal_lines(&s));
@@ -55,9 +67,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             }
         }
         println!(
-            "\n{} verified, {} working, {} not.",
-            results.len(),
-            results.len() - bad,
+            "\n{} verified, {} working, {} not, {unverifiable} not verifiable.",
+            results.len() - unverifiable,
+            results.len() - bad - unverifiable,
             bad
         );
     }

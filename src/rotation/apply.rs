@@ -153,7 +153,8 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Applies a checked plan with up to `concurrency` targets at once.
+    /// Applies a checked plan with up to `concurrency` targets at once; guided items (manual
+    /// targets) are left for later.
     pub fn apply(
         &self,
         checked: &CheckedPlan,
@@ -161,11 +162,28 @@ impl<'a> Engine<'a> {
         connector_for: &ConnectorFactory<'_>,
         observer: &dyn Observer,
     ) -> Result<Vec<AccountResult>, RotationError> {
+        self.apply_guided(checked, concurrency, connector_for, observer, None)
+    }
+
+    /// [`Engine::apply`], then the guided items one at a time through `guide` (None: left for
+    /// later, as `apply --skip-manual` does).
+    pub fn apply_guided(
+        &self,
+        checked: &CheckedPlan,
+        concurrency: usize,
+        connector_for: &ConnectorFactory<'_>,
+        observer: &dyn Observer,
+        guide: Option<&dyn super::guided::Guide>,
+    ) -> Result<Vec<AccountResult>, RotationError> {
         let plan = checked.plan();
         self.preflight(plan)?;
         let journal = Journal::new(self.workspace);
         let run = journal.start_run()?;
-        let mut groups: Vec<(String, Vec<&Item>)> = plan.by_target().into_iter().collect();
+        let (guided, automatic): (Vec<_>, Vec<_>) = plan
+            .by_target()
+            .into_iter()
+            .partition(|(_, items)| items.iter().any(|i| i.kind.is_manual()));
+        let mut groups: Vec<(String, Vec<&Item>)> = automatic;
         groups.sort_by_key(|(_, items)| items.iter().map(|i| i.priority).min().unwrap_or(0));
         let batcher = Batcher::new(self.vault());
         let per_target = run_concurrently(groups, concurrency, |(target_path, items)| {
@@ -175,6 +193,9 @@ impl<'a> Engine<'a> {
             done
         });
         let mut results: Vec<AccountResult> = per_target.into_iter().flatten().collect();
+        let mut guided_items: Vec<&Item> = guided.into_iter().flat_map(|(_, items)| items).collect();
+        guided_items.sort_by_key(|i| (i.priority, i.path.clone()));
+        results.extend(self.rotate_guided_items(&guided_items, &run, &batcher, guide, observer));
         let order: Vec<&str> = plan.items.iter().map(|i| i.path.as_str()).collect();
         results.sort_by_key(|r| order.iter().position(|p| *p == r.path));
         results.extend(checked.stale().iter().map(|s| AccountResult {
@@ -449,7 +470,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Stores what `settle` proved, then clears the journal record. Unknown: keep both.
-    fn conclude_with_cause(
+    pub(super) fn conclude_with_cause(
         &self,
         batcher: &Batcher<'_>,
         record: &Record,

@@ -24,6 +24,7 @@ pub type ConnectorFactory<'a> =
 pub mod apply;
 pub mod batch;
 pub mod failpoint;
+pub mod guided;
 pub mod journal;
 pub mod plan;
 pub mod plan_check;

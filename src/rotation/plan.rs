@@ -227,6 +227,38 @@ fn warnings_for(target: &Target, account: &str, method: ChangeMethod, is_login: 
     w
 }
 
+/// Accounts of selected guided targets with no vault entry: nothing to rotate from until their
+/// current password is stored.
+fn guided_not_in_vault(inputs: &PlanInputs<'_>, selection: &Selection) -> Vec<Skipped> {
+    let mut out = Vec::new();
+    for (client, doc) in inputs.vaults {
+        let Ok(c) = inputs.inventory.client(client) else {
+            continue;
+        };
+        if selection.client.as_ref().is_some_and(|w| w != client) {
+            continue;
+        }
+        for t in c.targets.iter().filter(|t| t.kind.is_manual()) {
+            if selection.target.as_ref().is_some_and(|w| w != &t.name) {
+                continue;
+            }
+            for account in t.guided.iter().flat_map(|g| &g.accounts) {
+                let path = t.account_path(account);
+                let wanted = selection.accounts.is_empty() || selection.accounts.contains(&path);
+                if wanted && !doc.entries.contains_key(&format!("{}/{account}", t.name)) {
+                    out.push(Skipped {
+                        reason: format!(
+                            "not in the vault: store its current password with `keyreeve vault set {path}`"
+                        ),
+                        path,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Builds the plan for `selection`.
 pub fn make_plan(
     inputs: &PlanInputs<'_>,
@@ -306,6 +338,16 @@ pub fn make_plan(
                 Mode::Due => why_due(entry, &eff, inputs.now),
             };
             let Some(why) = why else { continue };
+            if target.kind.is_manual() {
+                items.push(super::guided::plan_item(
+                    target,
+                    account,
+                    why,
+                    &eff,
+                    state_fingerprint(entry),
+                ));
+                continue;
+            }
             let connector = match connector_for(target) {
                 Ok(c) => c,
                 Err(e) => {
@@ -341,6 +383,7 @@ pub fn make_plan(
             });
         }
     }
+    skipped.extend(guided_not_in_vault(inputs, selection));
     for wanted in &selection.accounts {
         if !items.iter().any(|i| &i.path == wanted) && !skipped.iter().any(|s| &s.path == wanted) {
             skipped.push(Skipped {

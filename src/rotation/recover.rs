@@ -53,6 +53,17 @@ impl Engine<'_> {
         concurrency: usize,
         connector_for: &ConnectorFactory<'_>,
     ) -> Result<Vec<AccountResult>, RotationError> {
+        self.recover_guided_too(concurrency, connector_for, None)
+    }
+
+    /// [`Engine::recover`], asking `guide` which password is in force for guided rotations
+    /// (None: they stay pending, with both passwords).
+    pub fn recover_guided_too(
+        &self,
+        concurrency: usize,
+        connector_for: &ConnectorFactory<'_>,
+        guide: Option<&dyn super::guided::Guide>,
+    ) -> Result<Vec<AccountResult>, RotationError> {
         let journal = Journal::new(self.workspace);
         journal.sweep()?;
         let mut locks: Vec<RunLock> = Vec::new();
@@ -76,6 +87,7 @@ impl Engine<'_> {
                 }),
             }
         }
+        let (guided, work): (Vec<_>, Vec<_>) = work.into_iter().partition(|(_, r)| self.is_guided(r));
         let mut by_target: BTreeMap<(String, String), Vec<(PathBuf, Record)>> = BTreeMap::new();
         for (file, record) in work {
             by_target
@@ -109,6 +121,19 @@ impl Engine<'_> {
                 .collect::<Vec<_>>()
         });
         results.extend(settled.into_iter().flatten());
+        // Guided ones after, one at a time: a person is asked which password is in force.
+        for (file, record) in guided {
+            let outcome = self.recover_guided(&record, &file, &batcher, guide);
+            self.audit(
+                "rotation.recover",
+                &record.path(),
+                serde_json::json!({ "run": record.run_id, "method": "manual", "result": outcome.audit_category() }),
+            );
+            results.push(AccountResult {
+                path: record.path(),
+                outcome,
+            });
+        }
         drop(locks);
         Ok(results)
     }

@@ -22,6 +22,13 @@ pub enum Status {
     Pending,
     /// The target could not be asked.
     Error(String),
+    /// A guided (manual) target: keyreeve cannot log in to it. `last_rotated` is when a person
+    /// last changed it through keyreeve, if ever; `age_days` how long ago (from its creation when
+    /// never rotated).
+    NotVerifiable {
+        last_rotated: Option<chrono::DateTime<Utc>>,
+        age_days: i64,
+    },
 }
 
 impl Status {
@@ -32,6 +39,7 @@ impl Status {
             Status::Mismatch => "mismatch",
             Status::Pending => "pending",
             Status::Error(_) => "error",
+            Status::NotVerifiable { .. } => "not-verifiable",
         }
     }
 }
@@ -64,6 +72,19 @@ impl Engine<'_> {
             let per_target = run_concurrently(work, concurrency, |target| {
                 let prefix = format!("{}/", target.name);
                 let entries: Vec<_> = doc.entries.iter().filter(|(k, _)| k.starts_with(&prefix)).collect();
+                if target.kind.is_manual() {
+                    let now = Utc::now();
+                    return entries
+                        .into_iter()
+                        .map(|(key, entry)| {
+                            let status = Status::NotVerifiable {
+                                last_rotated: entry.rotated_at,
+                                age_days: (now - entry.rotated_at.unwrap_or(entry.created)).num_days(),
+                            };
+                            (key.clone(), status, None)
+                        })
+                        .collect::<Vec<_>>();
+                }
                 let setup = connector_for(target).map_err(|e| e.to_string()).and_then(|conn| {
                     login_credentials(target, &doc)
                         .map(|cr| (conn, cr))
@@ -124,7 +145,7 @@ impl Engine<'_> {
             })?;
             for (key, status, hint) in found {
                 let path = format!("{name}/{key}");
-                if status != Status::Works {
+                if status != Status::Works && !matches!(status, Status::NotVerifiable { .. }) {
                     self.audit(
                         "verify.mismatch",
                         &path,
