@@ -324,6 +324,24 @@ impl Engine<'_> {
             needs_recover: true,
         };
         let path = record.path();
+        // Interrupted after the answer was stored: the vault already says which one is in force.
+        let stored = Vault::new(self.workspace, self.inventory, self.keys)
+            .load(&record.client)
+            .ok()
+            .and_then(|doc| {
+                doc.entries
+                    .get(&format!("{}/{}", record.target, record.account))
+                    .cloned()
+            })
+            .filter(|e| e.pending.as_ref().is_none_or(|p| p.journal_id != record.id));
+        if let Some(entry) = stored {
+            let settled = if entry.password == record.new {
+                Settled::New
+            } else {
+                Settled::Old
+            };
+            return self.store_guided(record, file, batcher, settled);
+        }
         let (Some(guide), Ok(target)) = (guide, self.inventory.target(&record.client, &record.target)) else {
             return keep(format!(
                 "a guided rotation: run `keyreeve recover` where it can ask you, or settle it with `keyreeve vault confirm {path}` or `keyreeve vault reject {path}`"
