@@ -19,7 +19,13 @@ use keyreeve::vault::EntryState;
 fn kill_apply_at(w: &World, plan: &Path, steps: &Path, step: &str) {
     let marker = w.root.join(format!("failpoint-{step}"));
     let mut child = w
-        .cmd(&["apply", plan.to_str().unwrap(), "--yes", "--show-password-to", steps.to_str().unwrap()])
+        .cmd(&[
+            "apply",
+            plan.to_str().unwrap(),
+            "--yes",
+            "--show-password-to",
+            steps.to_str().unwrap(),
+        ])
         .env("KEYREEVE_FAILPOINT", step)
         .env("KEYREEVE_FAILPOINT_FILE", &marker)
         .stdin(Stdio::piped())
@@ -60,7 +66,8 @@ fn sigkill_at_every_guided_step_then_recover_loses_no_password() {
         let steps = w.root.join(format!("steps-{i}.txt"));
         kill_apply_at(&w, &plan, &steps, step);
         let shown = World::shown_password(&steps);
-        let was_shown = GUIDED_STEPS.iter().position(|s| s == step) >= GUIDED_STEPS.iter().position(|s| *s == "guided-shown");
+        let was_shown =
+            GUIDED_STEPS.iter().position(|s| s == step) >= GUIDED_STEPS.iter().position(|s| *s == "guided-shown");
         assert_eq!(shown.is_some(), was_shown, "{step}: shown {shown:?}");
         if GUIDED_STEPS.iter().position(|s| s == step) <= GUIDED_STEPS.iter().position(|s| *s == "answered") {
             assert_eq!(w.journal_records(), 1, "{step}: the journal holds the rotation");
@@ -94,7 +101,10 @@ fn sigkill_at_every_guided_step_then_recover_loses_no_password() {
         // password; after, it holds the answer), and then offered both passwords.
         let asked_text = std::fs::read_to_string(&asked).unwrap_or_default();
         if ["pending-marked", "guided-shown", "answered"].contains(step) {
-            assert!(asked_text.contains(&format!("Old password: {old}")), "{step}: {asked_text}");
+            assert!(
+                asked_text.contains(&format!("Old password: {old}")),
+                "{step}: {asked_text}"
+            );
             assert!(asked_text.contains("New password: "), "{step}: {asked_text}");
         } else {
             assert!(asked_text.is_empty(), "{step}: the vault already knew, nobody is asked");

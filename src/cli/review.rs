@@ -82,7 +82,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         now,
         policy: &policy.review,
     };
-    let mut result = review::review(&targets, &ctx);
+    let vault = vault_entries(
+        &workspace,
+        &inventory,
+        &policy,
+        &selected_clients(&inventory, &args),
+        now,
+    );
+    let mut result = review::review_with_vault(&targets, &vault, &ctx);
     result.since = Some(since);
     let scope = match (&args.target, &args.client) {
         (Some(t), _) => format!("target {t}"),
@@ -93,7 +100,15 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&result)? + "\n",
         Format::Markdown => report::markdown(&result, &scope),
-        Format::Table => human(&result, &scope),
+        Format::Table => {
+            let overdue = keyreeve::review::due::overdue_tally(&vault);
+            let overdue = if overdue.is_empty() {
+                String::new()
+            } else {
+                format!("Overdue: {overdue}.\n")
+            };
+            human(&result, &scope) + &overdue
+        }
     };
     match &args.output {
         Some(path) => {
@@ -114,6 +129,35 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         Some(s) if result.open_findings(s).next().is_some() => Outcome::Findings,
         _ => Outcome::Success,
     })
+}
+
+/// The clients a review covers (a target's client when one target is asked for).
+fn selected_clients(inventory: &keyreeve::inventory::Inventory, args: &Args) -> Vec<String> {
+    match (args.target.as_deref().and_then(|t| t.split_once('/')), &args.client) {
+        (Some((c, _)), _) => vec![c.to_string()],
+        (None, Some(c)) => vec![c.clone()],
+        (None, None) => inventory.clients.keys().cloned().collect(),
+    }
+}
+
+/// Every vault entry of `clients`, from the vaults' keyless indexes (a client whose vault was
+/// never written has none; an unreadable index is noted on stderr and left out).
+fn vault_entries(
+    workspace: &keyreeve::workspace::Workspace,
+    inventory: &keyreeve::inventory::Inventory,
+    policy: &Policy,
+    clients: &[String],
+    now: DateTime<Utc>,
+) -> Vec<keyreeve::review::due::Assessed> {
+    let mut out = Vec::new();
+    for client in clients {
+        match keyreeve::review::vault_index::load(workspace, client) {
+            Ok(Some(index)) => out.extend(keyreeve::review::due::assess(inventory, policy, &index, now)),
+            Ok(None) => {}
+            Err(e) => eprintln!("note: the vault index is unreadable, its entries are not reviewed: {e}"),
+        }
+    }
+    out
 }
 
 /// `2026-10-01` (the end of that day, UTC) or an RFC 3339 time.

@@ -9,9 +9,11 @@
 //! Accepted findings (`[[review.accept]]` in the policy) stay in the report, marked, but no longer
 //! count; an acceptance past its `until` day stops covering its finding.
 
+pub mod due;
 pub mod report;
 pub mod rules;
 pub mod snapshot;
+pub mod vault_index;
 
 use std::path::PathBuf;
 
@@ -263,35 +265,42 @@ pub fn gather<'a>(
 
 /// Runs every rule over every target and applies the policy's acceptances.
 pub fn review(targets: &[TargetReview], ctx: &ReviewContext<'_>) -> Review {
+    review_with_vault(targets, &[], ctx)
+}
+
+/// [`review`], with the vault-entry rules run over `vault` (every selected client's entries).
+pub fn review_with_vault(targets: &[TargetReview], vault: &[due::Assessed], ctx: &ReviewContext<'_>) -> Review {
     let today = ctx.now.date_naive();
     let mut findings = Vec::new();
     let mut used = vec![false; ctx.policy.accept.len()];
-    for target in targets {
-        for rule in rules::ALL {
-            for found in rule.check(target, ctx) {
-                let covering = ctx
-                    .policy
-                    .accept
-                    .iter()
-                    .position(|a| a.covers(rule.id(), &found.subject, today));
-                let accepted = covering.map(|i| {
-                    used[i] = true;
-                    let a = &ctx.policy.accept[i];
-                    Accepted {
-                        reason: a.reason.clone(),
-                        until: a.until,
-                        by: a.origin.clone(),
-                    }
-                });
-                findings.push(Finding {
-                    rule: rule.id(),
-                    severity: rule.severity(),
-                    subject: found.subject,
-                    message: found.message,
-                    hint: found.hint,
-                    accepted,
-                });
-            }
+    let per_target = targets
+        .iter()
+        .flat_map(|target| rules::ALL.iter().map(move |rule| (*rule, rule.check(target, ctx))));
+    let per_vault = rules::ALL.iter().map(|rule| (*rule, rule.check_vault(vault, ctx)));
+    for (rule, found_all) in per_target.chain(per_vault) {
+        for found in found_all {
+            let covering = ctx
+                .policy
+                .accept
+                .iter()
+                .position(|a| a.covers(rule.id(), &found.subject, today));
+            let accepted = covering.map(|i| {
+                used[i] = true;
+                let a = &ctx.policy.accept[i];
+                Accepted {
+                    reason: a.reason.clone(),
+                    until: a.until,
+                    by: a.origin.clone(),
+                }
+            });
+            findings.push(Finding {
+                rule: rule.id(),
+                severity: rule.severity(),
+                subject: found.subject,
+                message: found.message,
+                hint: found.hint,
+                accepted,
+            });
         }
     }
     findings.sort_by(|a, b| {

@@ -177,24 +177,7 @@ pub struct PlanInputs<'a> {
 }
 
 fn why_due(entry: &crate::vault::Entry, eff: &crate::policy::Effective, now: DateTime<Utc>) -> Option<String> {
-    let since = entry.rotated_at.unwrap_or(entry.created);
-    if let Some(revealed) = entry.revealed_at {
-        if eff.revealed_is_due && revealed >= since {
-            return Some(format!("revealed on {}", revealed.format("%Y-%m-%d %H:%M UTC")));
-        }
-    }
-    if entry.rotated_at.is_none() {
-        return Some("never rotated by keyreeve".into());
-    }
-    let age = (now - since).num_days();
-    if age > eff.max_age_days as i64 {
-        return Some(format!(
-            "overdue by {} days (max age {} days)",
-            age - eff.max_age_days as i64,
-            eff.max_age_days
-        ));
-    }
-    None
+    crate::review::due::why_due(entry.created, entry.rotated_at, entry.revealed_at, eff, now)
 }
 
 fn revealed_since_rotation(entry: &crate::vault::Entry) -> Option<DateTime<Utc>> {

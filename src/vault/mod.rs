@@ -328,6 +328,7 @@ impl<'a> Vault<'a> {
             return Err(e);
         }
         written?;
+        crate::review::vault_index::record(self.workspace, &doc);
         Ok(out)
     }
 

@@ -12,11 +12,13 @@ mod nested_admin;
 mod new_admin;
 mod non_expiring_admin_password;
 mod removed_admin;
+mod rotation_overdue;
 mod stale_admin_password;
 mod stored_password_rejected;
 mod transient_admin;
 mod unmanaged_admin;
 mod unreviewed_target;
+mod untracked_credential;
 mod weak_admin_credential;
 
 use super::{Found, ReviewContext, Severity, TargetReview};
@@ -29,6 +31,11 @@ pub trait Rule: Sync {
     /// One line: what the rule looks for and why it matters.
     fn summary(&self) -> &'static str;
     fn check(&self, target: &TargetReview, ctx: &ReviewContext<'_>) -> Vec<Found>;
+    /// Rules about vault entries (from the vault's keyless index), whatever their target: once
+    /// per review, over every selected client's entries.
+    fn check_vault(&self, _entries: &[crate::review::due::Assessed], _ctx: &ReviewContext<'_>) -> Vec<Found> {
+        Vec::new()
+    }
 }
 
 /// Every rule, in the order reports list them.
@@ -36,6 +43,8 @@ pub static ALL: &[&dyn Rule] = &[
     &unreviewed_target::UnreviewedTarget,
     &discovery_failed::DiscoveryFailed,
     &unmanaged_admin::UnmanagedAdmin,
+    &untracked_credential::UntrackedCredential,
+    &rotation_overdue::RotationOverdue,
     &stored_password_rejected::StoredPasswordRejected,
     &broad_principal_admin::BroadPrincipalAdmin,
     &kerberoastable_admin::KerberoastableAdmin,
