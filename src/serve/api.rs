@@ -25,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/review", get(review_json))
         .route("/v1/review.md", get(review_markdown))
         .route("/v1/run", post(run_now))
+        .route("/v1/due", get(due))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
     Router::new()
@@ -191,6 +192,22 @@ async fn run_now(State(shared): State<Arc<Shared>>) -> Response {
     (StatusCode::ACCEPTED, "a run starts now\n").into_response()
 }
 
+/// Every vault entry due now, as of the last run that worked (none before the first): path,
+/// kind, category, how it is managed, why it is due. Never a secret.
+async fn due(State(shared): State<Arc<Shared>>) -> Response {
+    let s = shared.state();
+    let run = s.last_good_run.as_ref();
+    let due: Vec<&crate::review::due::Assessed> = run
+        .map(|r| r.due.iter().filter(|e| e.due.is_some()).collect())
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "as_of": run.map(|r| r.finished_at),
+        "count": due.len(),
+        "due": due,
+    });
+    axum::Json(body).into_response()
+}
+
 /// Prometheus text exposition (version 0.0.4).
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let s = shared.state();
@@ -268,6 +285,31 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             ],
         );
     }
+    if let Some(run) = &s.last_good_run {
+        let mut due = std::collections::BTreeMap::<(String, String), usize>::new();
+        for e in &run.due {
+            let count = due
+                .entry((e.client.clone(), e.kind.clone().unwrap_or_else(|| "untracked".into())))
+                .or_default();
+            *count += usize::from(e.due.is_some());
+        }
+        let labels: Vec<(String, f64)> = due
+            .into_iter()
+            .map(|((client, kind), n)| {
+                (
+                    format!("{{client=\"{}\",kind=\"{}\"}}", label(&client), label(&kind)),
+                    n as f64,
+                )
+            })
+            .collect();
+        let samples: Vec<(&str, f64)> = labels.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        metric(
+            "keyreeve_accounts_due",
+            "Vault entries due for rotation now, by client and target kind (`untracked`: not in the inventory).",
+            "gauge",
+            &samples,
+        );
+    }
     if let Some(review) = &s.review {
         metric(
             "keyreeve_review_timestamp_seconds",
@@ -314,6 +356,11 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// A Prometheus label value: backslash, quote and line break escaped.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -139,6 +139,7 @@ fn crashed_run(started_at: chrono::DateTime<Utc>) -> RunReport {
         rejected: Vec::new(),
         check_errors: Vec::new(),
         not_checked: Vec::new(),
+        due: Vec::new(),
     }
 }
 
@@ -168,6 +169,7 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
         rejected: Vec::new(),
         check_errors: Vec::new(),
         not_checked: Vec::new(),
+        due: Vec::new(),
     };
     let ws = config.workspace.clone();
     let loaded = Inventory::load(&ws.inventory_file())
@@ -236,6 +238,7 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
     let snapshots: Vec<Snapshot> = discovered.into_iter().map(|d| d.snapshot).collect();
     let saved = {
         let targets = targets.clone();
+        let (inventory, client) = (inventory.clone(), config.client.clone());
         tokio::task::spawn_blocking(move || {
             let mut snapshots = snapshots;
             let store = SnapshotStore::of_workspace(&ws);
@@ -244,17 +247,21 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
                 now: Utc::now(),
                 policy: &policy.review,
             };
+            let due = due_entries(&ws, &inventory, &policy, client.as_deref(), ctx.now);
             let review = review::gather(&store, &targets, compare_from, ctx.now).map(|gathered| {
-                let mut r = review::review(&gathered, &ctx);
+                let mut r = review::review_with_vault(&gathered, &due, &ctx);
                 r.since = Some(compare_from);
                 r
             });
-            (snapshots, review)
+            (snapshots, review, due)
         })
         .await
     };
     let (snapshots, review) = match saved {
-        Ok((snapshots, review)) => (snapshots, review.map_err(|e| e.to_string())),
+        Ok((snapshots, review, due)) => {
+            report.due = due;
+            (snapshots, review.map_err(|e| e.to_string()))
+        }
         Err(e) => (Vec::new(), Err(format!("saving and reviewing crashed: {e}"))),
     };
     remember_refusals(&snapshots, &logins, &docs, &mut memory.refused);
@@ -268,6 +275,30 @@ async fn run(config: &Arc<ServeConfig>, memory: &mut Memory) -> (RunReport, Opti
     };
     report.finished_at = Utc::now();
     (report, review)
+}
+
+/// Every vault entry of the served clients, assessed, from the vaults' keyless indexes (written
+/// by every vault change); an unreadable index is logged and left out.
+fn due_entries(
+    ws: &crate::workspace::Workspace,
+    inventory: &Inventory,
+    policy: &Policy,
+    client: Option<&str>,
+    now: chrono::DateTime<Utc>,
+) -> Vec<crate::review::due::Assessed> {
+    let mut out = Vec::new();
+    for name in inventory
+        .clients
+        .keys()
+        .filter(|c| client.is_none_or(|w| w == c.as_str()))
+    {
+        match crate::review::vault_index::load(ws, name) {
+            Ok(Some(index)) => out.extend(crate::review::due::assess(inventory, policy, &index, now)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("the vault index is unreadable: {e}"),
+        }
+    }
+    out
 }
 
 fn fill(report: &mut RunReport, targets: &[Target], snapshots: &[Snapshot], logins: &[LoginCheck]) {

@@ -74,6 +74,9 @@ pub struct RunReport {
     pub check_errors: Vec<String>,
     /// Stored passwords not tried this run: refused before and unchanged since, or pending.
     pub not_checked: Vec<String>,
+    /// Every vault entry, with whether it is due now (`/v1/due`), from the vaults' indexes.
+    #[serde(skip)]
+    pub due: Vec<crate::review::due::Assessed>,
 }
 
 #[derive(Debug, Clone, Serialize)]
