@@ -16,6 +16,7 @@ use crate::inventory::{LoginMethod, Target};
 use crate::secret::Password;
 
 pub mod ldap;
+pub mod script;
 pub mod ssh;
 
 /// How the connector logs in: the login account and its secret, plus the enable secret where the
@@ -309,7 +310,9 @@ pub trait ChangeSession: Send {
 
 /// The connector for `target`.
 pub fn for_target(target: &Target, ctx: &ConnectContext) -> ConnectorResult<Box<dyn Connector>> {
-    if target.kind.is_directory() {
+    if target.kind == crate::inventory::TargetKind::Script {
+        script::connector(target, ctx)
+    } else if target.kind.is_directory() {
         ldap::connector(target, ctx)
     } else {
         ssh::connector(target, ctx)

@@ -160,7 +160,7 @@ pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
         TargetKind::Routeros => Box::new(routeros::RouterOs),
         TargetKind::Fortios => Box::new(fortios::FortiOs),
         TargetKind::Vyos => Box::new(vyos::Vyos),
-        TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap => return None,
+        TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap | TargetKind::Script => return None,
     })
 }
 
@@ -175,7 +175,7 @@ mod tests {
                 Some(d) => assert_eq!(d.kind(), kind),
                 None => assert!(matches!(
                     kind,
-                    TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap
+                    TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap | TargetKind::Script
                 )),
             }
         }
