@@ -201,7 +201,7 @@ impl Changer {
                 match code {
                     Some(0) => {
                         if !stderr.is_empty() {
-                            tracing::info!(target: "keyreeve::changer", "{}: changer `{}` {verb}: {stderr}", self.target, self.shown);
+                            tracing::warn!(target: "keyreeve::changer", "{}: changer `{}` {verb}: {stderr}", self.target, self.shown);
                         }
                         Ok(stdout)
                     }
