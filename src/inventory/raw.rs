@@ -489,6 +489,43 @@ extra_groups = ["CN=Tier0,DC=lab,DC=test"]
         assert_eq!(ok.target("a", "x").unwrap().enable.as_deref(), Some("enable"));
     }
 
+    /// A script target: changer and free params kept, no default port, a 60 s command timeout;
+    /// a changer path leaving the workspace, or changer/params on another kind, refused at its line.
+    #[test]
+    fn script_targets_take_a_changer_inside_the_workspace_and_free_params() {
+        let t = "[[clients.a.targets]]\nname = \"db\"\nkind = \"script\"\naddress = \"h\"\nlogin = \"admin\"\n";
+        let inv = parse_str(&format!(
+            "{t}changer = \"changers/pg.py\"\n[clients.a.targets.params]\ndatabase = \"app\"\nports = [1, 2]\nssl = true\n"
+        ))
+        .unwrap();
+        let db = inv.target("a", "db").unwrap();
+        let script = db.script.as_ref().unwrap();
+        assert_eq!(script.changer, Path::new("changers/pg.py"));
+        assert_eq!(
+            serde_json::Value::Object(script.params.clone()),
+            serde_json::json!({"database": "app", "ports": [1, 2], "ssl": true})
+        );
+        assert_eq!((db.port, db.command_timeout), (0, Duration::from_secs(60)));
+        for bad in ["/usr/bin/true", "../x.sh", "changers/../../x.sh", "", "."] {
+            let err = parse_str(&format!("{t}changer = \"{bad}\"\n")).unwrap_err().to_string();
+            assert!(err.starts_with("keyreeve.toml:6: changer `"), "{bad}: {err}");
+        }
+        let err = parse_str(t).unwrap_err().to_string();
+        assert!(
+            err.starts_with("keyreeve.toml:1: ") && err.contains("needs `changer"),
+            "{err}"
+        );
+        let linux = t.replace("\"script\"", "\"linux\"");
+        let err = parse_str(&format!("{linux}changer = \"c.sh\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("keyreeve.toml:6: `changer` belongs to"), "{err}");
+        let err = parse_str(&format!("{linux}[clients.a.targets.params]\nx = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`params` belongs to"), "{err}");
+    }
+
     #[test]
     fn duplicate_target_is_refused() {
         let t = "[[clients.a.targets]]\nname = \"x\"\nkind = \"linux\"\naddress = \"h\"\nlogin = \"root\"\n";
