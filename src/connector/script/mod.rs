@@ -44,7 +44,7 @@ pub fn connector(target: &Target, ctx: &ConnectContext) -> ConnectorResult<Box<d
     let changer = script.resolve(&ctx.workspace_root).map_err(refuse)?;
     Ok(Box::new(ScriptConnector(Arc::new(Changer {
         target: target.path(),
-        name: target.name.clone(),
+        target_name: target.name.clone(),
         address: target.address.clone(),
         port: (target.port != 0).then_some(target.port),
         params: script.params.clone(),
@@ -59,7 +59,8 @@ pub fn connector(target: &Target, ctx: &ConnectContext) -> ConnectorResult<Box<d
 struct Changer {
     /// `CLIENT/TARGET`, for messages.
     target: String,
-    name: String,
+    /// The target's own name, for the request.
+    target_name: String,
     address: String,
     port: Option<u16>,
     params: serde_json::Map<String, serde_json::Value>,
@@ -145,7 +146,7 @@ impl Changer {
         let request = Request {
             verb,
             target: TargetJson {
-                name: &self.name,
+                name: &self.target_name,
                 address: &self.address,
                 port: self.port,
                 params: &self.params,
