@@ -24,7 +24,8 @@ running() { [ -s "$D/mysqld.pid" ] && kill -0 "$(cat "$D/mysqld.pid")" 2>/dev/nu
 stop() {
     if running; then
         kill -TERM "$(cat "$D/mysqld.pid")"
-        for _ in $(seq 100); do ss -ltn | grep -q "127.0.0.1:$PORT " || break; sleep 0.1; done
+        # mariadbd removes its pid file last; kill -0 would see a zombie for seconds.
+        for _ in $(seq 100); do [ -e "$D/mysqld.pid" ] || break; sleep 0.1; done
     fi
 }
 
@@ -58,11 +59,11 @@ start() {
 
 case "${1:-start}" in
     start)
-        lab_install mariadb-server mariadb-client
+        lab_install mariadb-server mariadb-client python3
         [ -d "$D/data/mysql" ] || create
         start
         ;;
     stop) stop ;;
-    reset) stop; rm -rf "$D"; lab_install mariadb-server mariadb-client; create; start ;;
+    reset) stop; rm -rf "$D"; lab_install mariadb-server mariadb-client python3; create; start ;;
     *) echo "usage: $0 [start|stop|reset]" >&2; exit 2 ;;
 esac

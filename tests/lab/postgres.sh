@@ -28,7 +28,8 @@ stop() {
         local pid
         pid=$(head -1 "$D/data/postmaster.pid")
         kill -INT "$pid"
-        for _ in $(seq 100); do ss -ltn | grep -q "127.0.0.1:$PORT " || break; sleep 0.1; done
+        # The postmaster removes its pid file last; kill -0 would see a zombie for seconds.
+        for _ in $(seq 100); do [ -e "$D/data/postmaster.pid" ] || break; sleep 0.1; done
     fi
 }
 
@@ -62,11 +63,11 @@ start() {
 
 case "${1:-start}" in
     start)
-        lab_install postgresql
+        lab_install postgresql python3
         [ -s "$D/data/PG_VERSION" ] || create
         start
         ;;
     stop) stop ;;
-    reset) stop; rm -rf "$D"; lab_install postgresql; create; start ;;
+    reset) stop; rm -rf "$D"; lab_install postgresql python3; create; start ;;
     *) echo "usage: $0 [start|stop|reset]" >&2; exit 2 ;;
 esac
