@@ -103,6 +103,11 @@ def act(verb, request, server):
 SELECT User, MAX(Super_priv = 'Y' OR Create_user_priv = 'Y' OR Grant_priv = 'Y'), GROUP_CONCAT(DISTINCT Host)
 FROM mysql.user WHERE User <> '' GROUP BY User;
 """)
+        if code != 0 and "ERROR 1142 " in err:
+            # Not allowed to read mysql.user (a user that only changes its own password): itself.
+            code, out, err = server.run(login["username"], login["password"],
+                                        "SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1), 0, "
+                                        "SUBSTRING_INDEX(CURRENT_USER(), '@', -1);\n")
         if code == 0:
             accounts = []
             for line in out.splitlines():

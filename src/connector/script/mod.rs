@@ -33,9 +33,9 @@ const REQUEST_LIMIT: usize = 60 << 10;
 
 /// The connector of a script target.
 pub fn connector(target: &Target, ctx: &ConnectContext) -> ConnectorResult<Box<dyn Connector>> {
-    let refuse = |reason: String| ConnectorError::Unsafe {
+    let refuse = |reason: String| ConnectorError::Protocol {
         target: target.path(),
-        reason: format!("keyreeve.toml:{}: {reason}", target.line),
+        detail: format!("keyreeve.toml:{}: {reason}", target.line),
     };
     let script = target
         .script
