@@ -160,15 +160,19 @@ impl Changer {
             new_password: secrets.new,
             password: secrets.password,
         };
-        // Reserved up front so that no reallocation leaves an unzeroized copy behind.
-        let mut input = Zeroizing::new(Vec::with_capacity(REQUEST_LIMIT + 1));
-        let written = serde_json::to_writer(&mut *input, &request);
-        if written.is_err() || input.len() > REQUEST_LIMIT {
+        // Measured first, then written into a buffer of exactly that size: no reallocation
+        // leaves an unzeroized copy of a password behind.
+        let mut size = ByteCount(0);
+        let measured = serde_json::to_writer(&mut size, &request);
+        if measured.is_err() || size.0 > REQUEST_LIMIT {
             return Err(self.protocol(format!(
                 "the request to the changer is over {} KiB (shorten `params`)",
                 REQUEST_LIMIT >> 10
             )));
         }
+        let mut input = Zeroizing::new(Vec::with_capacity(size.0 + 1));
+        serde_json::to_writer(&mut *input, &request)
+            .map_err(|e| self.protocol(format!("cannot write the request: {e}")))?;
         input.push(b'\n');
         let mask: Vec<&Password> = [Some(&login.secret), secrets.old, secrets.new, secrets.password]
             .into_iter()
@@ -246,6 +250,19 @@ impl Changer {
                 self.shown
             ))
         })
+    }
+}
+
+/// A writer that only counts what it is given.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
