@@ -680,7 +680,8 @@ fn changer_exit_codes_and_stderr_reach_the_user_masked() {
     let fake = "#!/bin/sh\nreq=$(cat)\nprintf 'the server said: %s\\n' \"$req\" >&2\nprintf 'not json'\ncase \"$req\" in\n  *'\"account\":\"refuse\"'*) exit 3 ;;\n  *'\"account\":\"badlogin\"'*) exit 4 ;;\n  *) exit 1 ;;\nesac\n";
     let w = World::with_changers(
         &format!(
-            "\n[[clients.{CLIENT}.targets]]\nname = \"fake\"\nkind = \"script\"\nchanger = \"changers/fake.sh\"\naddress = \"127.0.0.1\"\nlogin = \"root\"\n"
+            "\n[[clients.{CLIENT}.targets]]\nname = \"fake\"\nkind = \"script\"\nchanger = \"changers/fake.sh\"\naddress = \"127.0.0.1\"\nlogin = \"root\"\n\
+             [clients.{CLIENT}.targets.params]\nmode = \"api\"\nretries = 2\n"
         ),
         &[],
         "",
@@ -720,6 +721,10 @@ fn changer_exit_codes_and_stderr_reach_the_user_masked() {
         shown.contains("exited with 1") && shown.contains("the server said"),
         "{shown}"
     );
+    // The target as the protocol gives it: name, address, no port, the params passed through.
+    let target_json =
+        r#""target":{"name":"fake","address":"127.0.0.1","port":null,"params":{"mode":"api","retries":2}}"#;
+    assert!(shown.contains(target_json), "{shown}");
     for e in [refused.to_string(), shown] {
         for secret in ["Login-Secret-123", "Old-Secret-456", "New-Secret-789", "Secret"] {
             assert!(!e.contains(secret), "{secret} in {e}");
