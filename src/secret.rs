@@ -64,8 +64,11 @@ pub fn mask_fragments(text: &str, secrets: &[&Password]) -> String {
         for form in &forms {
             let run = form.len().min(FRAGMENT);
             for start in 0..=chars.len().saturating_sub(run) {
-                let window = &chars[start..start + run];
-                if window.len() == run && form.windows(run).any(|w| w == window) {
+                // A text shorter than a fragment has no window at all.
+                let Some(window) = chars.get(start..start + run) else {
+                    break;
+                };
+                if form.windows(run).any(|w| w == window) {
                     hidden[start..start + run].iter_mut().for_each(|h| *h = true);
                 }
             }
@@ -111,6 +114,14 @@ impl<'de> Deserialize<'de> for Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Text shorter than a fragment (an empty stderr) is kept as it is; it used to panic.
+    #[test]
+    fn text_shorter_than_a_fragment_is_kept() {
+        let secret = Password::new("abcdefgh");
+        assert_eq!(mask_fragments("", &[&secret]), "");
+        assert_eq!(mask_fragments("xyz", &[&secret]), "xyz");
+    }
 
     #[test]
     fn debug_never_shows_the_secret() {

@@ -157,6 +157,9 @@ fn add(g: &Global, args: AddArgs) -> Result<Outcome> {
             known.join(", ")
         )
     })?;
+    if kind == TargetKind::Script {
+        bail!("a script target names its changer and params: write it into keyreeve.toml (docs/changers.md)");
+    }
     let path = format!("{}/{}", args.client, args.name);
     let new = if kind.is_directory() {
         if args.url.is_none() || args.base_dn.is_none() {

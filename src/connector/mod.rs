@@ -16,6 +16,7 @@ use crate::inventory::{LoginMethod, Target};
 use crate::secret::Password;
 
 pub mod ldap;
+pub mod script;
 pub mod ssh;
 
 /// How the connector logs in: the login account and its secret, plus the enable secret where the
@@ -316,7 +317,9 @@ pub fn for_target(target: &Target, ctx: &ConnectContext) -> ConnectorResult<Box<
             operation: "logging in (a person changes it, guided by `keyreeve apply`)".into(),
         });
     }
-    if target.kind.is_directory() {
+    if target.kind == crate::inventory::TargetKind::Script {
+        script::connector(target, ctx)
+    } else if target.kind.is_directory() {
         ldap::connector(target, ctx)
     } else {
         ssh::connector(target, ctx)

@@ -64,10 +64,12 @@ pub enum TargetKind {
     Ldap,
     /// Changed by a person (a printer's web page, a PBX, a web portal), guided by keyreeve.
     Manual,
+    /// Anything else, through a password changer of the workspace's own ([`ScriptTarget`]).
+    Script,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 12] = [
+    pub const ALL: [TargetKind; 13] = [
         TargetKind::Linux,
         TargetKind::CiscoIos,
         TargetKind::CiscoNxos,
@@ -80,6 +82,7 @@ impl TargetKind {
         TargetKind::ActiveDirectory,
         TargetKind::Ldap,
         TargetKind::Manual,
+        TargetKind::Script,
     ];
 
     /// The name used in `keyreeve.toml` and on the command line.
@@ -97,6 +100,7 @@ impl TargetKind {
             TargetKind::ActiveDirectory => "active-directory",
             TargetKind::Ldap => "ldap",
             TargetKind::Manual => "manual",
+            TargetKind::Script => "script",
         }
     }
 
@@ -172,8 +176,52 @@ pub struct Target {
     /// Guided targets: the manual part (category, accounts, instructions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guided: Option<Guided>,
+    /// Script targets: the changer and the values passed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<ScriptTarget>,
     /// The line of `keyreeve.toml` where this target starts, for messages.
     pub line: usize,
+}
+
+/// What a `kind = "script"` target adds: the program that changes its passwords
+/// (docs/changers.md) and free values handed to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptTarget {
+    /// Relative to the workspace root, never leaving it.
+    pub changer: PathBuf,
+    /// `[clients.C.targets.params]`, passed through to the changer as JSON.
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ScriptTarget {
+    /// The changer's full path under `workspace_root`, once proven a regular executable file
+    /// that (symbolic links resolved) is still inside the workspace; else why not.
+    pub fn resolve(&self, workspace_root: &Path) -> Result<PathBuf, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let written = self.changer.to_string_lossy();
+        let shown = crate::escape::terminal(&written);
+        let root = workspace_root
+            .canonicalize()
+            .map_err(|e| format!("changer `{shown}`: cannot resolve the workspace: {e}"))?;
+        let full = root
+            .join(&self.changer)
+            .canonicalize()
+            .map_err(|e| format!("changer `{shown}`: {e}"))?;
+        if !full.starts_with(&root) {
+            return Err(format!(
+                "changer `{shown}` leads outside the workspace (through a symbolic link)"
+            ));
+        }
+        let meta = std::fs::metadata(&full).map_err(|e| format!("changer `{shown}`: {e}"))?;
+        if !meta.is_file() {
+            return Err(format!("changer `{shown}` is not a regular file"));
+        }
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err(format!("changer `{shown}` is not executable (chmod +x it)"));
+        }
+        Ok(full)
+    }
 }
 
 impl Target {
@@ -245,7 +293,21 @@ impl Inventory {
                 source,
             }
         })?;
-        Self::parse(&text, path)
+        let inventory = Self::parse(&text, path)?;
+        let root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        for target in inventory.targets() {
+            if let Some(script) = &target.script {
+                script.resolve(root).map_err(|message| InventoryError::Invalid {
+                    path: path.to_path_buf(),
+                    line: target.line,
+                    message,
+                })?;
+            }
+        }
+        Ok(inventory)
     }
 
     /// Validates inventory text; `path` is only used in messages.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{is_valid_name, Client, Inventory, InventoryError, LoginMethod, Target, TargetKind};
+use super::{is_valid_name, Client, Inventory, InventoryError, LoginMethod, ScriptTarget, Target, TargetKind};
 use super::{Category, Guided};
 
 #[derive(Deserialize)]
@@ -66,6 +66,8 @@ struct RawTarget {
     category: Option<Spanned<String>>,
     accounts: Option<Spanned<Vec<String>>>,
     instructions: Option<Spanned<String>>,
+    changer: Option<Spanned<String>>,
+    params: Option<Spanned<toml::Table>>,
 }
 
 /// The longest `connect_timeout` / `command_timeout`, an hour: deadlines are computed as now plus
@@ -240,8 +242,11 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                     .address
                     .clone()
                     .ok_or_else(|| invalid(at, format!("target `{name}` needs `address`")))?;
-                (address, t.port.unwrap_or(22), None)
+                // A changer reaches its target however it likes: no port unless the inventory says.
+                let default_port = if kind == TargetKind::Script { 0 } else { 22 };
+                (address, t.port.unwrap_or(default_port), None)
             };
+            let script = script_target(kind, &name, at, t.changer, t.params, &invalid)?;
             if address.is_empty() && !kind.is_manual() {
                 return Err(invalid(at, format!("target `{name}` has an empty address")));
             }
@@ -257,7 +262,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                 )),
             };
             let connect_timeout = seconds("connect_timeout", t.connect_timeout, 10)?;
-            let command_timeout = seconds("command_timeout", t.command_timeout, 30)?;
+            let default_command = if kind == TargetKind::Script { 60 } else { 30 };
+            let command_timeout = seconds("command_timeout", t.command_timeout, default_command)?;
             targets.push(Target {
                 client: client_name.clone(),
                 name,
@@ -278,6 +284,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                 ca_file: t.ca_file.map(Into::into),
                 extra_groups: t.extra_groups,
                 guided,
+                script,
                 line: lines.line(at),
             });
         }
@@ -370,6 +377,78 @@ fn guided_part(
         accounts: accounts.get_ref().clone(),
         instructions: t.instructions.as_ref().map(|i| i.get_ref().clone()).unwrap_or_default(),
     }))
+}
+
+/// A script target's changer and params, checked as written: a relative path that stays inside
+/// the workspace (whether the file is an executable is checked where the workspace is known,
+/// [`ScriptTarget::resolve`]). Other kinds may not carry them.
+fn script_target(
+    kind: TargetKind,
+    name: &str,
+    at: usize,
+    changer: Option<Spanned<String>>,
+    params: Option<Spanned<toml::Table>>,
+    invalid: &dyn Fn(usize, String) -> InventoryError,
+) -> Result<Option<ScriptTarget>, InventoryError> {
+    if kind != TargetKind::Script {
+        if let Some(field) = changer.as_ref().map(|c| c.span().start) {
+            return Err(invalid(
+                field,
+                format!("`changer` belongs to kind = \"script\" targets only (`{name}` is {kind})"),
+            ));
+        }
+        if let Some(field) = params.as_ref().map(|p| p.span().start) {
+            return Err(invalid(
+                field,
+                format!("`params` belongs to kind = \"script\" targets only (`{name}` is {kind})"),
+            ));
+        }
+        return Ok(None);
+    }
+    let changer = changer.ok_or_else(|| {
+        invalid(
+            at,
+            format!("script target `{name}` needs `changer = \"changers/NAME\"` (a path in the workspace)"),
+        )
+    })?;
+    let path = std::path::PathBuf::from(changer.get_ref());
+    let shown = crate::escape::terminal(changer.get_ref());
+    let inside = !changer.get_ref().is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+        && path.components().any(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside {
+        return Err(invalid(
+            changer.span().start,
+            format!("changer `{shown}` must be a path relative to the workspace that stays inside it (no `/` at the start, no `..`)"),
+        ));
+    }
+    let params = match params {
+        None => serde_json::Map::new(),
+        Some(p) => {
+            let start = p.span().start;
+            match toml_to_json(toml::Value::Table(p.into_inner())) {
+                serde_json::Value::Object(map) => map,
+                _ => return Err(invalid(start, "`params` must be a table of values".into())),
+            }
+        }
+    };
+    Ok(Some(ScriptTarget { changer: path, params }))
+}
+
+/// TOML values as the JSON a changer reads (dates become their RFC 3339 text).
+fn toml_to_json(value: toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+    }
 }
 
 #[cfg(test)]
@@ -522,6 +601,43 @@ extra_groups = ["CN=Tier0,DC=lab,DC=test"]
         }
         let ok = parse_str(&format!("{t}enable = \"enable\"\n")).unwrap();
         assert_eq!(ok.target("a", "x").unwrap().enable.as_deref(), Some("enable"));
+    }
+
+    /// A script target: changer and free params kept, no default port, a 60 s command timeout;
+    /// a changer path leaving the workspace, or changer/params on another kind, refused at its line.
+    #[test]
+    fn script_targets_take_a_changer_inside_the_workspace_and_free_params() {
+        let t = "[[clients.a.targets]]\nname = \"db\"\nkind = \"script\"\naddress = \"h\"\nlogin = \"admin\"\n";
+        let inv = parse_str(&format!(
+            "{t}changer = \"changers/pg.py\"\n[clients.a.targets.params]\ndatabase = \"app\"\nports = [1, 2]\nssl = true\n"
+        ))
+        .unwrap();
+        let db = inv.target("a", "db").unwrap();
+        let script = db.script.as_ref().unwrap();
+        assert_eq!(script.changer, Path::new("changers/pg.py"));
+        assert_eq!(
+            serde_json::Value::Object(script.params.clone()),
+            serde_json::json!({"database": "app", "ports": [1, 2], "ssl": true})
+        );
+        assert_eq!((db.port, db.command_timeout), (0, Duration::from_secs(60)));
+        for bad in ["/usr/bin/true", "../x.sh", "changers/../../x.sh", "", "."] {
+            let err = parse_str(&format!("{t}changer = \"{bad}\"\n")).unwrap_err().to_string();
+            assert!(err.starts_with("keyreeve.toml:6: changer `"), "{bad}: {err}");
+        }
+        let err = parse_str(t).unwrap_err().to_string();
+        assert!(
+            err.starts_with("keyreeve.toml:1: ") && err.contains("needs `changer"),
+            "{err}"
+        );
+        let linux = t.replace("\"script\"", "\"linux\"");
+        let err = parse_str(&format!("{linux}changer = \"c.sh\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("keyreeve.toml:6: `changer` belongs to"), "{err}");
+        let err = parse_str(&format!("{linux}[clients.a.targets.params]\nx = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`params` belongs to"), "{err}");
     }
 
     #[test]

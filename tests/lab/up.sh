@@ -13,3 +13,5 @@ for service in sshd samba slapd; do
     bash "$here/$service.sh" start
   fi
 done
+echo "== starting postgres" && bash "$here/postgres.sh" start
+echo "== starting mariadb" && bash "$here/mariadb.sh" start

@@ -160,7 +160,9 @@ pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
         TargetKind::Routeros => Box::new(routeros::RouterOs),
         TargetKind::Fortios => Box::new(fortios::FortiOs),
         TargetKind::Vyos => Box::new(vyos::Vyos),
-        TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap | TargetKind::Manual => return None,
+        TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap | TargetKind::Manual | TargetKind::Script => {
+            return None
+        }
     })
 }
 
@@ -175,7 +177,11 @@ mod tests {
                 Some(d) => assert_eq!(d.kind(), kind),
                 None => assert!(matches!(
                     kind,
-                    TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap | TargetKind::Manual
+                    TargetKind::Linux
+                        | TargetKind::ActiveDirectory
+                        | TargetKind::Ldap
+                        | TargetKind::Manual
+                        | TargetKind::Script
                 )),
             }
         }
