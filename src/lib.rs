@@ -29,6 +29,7 @@ pub mod error;
 pub mod escape;
 pub mod export;
 pub mod hint;
+pub mod import;
 pub mod inventory;
 pub mod keys;
 pub mod lab;

@@ -16,6 +16,7 @@ pub mod export;
 pub mod hostkeys;
 pub mod identity;
 pub mod import;
+mod import_list;
 pub mod init;
 pub mod inventory;
 pub mod lab;
