@@ -17,7 +17,7 @@ pub struct Proposal {
     pub url: Option<String>,
     pub address: Option<String>,
     pub port: Option<u16>,
-    /// The usernames of the accounts imported for it.
+    /// The names of the accounts imported for it (the ACCOUNT of TARGET/ACCOUNT).
     pub accounts: Vec<String>,
     /// Why this kind and category, in words.
     pub why: String,
@@ -208,15 +208,17 @@ fn first_match(words: &str, table: &[(&'static str, &[&'static str])]) -> Option
         .find_map(|(name, keys)| keys.iter().find(|k| words.contains(*k)).map(|k| (*name, *k)))
 }
 
-/// Adds `r`'s account to the proposal for `target`, proposing one from `r` if there is none yet.
-pub fn add(proposals: &mut Vec<Proposal>, target: &str, r: &Record) {
+/// Adds `account` to the proposal for `target`, proposing one from `r` if there is none yet.
+pub fn add(proposals: &mut Vec<Proposal>, target: &str, account: &str, r: &Record) {
     if let Some(p) = proposals.iter_mut().find(|p| p.target == target) {
-        if !p.accounts.contains(&r.username) && !r.username.is_empty() {
-            p.accounts.push(r.username.clone());
+        if !p.accounts.iter().any(|a| a == account) {
+            p.accounts.push(account.to_string());
         }
         return;
     }
-    proposals.push(propose(target, r));
+    let mut p = propose(target, r);
+    p.accounts = vec![account.to_string()];
+    proposals.push(p);
 }
 
 /// The proposal for a target first seen in `r`.
@@ -323,7 +325,7 @@ impl Proposal {
             if let Some(url) = &self.url {
                 t.insert("url", value(url));
             }
-            if let Some(a) = &self.address {
+            if let (Some(a), None) = (&self.address, &self.url) {
                 t.insert("address", value(a));
             }
             let mut accounts = toml_edit::Array::new();
@@ -354,10 +356,15 @@ impl Proposal {
 pub fn fragment(client: &str, proposals: &[Proposal]) -> String {
     let path = std::path::Path::new("keyreeve.toml");
     let tables = proposals.iter().map(|p| (p.target.clone(), p.to_table())).collect();
-    crate::inventory::edit::add_client("", path, client)
+    let text = crate::inventory::edit::add_client("", path, client)
         .and_then(|text| crate::inventory::edit::add_tables(&text, path, client, tables))
-        .unwrap_or_default()
-        .trim_start()
+        .unwrap_or_default();
+    // The client is in keyreeve.toml already: its own header pasted twice would break the file.
+    let text = text.trim_start();
+    text.split_once('\n')
+        .filter(|(head, _)| head.starts_with("[clients."))
+        .map(|(_, rest)| rest.trim_start())
+        .unwrap_or(text)
         .to_string()
 }
 

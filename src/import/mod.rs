@@ -233,8 +233,8 @@ pub fn prepare(parsed: Parsed, now: DateTime<Utc>) -> Plan {
             continue;
         }
         taken.insert(key.clone(), r.at);
-        let target = key.split_once('/').map(|(t, _)| t.to_string()).unwrap_or_default();
-        guess::add(&mut plan.targets, &target, &r);
+        let (target, account) = key.split_once('/').unwrap_or((&key, ""));
+        guess::add(&mut plan.targets, target, account, &r);
         let at = r.at;
         let entry = entry_of(r, now);
         plan.entries.push(Prepared {
@@ -270,13 +270,18 @@ fn name_record(r: &Record, crowded: &dyn Fn(&str) -> bool) -> Result<(String, Ve
     let group = r.group.as_deref().map(slug).filter(|g| !g.is_empty());
     let title = slug(&r.title);
     let host = guess::host_of(&r.url).map(|h| slug(&h)).filter(|h| !h.is_empty());
+    let crowded_group = group.clone().filter(|g| crowded(g));
     let target = match (group, title.is_empty(), host) {
-        (Some(g), _, _) if !crowded(&g) => {
+        (Some(g), _, _) if crowded_group.is_none() => {
             guesses.push(format!("target `{g}` from its group"));
             g
         }
         (_, false, _) => {
-            if title != r.title {
+            if let Some(g) = crowded_group {
+                guesses.push(format!(
+                    "target `{title}` from the title, as group `{g}` holds several `{account}`"
+                ));
+            } else if title != r.title {
                 guesses.push(format!("target `{title}` from the title"));
             }
             title
