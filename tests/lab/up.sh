@@ -13,3 +13,7 @@ for service in sshd samba slapd; do
     bash "$here/$service.sh" start
   fi
 done
+bash "$here/web.sh" start
+bash "$here/cups.sh" start
+bash "$here/snmpd.sh" start
+bash "$here/sip.sh" start
