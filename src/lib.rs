@@ -37,6 +37,7 @@ pub mod policy;
 pub mod review;
 pub mod rotation;
 pub mod safe_fs;
+pub mod scan;
 pub mod secret;
 pub mod serve;
 pub mod validate;

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod recover;
 pub mod review;
 pub mod scan;
+mod scan_services;
 pub mod serve;
 pub mod target;
 pub mod vault;

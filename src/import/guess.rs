@@ -202,6 +202,11 @@ pub fn host_of(url: &str) -> Option<String> {
     parse_url(url).map(|u| u.host)
 }
 
+/// The guided-target category `words` (lower case) suggest, and the word that did.
+pub fn category_in(words: &str) -> Option<(&'static str, &'static str)> {
+    first_match(words, CATEGORIES)
+}
+
 fn first_match(words: &str, table: &[(&'static str, &[&'static str])]) -> Option<(&'static str, &'static str)> {
     table
         .iter()
