@@ -301,9 +301,9 @@ mod tests {
     #[test]
     fn map_names_other_columns_and_malformed_rows_are_reported_by_line() {
         let text = "Gerät,Benutzer,Kennwort\nfw1,admin,s1\nfw2,admin\nfw3,root,s3,extra\n";
-        let err = read(&text, "").unwrap_err().to_string();
+        let err = read(text, "").unwrap_err().to_string();
         assert!(err.contains("no password column (gerät, benutzer, kennwort)"), "{err}");
-        let p = read(&text, "title=Gerät,username=Benutzer,password=Kennwort").unwrap();
+        let p = read(text, "title=Gerät,username=Benutzer,password=Kennwort").unwrap();
         assert_eq!(p.records.len(), 1);
         assert_eq!(p.records[0].title, "fw1");
         let bad: Vec<String> = p.bad.iter().map(|b| b.to_string()).collect();
@@ -315,7 +315,7 @@ mod tests {
             ]
         );
         assert!(!bad.iter().any(|b| b.contains("s3")));
-        let err = read(&text, "password=Nope").unwrap_err().to_string();
+        let err = read(text, "password=Nope").unwrap_err().to_string();
         assert!(err.contains("`Nope`"), "{err}");
         assert!(ColumnMap::parse("colour=x").is_err());
     }

@@ -88,13 +88,10 @@ pub fn parse(input: &[u8], file: &Path) -> Result<Parsed, ImportError> {
                 path.push(name);
                 text.clear();
             }
-            Event::Empty(e) => {
-                if e.name().as_ref() == b"Value" {
-                    let target = old.as_mut().or(entry.as_mut());
-                    if let Some(en) = target {
-                        en.strings
-                            .push((std::mem::take(&mut key), Zeroizing::new(String::new())));
-                    }
+            Event::Empty(e) if e.name().as_ref() == b"Value" => {
+                if let Some(en) = old.as_mut().or(entry.as_mut()) {
+                    en.strings
+                        .push((std::mem::take(&mut key), Zeroizing::new(String::new())));
                 }
             }
             Event::Text(t) => {
