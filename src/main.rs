@@ -98,6 +98,7 @@ fn hint_of(err: &anyhow::Error) -> Option<String> {
             keyreeve::policy::PolicyError,
             keyreeve::rotation::RotationError,
             keyreeve::export::ExportError,
+            keyreeve::import::ImportError,
             keyreeve::review::ReviewError
         );
         None

@@ -1,7 +1,8 @@
 //! `keyreeve import`: brings a native handover file (`keyreeve export --format keyreeve`) into
 //! this workspace: entries, metadata and history, under the client's name or another. Existing
 //! entries are never overwritten unless `--replace`, and even then no password is lost: the one
-//! replaced goes to the entry's history.
+//! replaced goes to the entry's history. The previous provider's lists (`--format csv`,
+//! `keepass-xml`, `bitwarden`) are read by `import_list`.
 
 use std::path::PathBuf;
 
@@ -19,11 +20,38 @@ use keyreeve::vault::{Entry, HistoryItem, Vault, VaultError};
 use super::context::Context;
 use super::{Global, Outcome};
 
+/// What an import file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    /// A native handover (`keyreeve export --format keyreeve`), always an age file.
+    Keyreeve,
+    /// A CSV list with a header row (see --map).
+    Csv,
+    /// KeePass 2 XML (`keepassxc-cli export -f xml`): groups become targets.
+    KeepassXml,
+    /// Bitwarden's unencrypted JSON export.
+    Bitwarden,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The handover file (an age file holding a native keyreeve export).
+    /// The file: an age file (decrypted with your identity), or for csv, keepass-xml and
+    /// bitwarden also a plaintext file (destroy it afterwards).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// What the file holds.
+    #[arg(long, short = 'f', value_enum, default_value = "keyreeve")]
+    pub format: ImportFormat,
+    /// CSV columns by field when the header does not use the usual names, e.g.
+    /// `title=Device,username=Login,password=Kennwort,url=IP,notes=Remarks`.
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub map: Option<String>,
+    /// Import the good records and leave out the bad ones (each listed), instead of nothing.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Add the proposed targets to keyreeve.toml instead of only printing them.
+    #[arg(long)]
+    pub write_inventory: bool,
     /// Import under this client name instead of the one in the file.
     #[arg(long, short = 'c', value_name = "NAME")]
     pub client: Option<String>,
@@ -47,6 +75,12 @@ enum ImportError {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    if args.format != ImportFormat::Keyreeve {
+        return super::import_list::run(g, args);
+    }
+    if args.map.is_some() || args.skip_bad || args.write_inventory {
+        anyhow::bail!("--map, --skip-bad and --write-inventory are for --format csv, keepass-xml and bitwarden");
+    }
     let ctx = Context::load(g)?;
     let bytes = keyreeve::safe_fs::read_existing(&args.file, keyreeve::safe_fs::Limit::IMPORT)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -199,7 +233,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
 
 /// The imported entry, with the password it replaces (and that one's history) kept in its
 /// history, oldest first, so that `--replace` never loses a password.
-fn keep_replaced(mut incoming: Entry, existing: Entry, now: chrono::DateTime<Utc>) -> Entry {
+pub(super) fn keep_replaced(mut incoming: Entry, existing: Entry, now: chrono::DateTime<Utc>) -> Entry {
     let mut history = existing.history;
     if existing.password != incoming.password {
         history.push(HistoryItem {
@@ -230,7 +264,7 @@ fn new_client_snippet(client: &str, targets: &keyreeve::export::Targets) -> Stri
 }
 
 /// A client name as a TOML key: bare when it can be, else quoted.
-fn toml_key(client: &str) -> String {
+pub(super) fn toml_key(client: &str) -> String {
     if client
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')

@@ -1,8 +1,10 @@
 //! `keyreeve scan CIDR`: find SSH services in a network range, read their banners and host keys,
-//! guess each one's dialect and print inventory stanzas to paste into keyreeve.toml. It sends no
-//! credentials; concurrency and a timeout bound it, and ranges larger than a /16 are refused.
-//! With `--add CLIENT` it adds what it found to keyreeve.toml instead, with the guessed kind and
-//! the host key pinned, once the list was confirmed (on a terminal, or by `--yes`).
+//! guess each one's dialect and print inventory stanzas to paste into keyreeve.toml. It also
+//! finds what has no SSH (web pages, printers, phones: `scan_services`) and proposes guided
+//! targets for them. It sends no credentials; concurrency and a timeout bound it, and ranges
+//! larger than a /16 are refused. With `--add CLIENT` it adds what it found to keyreeve.toml
+//! instead, with the guessed kind and the host key pinned, once the list was confirmed (on a
+//! terminal, or by `--yes`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -49,6 +51,11 @@ pub struct Args {
     /// With --add: add without asking (the list is still printed).
     #[arg(long, requires = "add")]
     pub yes: bool,
+    /// Print what was found as JSON.
+    #[arg(long, conflicts_with = "add")]
+    pub json: bool,
+    #[command(flatten)]
+    pub services: super::scan_services::ServiceArgs,
 }
 
 /// One SSH service found.
@@ -259,17 +266,49 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let timeout = Duration::from_secs(args.timeout.max(1));
+    let community = args.services.community()?.map(Arc::new);
+    let devices = if args.services.ssh_only {
+        Vec::new()
+    } else {
+        rt.block_on(keyreeve::scan::probe_all(
+            &addrs,
+            &args.services.ports(),
+            args.concurrency,
+            timeout,
+            community,
+        ))
+    };
     let found = rt.block_on(scan(addrs, &args.ports, args.concurrency, timeout, !args.no_host_keys));
     eprintln!(
-        "scanned {count} address:port pairs in {}: {} SSH services",
+        "scanned {count} address:port pairs in {}: {} SSH services, {} devices by their other services",
         args.cidr,
-        found.len()
+        found.len(),
+        devices.len()
     );
+    let ssh_ips: Vec<IpAddr> = found.iter().map(|f| f.addr.ip()).collect();
+    if args.json {
+        let ssh: Vec<serde_json::Value> = found
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "address": f.addr.to_string(), "banner": f.banner,
+                    "kind": f.guess.kind.map(|k| k.as_str()), "note": f.guess.note,
+                    "host_key": f.fingerprint,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({ "ssh": ssh, "devices": devices });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(Outcome::Success);
+    }
     match (&workspace, &args.add) {
-        (Some(ws), Some(client)) => add(ws, client, &args, &found),
+        (Some(ws), Some(client)) => add(ws, client, &args, &found, &devices),
         _ => {
             for f in &found {
                 println!("{}", stanza(&args.client, f));
+            }
+            for d in &devices {
+                println!("{}", super::scan_services::report(&args.client, d, &ssh_ips));
             }
             Ok(Outcome::Success)
         }
@@ -278,7 +317,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
 
 /// Adds the services found to `client`: those with a guessed kind and a host key, not listed yet
 /// (by name or by address and port).
-fn add(ws: &keyreeve::workspace::Workspace, client: &str, args: &Args, found: &[Found]) -> Result<Outcome> {
+fn add(
+    ws: &keyreeve::workspace::Workspace,
+    client: &str,
+    args: &Args,
+    found: &[Found],
+    devices: &[keyreeve::scan::Device],
+) -> Result<Outcome> {
     use keyreeve::inventory::edit::{self, NewTarget};
 
     let file = ws.inventory_file();
@@ -333,7 +378,28 @@ fn add(ws: &keyreeve::workspace::Workspace, client: &str, args: &Args, found: &[
             )),
         });
     }
-    if new.is_empty() {
+    let ssh_ips: Vec<IpAddr> = found.iter().map(|f| f.addr.ip()).collect();
+    let mut guided = Vec::new();
+    for d in devices
+        .iter()
+        .filter(|d| super::scan_services::proposes_target(d, &ssh_ips))
+    {
+        let name = super::scan_services::target_name(d);
+        let ip = d.ip.to_string();
+        if listed.iter().any(|t| t.name == name || t.address == ip) {
+            println!("  skip {ip:<22} already in the inventory");
+            skipped += 1;
+            continue;
+        }
+        println!(
+            "  add  {ip:<22} {client}/{name:<20} manual {} ({} confidence: {})",
+            d.category,
+            d.confidence.as_str(),
+            d.why.escape_debug()
+        );
+        guided.push((name, super::scan_services::table(d, &args.login)));
+    }
+    if new.is_empty() && guided.is_empty() {
         println!("Nothing to add to `{client}` ({skipped} skipped).");
         return Ok(Outcome::Success);
     }
@@ -341,18 +407,20 @@ fn add(ws: &keyreeve::workspace::Workspace, client: &str, args: &Args, found: &[
         && !super::target::confirm(
             &format!(
                 "Add these {} targets to `{client}`, pinning the host keys shown (compare them with the devices' consoles)?",
-                new.len()
+                new.len() + guided.len()
             ),
             "pass --yes to add them",
         )?
     {
         bail!("nothing was added");
     }
+    let guided_count = guided.len();
     let new_text = edit::add_targets(&text, &file, client, &new)?;
+    let new_text = edit::add_tables(&new_text, &file, client, guided)?;
     edit::write(&file, &new_text)?;
     println!(
-        "Added {} targets to `{client}` in {} ({skipped} skipped). Check each kind: a banner only suggests it.",
-        new.len(),
+        "Added {} targets to `{client}` in {} ({skipped} skipped). Check each kind and category: a scan only suggests them.",
+        new.len() + guided_count,
         file.display()
     );
     Ok(Outcome::Success)

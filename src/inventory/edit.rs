@@ -111,6 +111,14 @@ pub fn remove_client(text: &str, path: &Path, name: &str) -> Result<String, Edit
 
 /// `text` with `targets` appended to `client`'s targets (after its last one).
 pub fn add_targets(text: &str, path: &Path, client: &str, targets: &[NewTarget]) -> Result<String, EditError> {
+    let tables: Vec<(String, Table)> = targets.iter().map(|t| (t.name.clone(), stanza(t))).collect();
+    add_tables(text, path, client, tables)
+}
+
+/// `text` with ready-made target tables (name, table) appended to `client`'s targets: for
+/// callers that propose kinds with fields of their own (`import`'s guided targets). [`write`]
+/// validates the result as a whole.
+pub fn add_tables(text: &str, path: &Path, client: &str, tables: Vec<(String, Table)>) -> Result<String, EditError> {
     let mut doc = parse(text, path)?;
     let clients = clients_table(&mut doc, path)?;
     let client_table = clients
@@ -125,17 +133,17 @@ pub fn add_targets(text: &str, path: &Path, client: &str, targets: &[NewTarget])
             path: path.to_path_buf(),
             message: format!("`clients.{client}.targets` is not a list of [[clients.{client}.targets]] tables"),
         })?;
-    for t in targets {
+    for (name, table) in tables {
         let taken = list
             .iter()
-            .any(|existing| existing.get("name").and_then(Item::as_str) == Some(t.name.as_str()));
+            .any(|existing| existing.get("name").and_then(Item::as_str) == Some(name.as_str()));
         if taken {
             return Err(EditError::TargetExists {
                 client: client.into(),
-                target: t.name.clone(),
+                target: name,
             });
         }
-        list.push(stanza(t));
+        list.push(table);
     }
     Ok(doc.to_string())
 }

@@ -6,4 +6,5 @@ for service in sshd samba slapd; do
   [ -f "$here/$service.sh" ] && bash "$here/$service.sh" stop
 done
 for service in postgres mariadb; do [ -f "$here/$service.sh" ] && bash "$here/$service.sh" stop; done
+for service in web cups snmpd sip; do bash "$here/$service.sh" stop; done
 exit 0

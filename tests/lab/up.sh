@@ -15,3 +15,7 @@ for service in sshd samba slapd; do
 done
 echo "== starting postgres" && bash "$here/postgres.sh" start
 echo "== starting mariadb" && bash "$here/mariadb.sh" start
+bash "$here/web.sh" start
+bash "$here/cups.sh" start
+bash "$here/snmpd.sh" start
+bash "$here/sip.sh" start
