@@ -95,6 +95,11 @@ pub struct TargetReview {
 }
 
 impl TargetReview {
+    /// An Active Directory target: the only kind with delegation, Protected Users, krbtgt.
+    pub fn is_active_directory(&self) -> bool {
+        crate::inventory::TargetKind::parse(&self.kind) == Some(crate::inventory::TargetKind::ActiveDirectory)
+    }
+
     pub fn is_directory(&self) -> bool {
         crate::inventory::TargetKind::parse(&self.kind).is_some_and(|k| k.is_directory())
     }
@@ -267,7 +272,7 @@ pub fn review(targets: &[TargetReview], ctx: &ReviewContext<'_>) -> Review {
     let mut used = vec![false; ctx.policy.accept.len()];
     for target in targets {
         for rule in rules::ALL {
-            for found in rule.check(target, ctx) {
+            for (found, severity) in rule.graded(target, ctx) {
                 let covering = ctx
                     .policy
                     .accept
@@ -284,7 +289,7 @@ pub fn review(targets: &[TargetReview], ctx: &ReviewContext<'_>) -> Review {
                 });
                 findings.push(Finding {
                     rule: rule.id(),
-                    severity: rule.severity(),
+                    severity,
                     subject: found.subject,
                     message: found.message,
                     hint: found.hint,
@@ -385,7 +390,7 @@ pub fn time(a: &AccountRecord, key: &str) -> When {
     }
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -429,9 +434,61 @@ pub fn same_account(a: &AccountRecord, b: &AccountRecord) -> bool {
     a.account.name == b.account.name
 }
 
-/// Whether the account may dial in / use the VPN (a directory's remote-access reasons).
+/// Whether the account may dial in / use the VPN: it has remote-access reasons
+/// (msNPAllowDialin TRUE, a remote-access group) and no explicit msNPAllowDialin FALSE, which
+/// denies it whatever its groups.
 pub fn may_dial_in(a: &AccountRecord) -> bool {
     !strings(a, "remote_access_reasons").is_empty()
+        && a.account.details.get("dial_in") != Some(&serde_json::Value::Bool(false))
+}
+
+/// How the account's remote access is decided, for the "who can reach the network from
+/// outside" roster: allowed by its own msNPAllowDialin TRUE, left to the NPS policy (a
+/// remote-access group member without the attribute), or denied by an explicit FALSE despite a
+/// remote-access group. `None`: not a remote-access account at all.
+pub fn remote_access_state(a: &AccountRecord) -> Option<&'static str> {
+    if strings(a, "remote_access_reasons").is_empty() {
+        return None;
+    }
+    Some(match a.account.details.get("dial_in").and_then(|v| v.as_bool()) {
+        Some(true) => "allowed (msNPAllowDialin TRUE)",
+        Some(false) => "denied (msNPAllowDialin FALSE, despite its group)",
+        None => "controlled by NPS policy (no msNPAllowDialin)",
+    })
+}
+
+/// The domain facts of a target's newest snapshot (AD only).
+pub fn domain(t: &TargetReview) -> Option<&crate::connector::ldap::domain::DomainFacts> {
+    t.current.as_ref().and_then(|s| s.domain.as_ref())
+}
+
+/// A number detail of an account (`supported_encryption_types`, `sid_history`).
+pub fn number(a: &AccountRecord, key: &str) -> Option<u64> {
+    a.account.details.get(key).and_then(|v| v.as_u64())
+}
+
+/// A yes/no detail of an account (`protected_user`, `domain_controller`); absent is no.
+pub fn yes(a: &AccountRecord, key: &str) -> bool {
+    a.account.details.get(key).and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+/// The account's type as a reviewer names it: user, service, computer, gMSA, foreign.
+pub fn account_type(a: &AccountRecord) -> &'static str {
+    use crate::connector::AccountKind;
+    match a.account.kind {
+        AccountKind::User => "user",
+        AccountKind::Service => "service",
+        AccountKind::Computer => "computer",
+        AccountKind::ManagedServiceAccount => "gMSA",
+        AccountKind::ForeignPrincipal => "foreign",
+        AccountKind::EnableSecret => "enable secret",
+        AccountKind::Group => "group",
+    }
+}
+
+/// krbtgt (RID 502): the KDC's own key, reviewed by its own rule only.
+pub fn is_krbtgt(a: &AccountRecord) -> bool {
+    text(a, "sid").is_some_and(|sid| sid.ends_with("-502"))
 }
 
 #[cfg(test)]
@@ -502,9 +559,29 @@ pub(crate) mod test_support {
             service_reasons: Vec::new(),
             remote_access_reasons: list("remote_access_reasons"),
             unresolved: false,
+            ad: Default::default(),
         };
+        let mut account = account.to_account_info();
+        // Any other key is a detail as discovery writes it (`dial_in`, `protected_user`,
+        // `allowed_to_delegate_to`, `held`, ...).
+        const BUILT: &[&str] = &[
+            "flags",
+            "well_known_name",
+            "sid",
+            "pwd_last_set",
+            "must_change_password",
+            "last_logon",
+            "service_principal_names",
+            "paths",
+            "remote_access_reasons",
+        ];
+        if let Some(map) = set.as_object() {
+            for (k, v) in map.iter().filter(|(k, _)| !BUILT.contains(&k.as_str())) {
+                account.details.insert(k.clone(), v.clone());
+            }
+        }
         AccountRecord {
-            account: account.to_account_info(),
+            account,
             in_vault: InVault::No,
             verified: None,
             verify_hint: None,
@@ -537,6 +614,7 @@ pub(crate) mod test_support {
             error: None,
             hint: None,
             accounts,
+            domain: None,
             snapshot: None,
         }
     }
@@ -549,6 +627,27 @@ pub(crate) mod test_support {
             policy: &policy,
         };
         rule.check(t, &ctx).into_iter().map(|f| f.subject).collect()
+    }
+
+    /// [`subjects`] with each finding's graded severity.
+    pub fn graded(rule: &dyn rules::Rule, t: &TargetReview, policy: &ReviewPolicy) -> Vec<(String, Severity)> {
+        let ctx = ReviewContext {
+            now: Utc::now(),
+            policy,
+        };
+        rule.graded(t, &ctx).into_iter().map(|(f, s)| (f.subject, s)).collect()
+    }
+
+    /// A target whose snapshot carries `domain` facts.
+    pub fn domain_target(
+        accounts: Vec<AccountRecord>,
+        domain: crate::connector::ldap::domain::DomainFacts,
+    ) -> TargetReview {
+        let mut t = target("active-directory", accounts);
+        if let Some(s) = t.current.as_mut() {
+            s.domain = Some(domain);
+        }
+        t
     }
 }
 

@@ -59,6 +59,10 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     pub accounts: Vec<AccountRecord>,
+    /// A domain's own facts (AD): scope, password policy, krbtgt, Guest, computers. Absent for
+    /// devices and in snapshots taken before keyreeve read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<crate::connector::ldap::domain::DomainFacts>,
     /// Where the snapshot was saved (set by [`SnapshotStore::save`] and [`SnapshotStore::read`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<PathBuf>,
@@ -140,7 +144,9 @@ impl SnapshotStore {
         };
         let (first, middle_snapshot) = (Self::read(first)?, Self::read(middle)?);
         let same = |a: &Snapshot, b: &Snapshot| {
-            a.kind == b.kind && serde_json::to_value(&a.accounts).ok() == serde_json::to_value(&b.accounts).ok()
+            a.kind == b.kind
+                && serde_json::to_value(&a.accounts).ok() == serde_json::to_value(&b.accounts).ok()
+                && a.domain == b.domain
         };
         if same(&first, &middle_snapshot) && same(&middle_snapshot, newest) {
             crate::safe_fs::remove_file(&self.root, middle).map_err(|source| ReviewError::Write {
