@@ -10,6 +10,7 @@
 //! count; an acceptance past its `until` day stops covering its finding.
 
 pub mod report;
+pub mod roster;
 pub mod rules;
 pub mod snapshot;
 
@@ -163,6 +164,9 @@ pub struct RosterEntry {
     pub enabled: bool,
     pub dial_in: bool,
     pub in_vault: InVault,
+    /// Directory accounts: type, how the right is held, times, Protected Users, delegation.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<roster::DirectoryFacts>,
 }
 
 /// One target's part of the review.
@@ -175,6 +179,15 @@ pub struct TargetSummary {
     /// When the snapshot it was compared with was taken.
     pub baseline_taken_at: Option<DateTime<Utc>>,
     pub roster: Vec<RosterEntry>,
+    /// AD: what the review of this domain rests on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<roster::Scope>,
+    /// AD: who is in each privileged group.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<roster::GroupView>,
+    /// Who can reach the network from outside (and who is denied despite a group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote_access: Vec<roster::RemoteAccess>,
 }
 
 /// The result of a review.
@@ -339,6 +352,7 @@ fn summary(t: &TargetReview) -> TargetSummary {
             enabled: a.account.enabled,
             dial_in: may_dial_in(a),
             in_vault: a.in_vault,
+            directory: roster::directory_facts(t, a),
         })
         .collect();
     TargetSummary {
@@ -347,6 +361,9 @@ fn summary(t: &TargetReview) -> TargetSummary {
         taken_at: t.current.as_ref().map(|s| s.taken_at),
         baseline_taken_at: t.baseline.as_ref().map(|s| s.taken_at),
         roster,
+        scope: roster::scope(t),
+        groups: roster::groups(t),
+        remote_access: roster::remote_access(t),
     }
 }
 
