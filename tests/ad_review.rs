@@ -369,3 +369,193 @@ fn domain_rules_read_the_domain_as_it_is() {
         ["lab/dc1/Guest"]
     );
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyreeve");
+
+/// A workspace with the lab DC as target `lab/dc1` and Administrator's password in the vault.
+fn workspace_with_the_lab_dc(
+    tmp: &std::path::Path,
+    admin_pw: &keyreeve::Password,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let identity = tmp.join("identity.txt");
+    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
+    let ws = tmp.join("ws");
+    let out = Command::new(BIN)
+        .args(["init", ws.to_str().unwrap(), "--recipient", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+    let file = ws.join("keyreeve.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&format!(
+        "\n[clients.lab]\n[[clients.lab.targets]]\nname = \"dc1\"\nkind = \"active-directory\"\n\
+         url = \"{AD_URL}\"\nbase_dn = \"{AD_BASE}\"\nlogin = \"Administrator\"\nca_file = \"{}\"\n",
+        lab_dir().join("ca/ca.crt").display()
+    ));
+    std::fs::write(&file, text).unwrap();
+    let workspace = keyreeve::workspace::Workspace::open(&ws).unwrap();
+    let inventory = keyreeve::inventory::Inventory::load(&file).unwrap();
+    let keys = keyreeve::keys::KeyRing::locate(Some(&identity));
+    keyreeve::vault::Vault::new(&workspace, &inventory, &keys)
+        .update("lab", |doc| {
+            doc.entries.insert(
+                "dc1/Administrator".into(),
+                keyreeve::vault::Entry::new("Administrator", admin_pw.clone()),
+            );
+            Ok::<(), keyreeve::vault::VaultError>(())
+        })
+        .unwrap();
+    (ws, identity)
+}
+
+fn keyreeve(ws: &std::path::Path, identity: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args([
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `discover` says what it counts: device admins missing from the vault apart from the
+/// directory's admins, of which only Administrator is in the vault here. The review of the same
+/// snapshot states its scope and shows the group view in every format, and `--rules` lists each
+/// new rule with its severity.
+#[test]
+fn discover_counts_directory_admins_and_the_review_shows_scope_groups_in_every_format() {
+    let admin_pw = require_samba();
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, identity) = workspace_with_the_lab_dc(tmp.path(), &admin_pw);
+    let out = keyreeve(&ws, &identity, &["discover", "--client", "lab"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout.lines().last().unwrap_or_default();
+    let counted = regex_lite_counts(summary);
+    let (directory, missing) = counted.unwrap_or_else(|| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        summary.contains("0 device admin accounts not in the vault"),
+        "{summary}"
+    );
+    assert!(directory >= 1 && missing == directory - 1, "{summary}");
+
+    let json = keyreeve(
+        &ws,
+        &identity,
+        &["review", "--client", "lab", "--json", "--fail-on", "never"],
+    );
+    let review: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let target = &review["targets"][0];
+    assert_eq!(target["scope"]["domain"], "lab.test");
+    assert_eq!(target["scope"]["bind_account"], "Administrator@lab.test");
+    let da = target["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "Domain Admins")
+        .unwrap();
+    assert!(da["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["account"] == "Administrator" && m["through"] == "member"));
+    let admin = target["roster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account"] == "Administrator")
+        .unwrap();
+    assert_eq!(admin["account_type"], "user");
+    assert_eq!(admin["held"], "direct");
+
+    let md_file = tmp.path().join("review.md");
+    let out = keyreeve(
+        &ws,
+        &identity,
+        &[
+            "review",
+            "--client",
+            "lab",
+            "--format",
+            "markdown",
+            "-o",
+            md_file.to_str().unwrap(),
+            "--fail-on",
+            "never",
+        ],
+    );
+    assert!(out.status.success());
+    let md = std::fs::read_to_string(&md_file).unwrap();
+    assert!(
+        md.contains("## Scope\n\n- `lab/dc1`: Domain lab.test read from"),
+        "{md}"
+    );
+    assert!(md.contains("- **Domain Admins** (well-known RID 512): "), "{md}");
+    let table = keyreeve(&ws, &identity, &["review", "--client", "lab", "--fail-on", "never"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("Scope of lab/dc1: Domain lab.test read from"), "{table}");
+    assert!(table.contains("  by privileged group:\n    Domain Admins: "), "{table}");
+
+    let rules = Command::new(BIN).args(["review", "--rules"]).output().unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    for (rule, severity) in [
+        ("computer-admin", "high"),
+        ("service-account-admin", "high"),
+        ("admincount-orphan", "low"),
+        ("remote-access-account", "low"),
+        ("primary-group-admin", "medium"),
+        ("unconstrained-delegation", "high"),
+        ("admin-delegable", "medium"),
+        ("admin-not-protected-users", "low"),
+        ("constrained-delegation", "info"),
+        ("krbtgt-password-old", "medium"),
+        ("stale-computer", "low"),
+        ("guest-enabled", "high"),
+        ("sid-history", "medium"),
+        ("weak-kerberos-etypes", "medium"),
+        ("too-many-admins", "medium"),
+        ("domain-password-policy", "medium"),
+    ] {
+        assert!(
+            rules.lines().any(|l| l.split_whitespace().take(2).eq([rule, severity])),
+            "{rule} ({severity}) missing from:\n{rules}"
+        );
+    }
+}
+
+/// `N directory admin accounts, M of them not in the vault` from discover's summary.
+fn regex_lite_counts(summary: &str) -> Option<(usize, usize)> {
+    let (_, rest) = summary.split_once("; ")?.1.split_once("; ")?;
+    let mut words = rest.split_whitespace();
+    let directory = words.next()?.parse().ok()?;
+    let rest = rest.split_once("accounts, ")?.1;
+    let missing = rest.split_whitespace().next()?.parse().ok()?;
+    Some((directory, missing))
+}
+
+/// The demo has no DC: its review still shows AD findings, from the embedded example snapshot
+/// that says it is one.
+#[test]
+fn the_demo_reviews_its_labelled_example_domain() {
+    let out = Command::new(BIN).args(["demo", "--devices", "1"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Scope of demo/example-dc: Domain example.invalid (EXAMPLE snapshot"),
+        "{stdout}"
+    );
+    for finding in [
+        "computer-admin               demo/example-dc/SQL01$",
+        "krbtgt-password-old          demo/example-dc/krbtgt",
+        "remote-access-account        demo/example-dc/m.smith",
+    ] {
+        assert!(stdout.contains(finding), "{finding} missing:\n{stdout}");
+    }
+}
