@@ -331,9 +331,11 @@ fn domain_rules_read_the_domain_as_it_is() {
         lockout == 0,
         "{messages:?}"
     );
-    let mut lenient = ReviewPolicy::default();
-    lenient.min_password_length = min_len;
-    lenient.require_lockout = false;
+    let mut lenient = ReviewPolicy {
+        min_password_length: min_len,
+        require_lockout: false,
+        ..ReviewPolicy::default()
+    };
     let r2 = run(&t, &lenient);
     assert!(!r2.findings.iter().any(|f| f.rule == "domain-password-policy"));
 

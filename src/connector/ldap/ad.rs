@@ -700,7 +700,7 @@ fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
             service.push(format!("name matches {p}"));
         }
     }
-    if is_user || e.is_a("user") && !e.is_a("computer") {
+    if is_user {
         let description = e.str("description").unwrap_or_default();
         for p in &policy.service_account_descriptions {
             if !description.is_empty() && glob_match(p, &description) {

@@ -238,9 +238,7 @@ pub fn read(conn: &mut DirConn, nc: &str, domain_sid: Option<&str>) -> Connector
             dn: e.dn,
         });
     }
-    facts
-        .computers
-        .sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    facts.computers.sort_by_key(|c| c.name.to_lowercase());
     Ok(facts)
 }
 

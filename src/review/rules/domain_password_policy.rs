@@ -117,8 +117,10 @@ mod tests {
             ..samba_default
         };
         assert!(DomainPasswordPolicy.check(&with(strong.clone()), &ctx).is_empty());
-        let mut expiring = ReviewPolicy::default();
-        expiring.max_password_age_days = Some(365);
+        let expiring = ReviewPolicy {
+            max_password_age_days: Some(365),
+            ..ReviewPolicy::default()
+        };
         let ctx = ReviewContext {
             now: chrono::Utc::now(),
             policy: &expiring,

@@ -89,8 +89,10 @@ mod tests {
             ),
         ];
         let t = domain_target(accounts, facts);
-        let mut policy = ReviewPolicy::default();
-        policy.max_domain_admins = 1;
+        let mut policy = ReviewPolicy {
+            max_domain_admins: 1,
+            ..ReviewPolicy::default()
+        };
         assert_eq!(
             graded(&TooManyAdmins, &t, &policy),
             [("acme/t1".to_string(), Severity::Medium)]
