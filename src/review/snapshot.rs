@@ -410,6 +410,30 @@ mod tests {
         }
     }
 
+    /// A snapshot saved before domain facts existed loads with none; one with them keeps them,
+    /// and a change of the facts alone is no repeat to fold away.
+    #[test]
+    fn domain_facts_are_optional_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path());
+        let t0 = Utc::now() - Duration::days(3);
+        let mut old = snapshot(t0, vec![account("admin", true)]);
+        let path = store.save("acme", "dc1", &mut old).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("\"domain\""));
+        assert!(SnapshotStore::read(&path).unwrap().domain.is_none());
+        for day in 1..=3 {
+            let mut s = snapshot(t0 + Duration::days(day), vec![account("admin", true)]);
+            s.domain = Some(crate::connector::ldap::domain::DomainFacts {
+                domain: format!("lab{day}.test"),
+                ..Default::default()
+            });
+            store.save("acme", "dc1", &mut s).unwrap();
+        }
+        assert_eq!(store.files("acme", "dc1").unwrap().len(), 4);
+        let newest = store.newest("acme", "dc1", None).unwrap().unwrap();
+        assert_eq!(newest.domain.unwrap().domain, "lab3.test");
+    }
+
     #[test]
     fn a_damaged_snapshot_is_named_with_its_line() {
         let dir = tempfile::tempdir().unwrap();

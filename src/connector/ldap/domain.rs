@@ -258,4 +258,15 @@ mod tests {
         };
         assert_eq!(c.ou(), "OU=Desk,DC=lab,DC=test");
     }
+
+    /// Snapshots written before a field existed (or by a later keyreeve with more) still load.
+    #[test]
+    fn partial_facts_load_with_defaults() {
+        let facts: DomainFacts =
+            serde_json::from_str(r#"{"domain": "lab.test", "computers": [{"name": "ws1$"}], "password_policy": {}}"#)
+                .unwrap();
+        assert_eq!(facts.domain, "lab.test");
+        assert!(!facts.computers[0].enabled && facts.krbtgt.is_none());
+        assert_eq!(facts.password_policy.unwrap().min_length, None);
+    }
 }

@@ -257,6 +257,24 @@ mod tests {
     }
 
     #[test]
+    fn a_primary_group_membership_is_named_as_such() {
+        let m = |chain: &[&str], primary_group| Membership {
+            root: 0,
+            chain: chain.iter().map(|s| s.to_string()).collect(),
+            primary_group,
+        };
+        assert_eq!(m(&["Domain Admins"], true).describe(), "primary group Domain Admins");
+        assert_eq!(
+            m(&["ops", "Domain Admins"], true).describe(),
+            "via primary group ops -> Domain Admins"
+        );
+        assert_eq!(
+            m(&["ops", "Domain Admins"], false).describe(),
+            "via ops -> Domain Admins"
+        );
+    }
+
+    #[test]
     fn implicit_members_are_asked_once_and_serve_every_root() {
         let objs = [
             group("Administrators", &["Domain Admins"]),
