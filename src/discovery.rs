@@ -136,6 +136,7 @@ fn empty(t: &Target) -> Snapshot {
         error: None,
         hint: None,
         accounts: Vec::new(),
+        domain: None,
         snapshot: None,
     }
 }
@@ -306,10 +307,11 @@ fn discover_one(target: &Target, ctx: &ConnectContext, view: VaultView, options:
         Ok(c) => c,
         Err(e) => return fail(report, e),
     };
-    let accounts = match conn.list_accounts(&login) {
+    let connector::Survey { accounts, domain } = match conn.survey(&login) {
         Ok(a) => a,
         Err(e) => return fail(report, e),
     };
+    report.domain = domain.map(|d| *d);
     let device = !target.kind.is_directory();
     for account in accounts {
         let stored = view.stored.as_ref().map(|s| s.get(&account.name));

@@ -362,6 +362,7 @@ fn ad_discovery_finds_every_effective_member_with_its_path() {
         service_account_patterns: vec![format!("svc-{p}*")],
         service_account_ous: vec![ou.clone()],
         remote_access_groups: vec![n("vpn")],
+        ..DirectoryPolicy::default()
     };
     let mut t = ad_target("Administrator");
     t.extra_groups = vec![extra.clone()];
@@ -415,7 +416,12 @@ fn ad_discovery_finds_every_effective_member_with_its_path() {
     assert_eq!(paths(&n("bob")), da_paths(&[&l1n]));
     assert_eq!(paths(&gmsa_name), da_paths(&[&l1n]));
     assert_eq!(paths(&n("svcda")), da_paths(&[&l2n, &l1n]));
-    assert_eq!(paths(&n("pg")), da_paths(&[&l2n, &l1n]));
+    // Named as held through its primary group, never as a plain member.
+    let pg_paths: Vec<String> = da_paths(&[&l2n, &l1n])
+        .iter()
+        .map(|p| p.replacen("via ", "via primary group ", 1))
+        .collect();
+    assert_eq!(paths(&n("pg")), pg_paths);
     assert_eq!(paths(&n("carol")), da_paths(&[&l3n, &l2n, &l1n]));
     assert_eq!(paths(&fsp_sid), da_paths(&[&l3n, &l2n, &l1n]));
     assert_eq!(paths(&n("nx")), strings(&[&format!("member of {}", n("extra"))]));
@@ -1024,6 +1030,7 @@ fn openldap_discovery_follows_all_group_kinds() {
         service_account_patterns: vec![format!("svc-{p}")],
         service_account_ous: vec![],
         remote_access_groups: vec![],
+        ..DirectoryPolicy::default()
     };
     let report = ldap::discover_directory(&t, &ctx(policy), &creds("admin", &admin_pw)).unwrap();
     let mut got: Vec<(String, Vec<String>)> = report
@@ -1147,10 +1154,10 @@ fn ad_domain_users_nested_in_a_privileged_group_makes_every_user_privileged() {
         ldap::discover_directory(&t, &ctx(DirectoryPolicy::default()), &creds("Administrator", &admin_pw)).unwrap();
     let a = find(&report, &format!("{p}-any"));
     assert_eq!(a.dn, someone);
-    assert_eq!(a.paths, vec![format!("via Domain Users -> {p}-wide")]);
+    assert_eq!(a.paths, vec![format!("via primary group Domain Users -> {p}-wide")]);
     assert!(find(&report, "Administrator")
         .paths
-        .contains(&format!("via Domain Users -> {p}-wide")));
+        .contains(&format!("via primary group Domain Users -> {p}-wide")));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -524,7 +524,7 @@ fn lab_up_finds_its_workspace_in_the_environment_and_restarts_a_client() {
     let out = s.run(&["discover", "--client", "lab1"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("2 ok, 0 failed; 2 admin accounts not in the vault"),
+        stdout.contains("2 ok, 0 failed; 2 device admin accounts not in the vault"),
         "{stdout}"
     );
     stop(child);

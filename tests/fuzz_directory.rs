@@ -71,6 +71,7 @@ fn policy() -> DirectoryPolicy {
         service_account_patterns: vec!["svc-*".into(), "*backup*".into(), "sa-??".into()],
         service_account_ous: vec!["OU=Service Accounts,DC=lab,DC=test".into()],
         remote_access_groups: vec!["VPN Users".into()],
+        ..DirectoryPolicy::default()
     }
 }
 

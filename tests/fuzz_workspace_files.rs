@@ -230,6 +230,7 @@ fn snapshot_sample() -> String {
         service_reasons: Vec::new(),
         remote_access_reasons: vec!["msNPAllowDialin TRUE".into()],
         unresolved: false,
+        ad: Default::default(),
     };
     let device = AccountInfo {
         name: "netops".into(),
@@ -253,6 +254,7 @@ fn snapshot_sample() -> String {
         error: None,
         hint: None,
         accounts: vec![record(ad.to_account_info(), InVault::No), record(device, InVault::Yes)],
+        domain: None,
         snapshot: None,
     };
     serde_json::to_string_pretty(&snapshot).unwrap()

@@ -1458,7 +1458,8 @@ fn the_demo_runs_the_whole_job_and_reviews_it() {
         .unwrap();
     assert_eq!(again.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(json["targets"].as_array().unwrap().len(), 8);
+    // Eight devices and the embedded example domain (`example-dc`).
+    assert_eq!(json["targets"].as_array().unwrap().len(), 9);
 }
 
 /// One HTTP/1.1 request to the service on loopback: the status code and the body.

@@ -186,9 +186,15 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         "7. Review",
         "`keyreeve review`: what a security reviewer takes away, from the discovery snapshots alone\n\
          (no keys, no network): findings with what to do, and who holds admin rights on each device.\n\
+         The demo has no domain controller: its Active Directory part (target `example-dc`) is an\n\
+         EXAMPLE snapshot embedded in keyreeve, not a discovery, to show the domain rules and views.\n\
          Then the vault's metadata (never a secret), and the audit log, whose hash chain\n\
          `keyreeve log verify` checks.",
     );
+    let mut toml = std::fs::read_to_string(ws.inventory_file())?;
+    toml.push_str(&super::demo_ad::inventory_toml(CLIENT));
+    std::fs::write(ws.inventory_file(), toml)?;
+    super::demo_ad::save(&ws, CLIENT)?;
     super::review::run(
         &demo_g,
         super::review::Args {

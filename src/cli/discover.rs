@@ -95,8 +95,29 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
         print_human(&reports);
+        // Device admins missing from the vault are flagged (and set the exit code); a directory's
+        // admins are the client's people, most with no vault entry by design: counted apart, so
+        // that "0 not in the vault" is never said while directory admins are not in it.
+        let directory_admins: Vec<_> = reports
+            .iter()
+            .filter(|r| r.domain.is_some() || r.kind == "ldap" || r.kind == "active-directory")
+            .flat_map(|r| &r.accounts)
+            .filter(|a| a.account.admin)
+            .collect();
+        let directory = if directory_admins.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} directory admin accounts, {} of them not in the vault (see `keyreeve review`)",
+                directory_admins.len(),
+                directory_admins
+                    .iter()
+                    .filter(|a| a.in_vault != keyreeve::review::snapshot::InVault::Yes)
+                    .count()
+            )
+        };
         println!(
-            "{} targets: {} ok, {failed} failed; {unknown_admins} admin accounts not in the vault{}",
+            "{} targets: {} ok, {failed} failed; {unknown_admins} device admin accounts not in the vault{directory}{}",
             reports.len(),
             reports.len() - failed,
             if verify {

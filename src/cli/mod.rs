@@ -11,6 +11,7 @@ pub mod client;
 pub mod completions;
 pub mod context;
 pub mod demo;
+pub mod demo_ad;
 pub mod discover;
 pub mod export;
 pub mod guide;

@@ -190,6 +190,15 @@ fn human(r: &Review, scope: &str) -> String {
         r.targets.len(),
         r.targets.iter().filter(|t| t.taken_at.is_some()).count()
     );
+    for t in &r.targets {
+        if let Some(s) = &t.scope {
+            let _ = writeln!(out, "Scope of {}: {}", shown(&t.target), shown(&s.statement()));
+            for w in &s.warnings {
+                let _ = writeln!(out, "  not read: {}", shown(w));
+            }
+            out.push('\n');
+        }
+    }
     for f in &r.findings {
         let label = match &f.accepted {
             Some(_) => "accepted".to_string(),
@@ -229,8 +238,63 @@ fn human(r: &Review, scope: &str) -> String {
             } else {
                 format!(" [{}]", notes.join(", "))
             };
-            let how = if e.admin { shown(&e.how) } else { "not an admin".into() };
-            let _ = writeln!(out, "    {}: {how}{notes}", shown(&e.account));
+            let how = if e.admin {
+                shown(&report::how(e)).to_string()
+            } else {
+                "not an admin".to_string()
+            };
+            let facts = match &e.directory {
+                Some(d) => {
+                    let day = |v: &Option<String>| {
+                        v.as_deref()
+                            .map(|s| s.get(..10).unwrap_or(s))
+                            .unwrap_or("never")
+                            .to_string()
+                    };
+                    format!(
+                        " ({}; password set {}; last logon {}; {}; {})",
+                        d.account_type,
+                        day(&d.pwd_last_set),
+                        day(&d.last_logon),
+                        if d.protected_user {
+                            "Protected Users"
+                        } else {
+                            "not in Protected Users"
+                        },
+                        shown(&d.delegation)
+                    )
+                }
+                None => String::new(),
+            };
+            let _ = writeln!(out, "    {}: {how}{notes}{facts}", shown(&e.account));
+        }
+        if !t.groups.is_empty() {
+            let _ = writeln!(out, "  by privileged group:");
+            for g in &t.groups {
+                let members: Vec<String> = g
+                    .members
+                    .iter()
+                    .map(|m| format!("{} ({})", shown(&m.account), shown(&m.through)))
+                    .collect();
+                let _ = writeln!(out, "    {}: {}", shown(&g.group), members.join(", "));
+                if !g.nested_groups.is_empty() {
+                    let _ = writeln!(out, "      nested: {}", shown(&g.nested_groups.join("; ")));
+                }
+            }
+        }
+        if !t.remote_access.is_empty() {
+            let _ = writeln!(out, "  who can reach the network from outside:");
+            for a in &t.remote_access {
+                let admin = if a.admin { ", admin" } else { "" };
+                let off = if a.enabled { "" } else { ", disabled" };
+                let _ = writeln!(
+                    out,
+                    "    {}: {} [{}{admin}{off}]",
+                    shown(&a.account),
+                    shown(&a.state),
+                    shown(&a.reasons.join(", "))
+                );
+            }
         }
     }
     let counts: Vec<String> = r.counts().iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();

@@ -61,6 +61,13 @@ pub struct AccountInfo {
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
+/// One discovery's answer: the accounts, and a domain's own facts (policy, computers, scope).
+#[derive(Debug, Clone)]
+pub struct Survey {
+    pub accounts: Vec<AccountInfo>,
+    pub domain: Option<Box<ldap::domain::DomainFacts>>,
+}
+
 /// How a password is changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -271,6 +278,14 @@ pub trait Connector: Send + Sync {
 
     /// Logs in and lists the accounts with their privilege.
     fn list_accounts(&self, login: &Credentials) -> ConnectorResult<Vec<AccountInfo>>;
+
+    /// What discovery records: the accounts and, for a domain, what it says about itself.
+    fn survey(&self, login: &Credentials) -> ConnectorResult<Survey> {
+        Ok(Survey {
+            accounts: self.list_accounts(login)?,
+            domain: None,
+        })
+    }
 
     /// Logs in with the current credentials and keeps the session open for a change.
     fn open(&self, login: &Credentials) -> ConnectorResult<Box<dyn ChangeSession>>;

@@ -55,6 +55,8 @@ pub struct DirectoryPolicy {
     pub service_account_ous: Vec<String>,
     /// Groups (DNs or names) whose members may dial in remotely.
     pub remote_access_groups: Vec<String>,
+    /// Glob patterns on an AD user's description marking service accounts, e.g. `*service*`.
+    pub service_account_descriptions: Vec<String>,
 }
 
 impl Default for DirectoryPolicy {
@@ -63,6 +65,7 @@ impl Default for DirectoryPolicy {
             service_account_patterns: vec!["svc-*".into(), "svc_*".into(), "sa-*".into()],
             service_account_ous: Vec::new(),
             remote_access_groups: Vec::new(),
+            service_account_descriptions: Vec::new(),
         }
     }
 }
@@ -109,6 +112,13 @@ struct RawReview {
     dormant_admin_days: Option<Spanned<u32>>,
     max_snapshot_age_days: Option<Spanned<u32>>,
     compare_days: Option<Spanned<u32>>,
+    krbtgt_max_password_age_days: Option<Spanned<u32>>,
+    stale_computer_days: Option<Spanned<u32>>,
+    max_domain_admins: Option<Spanned<u32>>,
+    min_password_length: Option<Spanned<u32>>,
+    require_password_complexity: Option<bool>,
+    max_password_age_days: Option<Spanned<u32>>,
+    require_lockout: Option<bool>,
     #[serde(default)]
     accept: Vec<Spanned<RawAcceptance>>,
 }
@@ -134,6 +144,20 @@ pub struct ReviewPolicy {
     pub max_snapshot_age_days: u32,
     /// Changes are counted over this many days unless a review says otherwise (`--since`).
     pub compare_days: u32,
+    /// A krbtgt password older than this is a finding (`krbtgt-password-old`).
+    pub krbtgt_max_password_age_days: u32,
+    /// An enabled computer with neither a logon nor a password change for this long is stale.
+    pub stale_computer_days: u32,
+    /// More distinct accounts than this in Domain Admins, Enterprise Admins and Administrators
+    /// is a finding (`too-many-admins`).
+    pub max_domain_admins: u32,
+    /// The domain password policy's baseline (`domain-password-policy`).
+    pub min_password_length: u32,
+    pub require_password_complexity: bool,
+    /// When set: passwords that expire later than this (or never) are a finding.
+    pub max_password_age_days: Option<u32>,
+    /// Account lockout must be on (a threshold above 0).
+    pub require_lockout: bool,
     pub accept: Vec<Acceptance>,
 }
 
@@ -144,6 +168,13 @@ impl Default for ReviewPolicy {
             dormant_admin_days: 90,
             max_snapshot_age_days: 30,
             compare_days: 30,
+            krbtgt_max_password_age_days: 180,
+            stale_computer_days: 90,
+            max_domain_admins: 5,
+            min_password_length: 14,
+            require_password_complexity: true,
+            max_password_age_days: None,
+            require_lockout: true,
             accept: Vec::new(),
         }
     }
@@ -433,6 +464,36 @@ impl Policy {
         if let Some(d) = days("compare_days", raw.compare_days, 1)? {
             review.compare_days = d;
         }
+        if let Some(d) = days("krbtgt_max_password_age_days", raw.krbtgt_max_password_age_days, 1)? {
+            review.krbtgt_max_password_age_days = d;
+        }
+        // lastLogonTimestamp replicates up to 14 days late, as for dormant admins.
+        if let Some(d) = days("stale_computer_days", raw.stale_computer_days, 14)? {
+            review.stale_computer_days = d;
+        }
+        if let Some(d) = days("max_password_age_days", raw.max_password_age_days, 1)? {
+            review.max_password_age_days = Some(d);
+        }
+        if let Some(n) = raw.max_domain_admins {
+            review.max_domain_admins = *n.get_ref();
+        }
+        if let Some(n) = raw.min_password_length {
+            let len = *n.get_ref();
+            if len > 255 {
+                return Err(PolicyError::Invalid {
+                    path: path.to_path_buf(),
+                    line: line_of(text, n.span().start),
+                    message: format!("min_password_length = {len} is out of range 0..=255 (AD's own limit)"),
+                });
+            }
+            review.min_password_length = len;
+        }
+        if let Some(b) = raw.require_password_complexity {
+            review.require_password_complexity = b;
+        }
+        if let Some(b) = raw.require_lockout {
+            review.require_lockout = b;
+        }
         for entry in raw.accept {
             let at = entry.span().start;
             let invalid = |message: String| PolicyError::Invalid {
@@ -543,7 +604,7 @@ fn bounded_days(field: &str, value: Spanned<u32>, least: u32, text: &str, path: 
     if (least..=MAX_DAYS).contains(&days) {
         return Ok(days);
     }
-    let why = if field == "dormant_admin_days" && days < least {
+    let why = if matches!(field, "dormant_admin_days" | "stale_computer_days") && days < least {
         ": Active Directory's last logon time may be 14 days behind, so use at least 14".to_string()
     } else {
         String::new()

@@ -11,6 +11,7 @@
 
 pub mod due;
 pub mod report;
+pub mod roster;
 pub mod rules;
 pub mod snapshot;
 pub mod vault_index;
@@ -97,6 +98,11 @@ pub struct TargetReview {
 }
 
 impl TargetReview {
+    /// An Active Directory target: the only kind with delegation, Protected Users, krbtgt.
+    pub fn is_active_directory(&self) -> bool {
+        crate::inventory::TargetKind::parse(&self.kind) == Some(crate::inventory::TargetKind::ActiveDirectory)
+    }
+
     pub fn is_directory(&self) -> bool {
         crate::inventory::TargetKind::parse(&self.kind).is_some_and(|k| k.is_directory())
     }
@@ -160,6 +166,9 @@ pub struct RosterEntry {
     pub enabled: bool,
     pub dial_in: bool,
     pub in_vault: InVault,
+    /// Directory accounts: type, how the right is held, times, Protected Users, delegation.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<roster::DirectoryFacts>,
 }
 
 /// One target's part of the review.
@@ -172,6 +181,15 @@ pub struct TargetSummary {
     /// When the snapshot it was compared with was taken.
     pub baseline_taken_at: Option<DateTime<Utc>>,
     pub roster: Vec<RosterEntry>,
+    /// AD: what the review of this domain rests on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<roster::Scope>,
+    /// AD: who is in each privileged group.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<roster::GroupView>,
+    /// Who can reach the network from outside (and who is denied despite a group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote_access: Vec<roster::RemoteAccess>,
 }
 
 /// The result of a review.
@@ -273,35 +291,39 @@ pub fn review_with_vault(targets: &[TargetReview], vault: &[due::Assessed], ctx:
     let today = ctx.now.date_naive();
     let mut findings = Vec::new();
     let mut used = vec![false; ctx.policy.accept.len()];
-    let per_target = targets
-        .iter()
-        .flat_map(|target| rules::ALL.iter().map(move |rule| (*rule, rule.check(target, ctx))));
-    let per_vault = rules::ALL.iter().map(|rule| (*rule, rule.check_vault(vault, ctx)));
-    for (rule, found_all) in per_target.chain(per_vault) {
-        for found in found_all {
-            let covering = ctx
-                .policy
-                .accept
-                .iter()
-                .position(|a| a.covers(rule.id(), &found.subject, today));
-            let accepted = covering.map(|i| {
-                used[i] = true;
-                let a = &ctx.policy.accept[i];
-                Accepted {
-                    reason: a.reason.clone(),
-                    until: a.until,
-                    by: a.origin.clone(),
-                }
-            });
-            findings.push(Finding {
-                rule: rule.id(),
-                severity: rule.severity(),
-                subject: found.subject,
-                message: found.message,
-                hint: found.hint,
-                accepted,
-            });
-        }
+    let per_target = targets.iter().flat_map(|target| {
+        rules::ALL
+            .iter()
+            .flat_map(move |rule| rule.graded(target, ctx).into_iter().map(move |(f, s)| (*rule, f, s)))
+    });
+    let per_vault = rules::ALL.iter().flat_map(|rule| {
+        rule.check_vault(vault, ctx)
+            .into_iter()
+            .map(move |f| (*rule, f, rule.severity()))
+    });
+    for (rule, found, severity) in per_target.chain(per_vault) {
+        let covering = ctx
+            .policy
+            .accept
+            .iter()
+            .position(|a| a.covers(rule.id(), &found.subject, today));
+        let accepted = covering.map(|i| {
+            used[i] = true;
+            let a = &ctx.policy.accept[i];
+            Accepted {
+                reason: a.reason.clone(),
+                until: a.until,
+                by: a.origin.clone(),
+            }
+        });
+        findings.push(Finding {
+            rule: rule.id(),
+            severity,
+            subject: found.subject,
+            message: found.message,
+            hint: found.hint,
+            accepted,
+        });
     }
     findings.sort_by(|a, b| {
         b.severity
@@ -344,6 +366,7 @@ fn summary(t: &TargetReview) -> TargetSummary {
             enabled: a.account.enabled,
             dial_in: may_dial_in(a),
             in_vault: a.in_vault,
+            directory: roster::directory_facts(t, a),
         })
         .collect();
     TargetSummary {
@@ -352,6 +375,9 @@ fn summary(t: &TargetReview) -> TargetSummary {
         taken_at: t.current.as_ref().map(|s| s.taken_at),
         baseline_taken_at: t.baseline.as_ref().map(|s| s.taken_at),
         roster,
+        scope: roster::scope(t),
+        groups: roster::groups(t),
+        remote_access: roster::remote_access(t),
     }
 }
 
@@ -395,7 +421,7 @@ pub fn time(a: &AccountRecord, key: &str) -> When {
     }
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -439,9 +465,61 @@ pub fn same_account(a: &AccountRecord, b: &AccountRecord) -> bool {
     a.account.name == b.account.name
 }
 
-/// Whether the account may dial in / use the VPN (a directory's remote-access reasons).
+/// Whether the account may dial in / use the VPN: it has remote-access reasons
+/// (msNPAllowDialin TRUE, a remote-access group) and no explicit msNPAllowDialin FALSE, which
+/// denies it whatever its groups.
 pub fn may_dial_in(a: &AccountRecord) -> bool {
     !strings(a, "remote_access_reasons").is_empty()
+        && a.account.details.get("dial_in") != Some(&serde_json::Value::Bool(false))
+}
+
+/// How the account's remote access is decided, for the "who can reach the network from
+/// outside" roster: allowed by its own msNPAllowDialin TRUE, left to the NPS policy (a
+/// remote-access group member without the attribute), or denied by an explicit FALSE despite a
+/// remote-access group. `None`: not a remote-access account at all.
+pub fn remote_access_state(a: &AccountRecord) -> Option<&'static str> {
+    if strings(a, "remote_access_reasons").is_empty() {
+        return None;
+    }
+    Some(match a.account.details.get("dial_in").and_then(|v| v.as_bool()) {
+        Some(true) => "allowed (msNPAllowDialin TRUE)",
+        Some(false) => "denied (msNPAllowDialin FALSE, despite its group)",
+        None => "controlled by NPS policy (no msNPAllowDialin)",
+    })
+}
+
+/// The domain facts of a target's newest snapshot (AD only).
+pub fn domain(t: &TargetReview) -> Option<&crate::connector::ldap::domain::DomainFacts> {
+    t.current.as_ref().and_then(|s| s.domain.as_ref())
+}
+
+/// A number detail of an account (`supported_encryption_types`, `sid_history`).
+pub fn number(a: &AccountRecord, key: &str) -> Option<u64> {
+    a.account.details.get(key).and_then(|v| v.as_u64())
+}
+
+/// A yes/no detail of an account (`protected_user`, `domain_controller`); absent is no.
+pub fn yes(a: &AccountRecord, key: &str) -> bool {
+    a.account.details.get(key).and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+/// The account's type as a reviewer names it: user, service, computer, gMSA, foreign.
+pub fn account_type(a: &AccountRecord) -> &'static str {
+    use crate::connector::AccountKind;
+    match a.account.kind {
+        AccountKind::User => "user",
+        AccountKind::Service => "service",
+        AccountKind::Computer => "computer",
+        AccountKind::ManagedServiceAccount => "gMSA",
+        AccountKind::ForeignPrincipal => "foreign",
+        AccountKind::EnableSecret => "enable secret",
+        AccountKind::Group => "group",
+    }
+}
+
+/// krbtgt (RID 502): the KDC's own key, reviewed by its own rule only.
+pub fn is_krbtgt(a: &AccountRecord) -> bool {
+    text(a, "sid").is_some_and(|sid| sid.ends_with("-502"))
 }
 
 #[cfg(test)]
@@ -512,9 +590,29 @@ pub(crate) mod test_support {
             service_reasons: Vec::new(),
             remote_access_reasons: list("remote_access_reasons"),
             unresolved: false,
+            ad: Default::default(),
         };
+        let mut account = account.to_account_info();
+        // Any other key is a detail as discovery writes it (`dial_in`, `protected_user`,
+        // `allowed_to_delegate_to`, `held`, ...).
+        const BUILT: &[&str] = &[
+            "flags",
+            "well_known_name",
+            "sid",
+            "pwd_last_set",
+            "must_change_password",
+            "last_logon",
+            "service_principal_names",
+            "paths",
+            "remote_access_reasons",
+        ];
+        if let Some(map) = set.as_object() {
+            for (k, v) in map.iter().filter(|(k, _)| !BUILT.contains(&k.as_str())) {
+                account.details.insert(k.clone(), v.clone());
+            }
+        }
         AccountRecord {
-            account: account.to_account_info(),
+            account,
             in_vault: InVault::No,
             verified: None,
             verify_hint: None,
@@ -547,6 +645,7 @@ pub(crate) mod test_support {
             error: None,
             hint: None,
             accounts,
+            domain: None,
             snapshot: None,
         }
     }
@@ -559,6 +658,27 @@ pub(crate) mod test_support {
             policy: &policy,
         };
         rule.check(t, &ctx).into_iter().map(|f| f.subject).collect()
+    }
+
+    /// [`subjects`] with each finding's graded severity.
+    pub fn graded(rule: &dyn rules::Rule, t: &TargetReview, policy: &ReviewPolicy) -> Vec<(String, Severity)> {
+        let ctx = ReviewContext {
+            now: Utc::now(),
+            policy,
+        };
+        rule.graded(t, &ctx).into_iter().map(|(f, s)| (f.subject, s)).collect()
+    }
+
+    /// A target whose snapshot carries `domain` facts.
+    pub fn domain_target(
+        accounts: Vec<AccountRecord>,
+        domain: crate::connector::ldap::domain::DomainFacts,
+    ) -> TargetReview {
+        let mut t = target("active-directory", accounts);
+        if let Some(s) = t.current.as_mut() {
+            s.domain = Some(domain);
+        }
+        t
     }
 }
 

@@ -59,6 +59,10 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     pub accounts: Vec<AccountRecord>,
+    /// A domain's own facts (AD): scope, password policy, krbtgt, Guest, computers. Absent for
+    /// devices and in snapshots taken before keyreeve read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<crate::connector::ldap::domain::DomainFacts>,
     /// Where the snapshot was saved (set by [`SnapshotStore::save`] and [`SnapshotStore::read`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<PathBuf>,
@@ -140,7 +144,9 @@ impl SnapshotStore {
         };
         let (first, middle_snapshot) = (Self::read(first)?, Self::read(middle)?);
         let same = |a: &Snapshot, b: &Snapshot| {
-            a.kind == b.kind && serde_json::to_value(&a.accounts).ok() == serde_json::to_value(&b.accounts).ok()
+            a.kind == b.kind
+                && serde_json::to_value(&a.accounts).ok() == serde_json::to_value(&b.accounts).ok()
+                && a.domain == b.domain
         };
         if same(&first, &middle_snapshot) && same(&middle_snapshot, newest) {
             crate::safe_fs::remove_file(&self.root, middle).map_err(|source| ReviewError::Write {
@@ -402,6 +408,30 @@ mod tests {
             assert!(shown.contains(named), "{shown}");
             assert!(!shown.contains(['\n', '\u{1b}']), "{shown:?}");
         }
+    }
+
+    /// A snapshot saved before domain facts existed loads with none; one with them keeps them,
+    /// and a change of the facts alone is no repeat to fold away.
+    #[test]
+    fn domain_facts_are_optional_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path());
+        let t0 = Utc::now() - Duration::days(3);
+        let mut old = snapshot(t0, vec![account("admin", true)]);
+        let path = store.save("acme", "dc1", &mut old).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("\"domain\""));
+        assert!(SnapshotStore::read(&path).unwrap().domain.is_none());
+        for day in 1..=3 {
+            let mut s = snapshot(t0 + Duration::days(day), vec![account("admin", true)]);
+            s.domain = Some(crate::connector::ldap::domain::DomainFacts {
+                domain: format!("lab{day}.test"),
+                ..Default::default()
+            });
+            store.save("acme", "dc1", &mut s).unwrap();
+        }
+        assert_eq!(store.files("acme", "dc1").unwrap().len(), 4);
+        let newest = store.newest("acme", "dc1", None).unwrap().unwrap();
+        assert_eq!(newest.domain.unwrap().domain, "lab3.test");
     }
 
     #[test]

@@ -66,6 +66,8 @@ provision_template() {
 
 start() {
     lab_install samba samba-ad-dc samba-ad-provision winbind krb5-user ldap-utils openssl
+    # ldbmodify: tests/ad_review.rs sets sIDHistory on the DC's own database (no LDAP client may).
+    lab_install ldb-tools
     lab_ca "$LAB"
     (
         flock 8

@@ -36,6 +36,14 @@ pub const ATTRS: &[&str] = &[
     "servicePrincipalName",
     "msNPAllowDialin",
     "primaryGroupID",
+    "msDS-AllowedToDelegateTo",
+    "msDS-AllowedToActOnBehalfOfOtherIdentity",
+    "sIDHistory",
+    "msDS-SupportedEncryptionTypes",
+    "dNSHostName",
+    // Read only to classify service accounts by the policy's patterns; never kept (people write
+    // passwords into descriptions).
+    "description",
 ];
 
 /// A privileged group by its well-known identity.
@@ -83,6 +91,7 @@ const UF_LOCKOUT: u32 = 0x10;
 const UF_PASSWD_NOTREQD: u32 = 0x20;
 const UF_ENCRYPTED_TEXT_PWD_ALLOWED: u32 = 0x80;
 const UF_DONT_EXPIRE_PASSWD: u32 = 0x10000;
+const UF_SERVER_TRUST_ACCOUNT: u32 = 0x2000;
 const UF_TRUSTED_FOR_DELEGATION: u32 = 0x80000;
 const UF_NOT_DELEGATED: u32 = 0x100000;
 const UF_SMARTCARD_REQUIRED: u32 = 0x40000;
@@ -240,6 +249,10 @@ impl AdFetcher<'_> {
 }
 
 impl Fetcher for AdFetcher<'_> {
+    fn implicit_is_primary_group(&self) -> bool {
+        true
+    }
+
     fn fetch(&mut self, dns: &[String]) -> ConnectorResult<Vec<Node>> {
         if self.scanned.is_none() && dns.len() > self.scan_threshold {
             let nc = self.nc.clone();
@@ -498,6 +511,16 @@ pub fn discover_with_scan_threshold(
     for p in &policy.service_account_patterns {
         clauses.push_str(&format!("(sAMAccountName={})", glob_filter(p)));
     }
+    for p in &policy.service_account_descriptions {
+        clauses.push_str(&format!("(&(objectClass=user)(description={}))", glob_filter(p)));
+    }
+    // What a tier-0 review looks at beyond group members: AdminSDHolder leftovers, delegation of
+    // any kind, and SID history (whatever the account's groups).
+    clauses.push_str(
+        "(&(objectClass=user)(|(adminCount=1)(userAccountControl:1.2.840.113556.1.4.803:=524288)\
+         (userAccountControl:1.2.840.113556.1.4.803:=16777216)(msDS-AllowedToDelegateTo=*)\
+         (msDS-AllowedToActOnBehalfOfOtherIdentity=*)(sIDHistory=*)))",
+    );
     let mut extra_nodes = f.search_nodes(&nc, Scope::Subtree, &format!("(|{clauses})"))?;
     for ou in &policy.service_account_ous {
         match f.search_nodes(
@@ -567,15 +590,35 @@ pub fn discover_with_scan_threshold(
         a.privileged_groups = priv_ms.iter().map(|m| roots[m.root].0.name.clone()).collect();
         a.protected_user = is_protected;
         a.remote_access_reasons.extend(remote);
+        a.ad.held = held(&priv_ms);
+        if a.admin_count == Some(1) && !a.privileged {
+            a.ad.review_reasons.push("adminCount=1".into());
+        }
         if a.unresolved {
             warnings.push(format!("member {} could not be read", n.dn));
         }
-        if !a.privileged && a.service_reasons.is_empty() && a.remote_access_reasons.is_empty() {
+        if !a.privileged
+            && a.service_reasons.is_empty()
+            && a.remote_access_reasons.is_empty()
+            && a.ad.review_reasons.is_empty()
+        {
             continue;
         }
         accounts.push(a);
     }
     accounts.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.dn.cmp(&b.dn)));
+    let mut facts = super::domain::read(f.conn, &nc, domain_sid.as_deref())?;
+    facts.privileged_groups = groups
+        .iter()
+        .map(|g| super::domain::GroupScope {
+            name: g.name.clone(),
+            reason: g.reason.clone(),
+            nested_groups: g.nested_groups.clone(),
+            effective_members: g.effective_members,
+        })
+        .collect();
+    facts.remote_access_groups = roots[remote_start..].iter().map(|(n, _)| n.name.clone()).collect();
+    facts.warnings.extend(warnings.iter().cloned());
     Ok(DirectoryReport {
         target: target.path(),
         kind: target.kind,
@@ -584,7 +627,23 @@ pub fn discover_with_scan_threshold(
         privileged_groups: groups,
         accounts,
         warnings,
+        domain: Some(facts),
     })
+}
+
+/// How an account holds its admin right, from its memberships: through its primary group when
+/// any is (no `member` list shows it), else directly when any is, else nested.
+fn held(memberships: &[&walk::Membership]) -> Option<String> {
+    let held = if memberships.is_empty() {
+        return None;
+    } else if memberships.iter().any(|m| m.primary_group) {
+        "primary group"
+    } else if memberships.iter().any(|m| m.chain.len() <= 1) {
+        "direct"
+    } else {
+        "nested"
+    };
+    Some(held.to_string())
 }
 
 /// One account's attributes, kind and service / dial-in classification (memberships filled by the caller).
@@ -641,6 +700,14 @@ fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
             service.push(format!("name matches {p}"));
         }
     }
+    if is_user {
+        let description = e.str("description").unwrap_or_default();
+        for p in &policy.service_account_descriptions {
+            if !description.is_empty() && glob_match(p, &description) {
+                service.push(format!("description matches {p}"));
+            }
+        }
+    }
     let dn_lower = n.dn.to_ascii_lowercase();
     for ou in &policy.service_account_ous {
         if dn_lower.ends_with(&format!(",{}", ou.to_ascii_lowercase())) {
@@ -661,6 +728,26 @@ fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
     let mut remote = Vec::new();
     if dial_in == Some(true) {
         remote.push("msNPAllowDialin TRUE".to_string());
+    }
+    let number = |name: &str| e.str(name).and_then(|v| v.trim().parse::<i64>().ok()).map(|v| v as u32);
+    let delegate_to = e.strs("msDS-AllowedToDelegateTo");
+    let rbcd = e.has("msDS-AllowedToActOnBehalfOfOtherIdentity");
+    let sid_history = e.strs("sIDHistory").len();
+    let primary_group_id = number("primaryGroupID");
+    let domain_controller =
+        uac.unwrap_or(0) & UF_SERVER_TRUST_ACCOUNT != 0 || matches!(primary_group_id, Some(516 | 521));
+    let mut review_reasons = Vec::new();
+    if uac.unwrap_or(0) & UF_TRUSTED_FOR_DELEGATION != 0 && !domain_controller {
+        review_reasons.push("trusted for delegation".to_string());
+    }
+    if !delegate_to.is_empty() {
+        review_reasons.push("constrained delegation".to_string());
+    }
+    if rbcd {
+        review_reasons.push("resource-based delegation".to_string());
+    }
+    if sid_history > 0 {
+        review_reasons.push("sIDHistory".to_string());
     }
     let name = if kind == AccountKind::ForeignPrincipal {
         e.str("cn").unwrap_or_else(|| n.name.clone())
@@ -692,6 +779,17 @@ fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
         service_reasons: service,
         remote_access_reasons: remote,
         unresolved: n.unresolved,
+        ad: super::AdDetails {
+            held: None,
+            primary_group_id,
+            allowed_to_delegate_to: delegate_to,
+            resource_based_delegation: rbcd,
+            sid_history,
+            supported_encryption_types: number("msDS-SupportedEncryptionTypes"),
+            dns_host_name: e.str("dNSHostName"),
+            domain_controller,
+            review_reasons,
+        },
     }
 }
 

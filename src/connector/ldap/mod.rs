@@ -12,6 +12,7 @@
 //! [`Connector::list_accounts`] returns the same accounts as [`AccountInfo`]s, complete on their own.
 
 pub mod ad;
+pub mod domain;
 pub mod errors;
 pub mod openldap;
 pub mod tls;
@@ -41,6 +42,9 @@ pub struct DirectoryReport {
     /// Effective members of the privileged groups, service accounts and remote-access accounts.
     pub accounts: Vec<DirectoryAccount>,
     pub warnings: Vec<String>,
+    /// AD: the domain's policy, krbtgt, Guest, computers and the review's scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<domain::DomainFacts>,
 }
 
 /// A group whose members hold admin rights.
@@ -99,6 +103,44 @@ pub struct DirectoryAccount {
     pub remote_access_reasons: Vec<String>,
     /// Listed as a member but could not be read.
     pub unresolved: bool,
+    /// What AD alone tells (delegation, sIDHistory, Kerberos types, how a right is held).
+    #[serde(flatten)]
+    pub ad: AdDetails,
+}
+
+/// An AD account's tier-0 details, kept beside the generic ones in a snapshot's `details`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AdDetails {
+    /// How the admin right is held: `direct`, `nested` or `primary group` (the latter wins:
+    /// it is the one no `member` list shows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_group_id: Option<u32>,
+    /// msDS-AllowedToDelegateTo: the services it may delegate to (constrained delegation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_to_delegate_to: Vec<String>,
+    /// msDS-AllowedToActOnBehalfOfOtherIdentity is set: others may delegate to it (RBCD).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resource_based_delegation: bool,
+    /// How many SIDs its sIDHistory holds.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sid_history: usize,
+    /// msDS-SupportedEncryptionTypes, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supported_encryption_types: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_host_name: Option<String>,
+    /// A domain controller's own account.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub domain_controller: bool,
+    /// Why a non-admin account is in the snapshot: `adminCount=1`, `trusted for delegation`, ...
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review_reasons: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl DirectoryAccount {
@@ -108,8 +150,10 @@ impl DirectoryAccount {
             self.paths.join("; ")
         } else if !self.service_reasons.is_empty() {
             format!("service account ({})", self.service_reasons.join(", "))
-        } else {
+        } else if !self.remote_access_reasons.is_empty() {
             format!("remote access ({})", self.remote_access_reasons.join(", "))
+        } else {
+            format!("not an admin ({})", self.ad.review_reasons.join(", "))
         };
         let mut details = std::collections::BTreeMap::new();
         if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(self) {
@@ -259,7 +303,14 @@ impl DirectoryConnector {
             openldap::discover(&mut conn, &self.target, &self.ctx.directory)
         };
         conn.close();
-        report
+        let mut report = report?;
+        if let Some(d) = report.domain.as_mut() {
+            d.bind_account = Some(self.login_bind_name(login)?);
+            if d.domain_controller.is_none() {
+                d.domain_controller = self.target.url.clone();
+            }
+        }
+        Ok(report)
     }
 }
 
@@ -334,12 +385,15 @@ impl Connector for DirectoryConnector {
     }
 
     fn list_accounts(&self, login: &Credentials) -> ConnectorResult<Vec<AccountInfo>> {
-        Ok(self
-            .discover(login)?
-            .accounts
-            .iter()
-            .map(DirectoryAccount::to_account_info)
-            .collect())
+        Ok(self.survey(login)?.accounts)
+    }
+
+    fn survey(&self, login: &Credentials) -> ConnectorResult<super::Survey> {
+        let report = self.discover(login)?;
+        Ok(super::Survey {
+            accounts: report.accounts.iter().map(DirectoryAccount::to_account_info).collect(),
+            domain: report.domain.map(Box::new),
+        })
     }
 
     fn open(&self, login: &Credentials) -> ConnectorResult<Box<dyn ChangeSession>> {

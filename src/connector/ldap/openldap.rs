@@ -245,6 +245,7 @@ pub fn discover(conn: &mut DirConn, target: &Target, policy: &DirectoryPolicy) -
         privileged_groups: groups,
         accounts,
         warnings,
+        domain: None,
     })
 }
 
@@ -300,6 +301,7 @@ fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
         service_reasons: service,
         remote_access_reasons: Vec::new(),
         unresolved: n.unresolved,
+        ad: Default::default(),
     }
 }
 

@@ -37,6 +37,11 @@ pub trait Fetcher {
     /// Members the `member` attribute does not list: AD's primary group (primaryGroupID),
     /// posixGroup's memberUid. Returns (group DN, member) pairs.
     fn implicit_members(&mut self, groups: &[&Node]) -> ConnectorResult<Vec<(String, Node)>>;
+    /// Whether [`Fetcher::implicit_members`] are members by their primary group (AD), which
+    /// paths then name: it is how an admin hides from every `member` list.
+    fn implicit_is_primary_group(&self) -> bool {
+        false
+    }
 }
 
 /// How one object is a member of one root group.
@@ -46,12 +51,21 @@ pub struct Membership {
     pub root: usize,
     /// Names of the groups from the object's direct group up to the root (the root included).
     pub chain: Vec<String>,
+    /// The first link is the object's primary group (primaryGroupID), listed in no `member`.
+    pub primary_group: bool,
 }
 
 impl Membership {
-    /// `member of Domain Admins`, or `via app-admins -> Domain Admins`.
+    /// `member of Domain Admins`, `via app-admins -> Domain Admins`, `primary group Domain
+    /// Admins`, or `via primary group ops -> Domain Admins`.
     pub fn describe(&self) -> String {
-        if self.chain.len() <= 1 {
+        if self.primary_group {
+            if self.chain.len() <= 1 {
+                format!("primary group {}", self.chain.join(""))
+            } else {
+                format!("via primary group {}", self.chain.join(" -> "))
+            }
+        } else if self.chain.len() <= 1 {
             format!("member of {}", self.chain.join(""))
         } else {
             format!("via {}", self.chain.join(" -> "))
@@ -82,6 +96,7 @@ pub fn walk(fetcher: &mut dyn Fetcher, roots: &[Node], known: HashMap<String, No
         frontier.push((i, k, vec![root.name.clone()]));
     }
     let mut implicit: HashMap<String, Vec<String>> = HashMap::new();
+    let by_primary_group = fetcher.implicit_is_primary_group();
     while !frontier.is_empty() {
         // Fetch every member of this level not yet known, in one batch.
         let mut wanted: Vec<String> = Vec::new();
@@ -127,15 +142,22 @@ pub fn walk(fetcher: &mut dyn Fetcher, roots: &[Node], known: HashMap<String, No
         let mut next = Vec::new();
         for (root, g, chain) in frontier {
             let Some(group) = nodes.get(&g) else { continue };
-            let mut member_keys: Vec<String> = group.members.iter().map(|m| key(m)).collect();
-            member_keys.extend(implicit.get(&g).cloned().unwrap_or_default());
-            for mk in member_keys {
+            let mut member_keys: Vec<(String, bool)> = group.members.iter().map(|m| (key(m), false)).collect();
+            member_keys.extend(
+                implicit
+                    .get(&g)
+                    .into_iter()
+                    .flatten()
+                    .map(|k| (k.clone(), by_primary_group)),
+            );
+            for (mk, primary_group) in member_keys {
                 if !visited.insert((root, mk.clone())) {
                     continue;
                 }
                 memberships.entry(mk.clone()).or_default().push(Membership {
                     root,
                     chain: chain.clone(),
+                    primary_group,
                 });
                 if let Some(m) = nodes.get(&mk) {
                     if m.is_group {
@@ -232,6 +254,24 @@ mod tests {
         assert_eq!(d("gone"), "via ops -> app-admins -> Domain Admins");
         assert!(w.nodes[&key("CN=gone,DC=x")].unresolved);
         assert_eq!(w.memberships[&key("CN=app-admins,DC=x")].len(), 1);
+    }
+
+    #[test]
+    fn a_primary_group_membership_is_named_as_such() {
+        let m = |chain: &[&str], primary_group| Membership {
+            root: 0,
+            chain: chain.iter().map(|s| s.to_string()).collect(),
+            primary_group,
+        };
+        assert_eq!(m(&["Domain Admins"], true).describe(), "primary group Domain Admins");
+        assert_eq!(
+            m(&["ops", "Domain Admins"], true).describe(),
+            "via primary group ops -> Domain Admins"
+        );
+        assert_eq!(
+            m(&["ops", "Domain Admins"], false).describe(),
+            "via ops -> Domain Admins"
+        );
     }
 
     #[test]

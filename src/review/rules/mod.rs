@@ -2,24 +2,40 @@
 //! changes over time, the one it is compared with) and says what it found; the review stamps the
 //! rule's id and severity on it and applies the policy's acceptances.
 
+mod admin_delegable;
+mod admin_not_protected_users;
+mod admincount_orphan;
 mod broad_principal_admin;
+mod computer_admin;
+mod constrained_delegation;
 mod dial_in_admin;
 mod disabled_admin;
 mod discovery_failed;
+mod domain_password_policy;
 mod dormant_admin;
+mod guest_enabled;
 mod kerberoastable_admin;
+mod krbtgt_password_old;
 mod nested_admin;
 mod new_admin;
 mod non_expiring_admin_password;
+mod primary_group_admin;
+mod remote_access_account;
 mod removed_admin;
 mod rotation_overdue;
+mod service_account_admin;
+mod sid_history;
 mod stale_admin_password;
+mod stale_computer;
 mod stored_password_rejected;
+mod too_many_admins;
 mod transient_admin;
+mod unconstrained_delegation;
 mod unmanaged_admin;
 mod unreviewed_target;
 mod untracked_credential;
 mod weak_admin_credential;
+mod weak_kerberos_etypes;
 
 use super::{Found, ReviewContext, Severity, TargetReview};
 
@@ -35,6 +51,14 @@ pub trait Rule: Sync {
     /// per review, over every selected client's entries.
     fn check_vault(&self, _entries: &[crate::review::due::Assessed], _ctx: &ReviewContext<'_>) -> Vec<Found> {
         Vec::new()
+    }
+    /// Each finding with its severity: [`Rule::severity`] unless the rule grades its findings
+    /// (a remote-access account matters more when it is an admin).
+    fn graded(&self, target: &TargetReview, ctx: &ReviewContext<'_>) -> Vec<(Found, Severity)> {
+        self.check(target, ctx)
+            .into_iter()
+            .map(|f| (f, self.severity()))
+            .collect()
     }
 }
 
@@ -58,6 +82,22 @@ pub static ALL: &[&dyn Rule] = &[
     &disabled_admin::DisabledAdmin,
     &nested_admin::NestedAdmin,
     &removed_admin::RemovedAdmin,
+    &computer_admin::ComputerAdmin,
+    &service_account_admin::ServiceAccountAdmin,
+    &unconstrained_delegation::UnconstrainedDelegation,
+    &guest_enabled::GuestEnabled,
+    &primary_group_admin::PrimaryGroupAdmin,
+    &admin_delegable::AdminDelegable,
+    &sid_history::SidHistory,
+    &weak_kerberos_etypes::WeakKerberosEtypes,
+    &krbtgt_password_old::KrbtgtPasswordOld,
+    &too_many_admins::TooManyAdmins,
+    &domain_password_policy::DomainPasswordPolicy,
+    &remote_access_account::RemoteAccessAccount,
+    &admin_not_protected_users::AdminNotProtectedUsers,
+    &admincount_orphan::AdmincountOrphan,
+    &stale_computer::StaleComputer,
+    &constrained_delegation::ConstrainedDelegation,
 ];
 
 /// The ids of every rule.

@@ -1,0 +1,3 @@
+//! Setup shared by integration test files (each file includes this module with `mod common;`).
+
+pub mod ad_lab;
