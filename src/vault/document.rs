@@ -70,6 +70,10 @@ pub struct VaultDocument {
     pub updated_at: DateTime<Utc>,
     /// Keyed by `TARGET/ACCOUNT`.
     pub entries: BTreeMap<String, Entry>,
+    /// The recipients the file was last encrypted to (public keys, not secret): what lets a merge
+    /// of two versions know who was added or removed on each side (age does not name them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
 }
 
 impl VaultDocument {
@@ -81,6 +85,7 @@ impl VaultDocument {
             client: client.into(),
             updated_at: Utc::now(),
             entries: BTreeMap::new(),
+            recipients: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod document;
 pub mod lock;
+pub mod merge;
 pub mod recipients;
 pub mod store;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use document::parse as parse_document;
 pub use document::{check_names, Entry, EntryState, HistoryItem, PendingRotation, VaultDocument};
 
 use crate::hint::Hint;
@@ -356,6 +358,11 @@ impl<'a> Vault<'a> {
         doc.version = VERSION;
         doc.client = client.into();
         doc.updated_at = Utc::now();
+        doc.recipients = if self.inventory.passphrase {
+            Vec::new()
+        } else {
+            self.keys.recipients_for_client(self.inventory, client)
+        };
         if let Some(previous) = previous {
             store::backup(
                 self.workspace.root(),
