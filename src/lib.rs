@@ -38,6 +38,7 @@ pub mod rotation;
 pub mod safe_fs;
 pub mod secret;
 pub mod serve;
+pub mod team;
 pub mod validate;
 pub mod vault;
 pub mod workspace;

@@ -98,7 +98,8 @@ fn hint_of(err: &anyhow::Error) -> Option<String> {
             keyreeve::policy::PolicyError,
             keyreeve::rotation::RotationError,
             keyreeve::export::ExportError,
-            keyreeve::review::ReviewError
+            keyreeve::review::ReviewError,
+            keyreeve::team::TeamError
         );
         None
     })

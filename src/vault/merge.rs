@@ -37,7 +37,11 @@ pub struct MergeReport {
 
 /// Whether `entry` holds several passwords a merge could not choose between.
 pub fn is_merge_conflict(entry: &Entry) -> bool {
-    entry.state == EntryState::Pending && entry.pending.as_ref().is_some_and(|p| p.journal_id == MERGE_CONFLICT_ID)
+    entry.state == EntryState::Pending
+        && entry
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.journal_id == MERGE_CONFLICT_ID)
 }
 
 /// Every password a conflicted entry may be in force with, the likeliest first.
@@ -94,8 +98,11 @@ pub fn merge_documents(
     let base_entries = base.map_or(&empty, |b| &b.entries);
     let mut report = MergeReport::default();
     let mut entries = BTreeMap::new();
-    let keys: std::collections::BTreeSet<&String> =
-        base_entries.keys().chain(ours.entries.keys()).chain(theirs.entries.keys()).collect();
+    let keys: std::collections::BTreeSet<&String> = base_entries
+        .keys()
+        .chain(ours.entries.keys())
+        .chain(theirs.entries.keys())
+        .collect();
     for key in keys {
         let (o, a, t) = (base_entries.get(key), ours.entries.get(key), theirs.entries.get(key));
         let merged = if a == t {
@@ -292,7 +299,10 @@ mod tests {
         let base = doc(&[("r1/admin", &r1), ("r1/netops", &r2)], &["a"]);
         let ours = doc(&[("r1/admin", &rotated(&r1, "ours-1", 10)), ("r1/netops", &r2)], &["a"]);
         let theirs = doc(
-            &[("r1/admin", &rotated(&r1, "theirs-1", 11)), ("r1/netops", &rotated(&r2, "theirs-2", 9))],
+            &[
+                ("r1/admin", &rotated(&r1, "theirs-1", 11)),
+                ("r1/netops", &rotated(&r2, "theirs-2", 9)),
+            ],
             &["a"],
         );
         let (m, report) = merge_documents(Some(&base), &ours, &theirs, at(12));
@@ -322,7 +332,10 @@ mod tests {
         assert_eq!(m.entries["r1/admin"].password.expose(), "new");
         assert!(m.entries["r1/admin"].notes.starts_with(KEPT_NOTE));
         assert_eq!(report.kept, ["r1/admin"]);
-        assert!(!m.entries.contains_key("r2/x"), "removed on one side, unchanged on the other");
+        assert!(
+            !m.entries.contains_key("r2/x"),
+            "removed on one side, unchanged on the other"
+        );
     }
 
     #[test]
