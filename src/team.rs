@@ -29,7 +29,7 @@ pub const ATTRIBUTES: &[&str] = &[
 pub const PER_CLONE: &[&str] = &["locks/", ".*.tmp", "journal/", "backups/", "audit.head"];
 
 /// Temporary files a merge driver killed mid-write leaves at the top of the work tree.
-pub const ROOT_IGNORES: &[&str] = &["/.merge_file_*.tmp"];
+pub const ROOT_IGNORES: &[&str] = &["/..merge_file_*.tmp"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TeamError {

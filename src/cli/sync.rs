@@ -111,10 +111,10 @@ fn is_keyreeve_merged(path: &str) -> bool {
         || (path.starts_with("state/reveals/") && path.ends_with(".json"))
 }
 
-/// A driver killed mid-write leaves its temporary file (`.merge_file_*.tmp`) at the top.
+/// A driver killed mid-write leaves its temporary file (`..merge_file_*.tmp`) at the top.
 fn sweep_merge_temporaries(ws: &Workspace) {
     let Ok(found) = keyreeve::safe_fs::list_files(ws.root(), ws.root(), |n| {
-        n.starts_with(".merge_file_") && n.ends_with(".tmp")
+        n.starts_with("..merge_file_") && n.ends_with(".tmp")
     }) else {
         return;
     };
