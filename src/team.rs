@@ -219,3 +219,79 @@ fn append_missing_lines(ws: &Workspace, path: &Path, lines: &[&str]) -> Result<u
     .map_err(io)?;
     Ok(missing.len())
 }
+
+/// The remote-tracking ref this clone shares through (`origin/main`), fetched first; None when the
+/// workspace has no remote or the remote has no such branch yet. A failed fetch is a warning:
+/// apply must work offline, and the merge driver keeps both sides of whatever happens meanwhile.
+pub fn fetched_upstream(root: &Path) -> Option<String> {
+    if !is_repository_top(root) {
+        return None;
+    }
+    let upstream = git(root, &["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}"])
+        .ok()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+    let upstream = match upstream {
+        Some(u) => u,
+        None => {
+            let remotes = git(root, &["remote"]).ok()?;
+            let remote = remotes.lines().find(|r| r.trim() == "origin").or(remotes.lines().next())?;
+            let branch = git(root, &["symbolic-ref", "--short", "HEAD"]).ok()?;
+            format!("{}/{}", remote.trim(), branch.trim())
+        }
+    };
+    let remote = upstream.split('/').next()?.to_string();
+    if let Err(e) = git(root, &["fetch", "--quiet", &remote]) {
+        tracing::warn!("cannot fetch from {remote} ({e}); going on with what this clone knows");
+    }
+    let tracking = format!("refs/remotes/{upstream}");
+    git(root, &["rev-parse", "-q", "--verify", &tracking]).ok()?;
+    Some(tracking)
+}
+
+/// The entries among `paths` (`CLIENT/TARGET/ACCOUNT`) that the remote changed since this clone
+/// last merged it: a rotation of them here would race a teammate's. A vault file the key ring
+/// cannot open counts as changed whole.
+pub fn changed_upstream(root: &Path, keys: &crate::keys::KeyRing, tracking: &str, paths: &[String]) -> Vec<String> {
+    let Ok(base) = git(root, &["merge-base", "HEAD", tracking]) else {
+        return Vec::new();
+    };
+    let base = base.trim().to_string();
+    let show = |rev: &str, file: &str| -> Option<Vec<u8>> {
+        let out = git_output(root, &["show", &format!("{rev}:{file}")]).ok()?;
+        out.status.success().then_some(out.stdout)
+    };
+    let mut changed = Vec::new();
+    let mut by_client: std::collections::BTreeMap<&str, Vec<&String>> = Default::default();
+    for p in paths {
+        if let Some((client, _)) = p.split_once('/') {
+            by_client.entry(client).or_default().push(p);
+        }
+    }
+    for (client, wanted) in by_client {
+        let file = format!("vaults/{client}.age");
+        let (before, after) = (show(&base, &file), show(tracking, &file));
+        if before == after {
+            continue;
+        }
+        let open = |bytes: Option<Vec<u8>>| -> Option<crate::vault::VaultDocument> {
+            let Some(bytes) = bytes else {
+                return Some(crate::vault::VaultDocument::empty(client));
+            };
+            let plain = keys.decrypt(&bytes, Path::new(&file)).ok()?;
+            crate::vault::parse_document(&plain, client, Path::new(&file)).ok()
+        };
+        match (open(before), open(after)) {
+            (Some(b), Some(a)) => {
+                for p in wanted {
+                    let key = &p[client.len() + 1..];
+                    if b.entries.get(key) != a.entries.get(key) {
+                        changed.push(p.clone());
+                    }
+                }
+            }
+            _ => changed.extend(wanted.into_iter().cloned()),
+        }
+    }
+    changed
+}

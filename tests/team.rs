@@ -556,3 +556,27 @@ fn two_clones_rotating_the_same_account_keep_both_until_verify_settles_it() {
     assert_eq!(b.password("acme", "r1/netops"), bobs);
     b.kr_ok(&["verify", "--client", "acme"]);
 }
+
+/// Before apply touches anything it fetches: an account a teammate rotated and pushed since this
+/// clone last synced is refused (with the command to run), and nothing on the device changes.
+#[test]
+fn apply_refuses_an_account_a_teammate_rotated_since_the_last_sync() {
+    let (lab, team, a, b) = lab_team();
+    let plan = team.root.join("bob-late.plan");
+    let out = b.kr(&["plan", "--account", "acme/r1/netops", "-o", plan.to_str().unwrap()]);
+    assert!(out.status.success(), "plan: {}", text(&out));
+    rotate(&team, &a, "alice", "netops");
+    let alices = Password::new(a.password("acme", "r1/netops"));
+    a.sync_ok();
+    let out = b.kr(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("acme/r1/netops") && said.contains("keyreeve sync"), "{said}");
+    assert!(lab.running_password_works("r1", "netops", &alices), "the device was not touched");
+    b.sync_ok();
+    assert_eq!(b.password("acme", "r1/netops"), alices.expose());
+    // Another account of the same client is not held back by that change.
+    rotate(&team, &b, "bob-backup", "backup");
+    let out = b.kr(&["sync"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

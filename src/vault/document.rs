@@ -266,7 +266,7 @@ impl<'de> serde::de::Visitor<'de> for EntriesSeed<'_> {
 }
 
 /// Parses decrypted `plain` as `client`'s document read from `file`.
-pub(crate) fn parse(plain: &[u8], client: &str, file: &Path) -> Result<VaultDocument, VaultError> {
+pub fn parse(plain: &[u8], client: &str, file: &Path) -> Result<VaultDocument, VaultError> {
     let doc = match serde_json::from_slice::<VaultDocument>(plain) {
         Ok(doc) => doc,
         Err(e) => {

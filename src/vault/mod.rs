@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub(crate) use document::parse as parse_document;
+pub use document::parse as parse_document;
 pub use document::{check_names, Entry, EntryState, HistoryItem, PendingRotation, VaultDocument};
 
 use crate::hint::Hint;
