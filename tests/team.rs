@@ -21,7 +21,7 @@ struct Team {
     root: PathBuf,
     home: PathBuf,
     remote: PathBuf,
-    keys: [(PathBuf, String); 2],
+    keys: [(PathBuf, String); 3],
 }
 
 /// One technician's clone.
@@ -72,7 +72,7 @@ impl Team {
             "[user]\n\tname = Tech\n\temail = tech@example.test\n[init]\n\tdefaultBranch = main\n",
         )
         .unwrap();
-        let keys = ["alice", "bob"].map(|n| {
+        let keys = ["alice", "bob", "carol"].map(|n| {
             let file = root.join(format!("{n}.key"));
             let public = new_identity_file(&file, None).unwrap();
             (file, public)
@@ -99,6 +99,8 @@ impl Team {
             &team.keys[0].1,
             "-r",
             &team.keys[1].1,
+            "-r",
+            &team.keys[2].1,
         ]);
         assert!(out.status.success(), "init: {}", text(&out));
         let inv = a.dir.join("keyreeve.toml");
@@ -248,45 +250,48 @@ fn two_clones_changing_different_clients_both_keep_their_change() {
     assert!(!messages.contains("Globex-by-bob-2") && !messages.contains("Acme-by-alice-2"));
 }
 
-/// 4. One clone removes a recipient while the other adds entries to that client: the merged
-///    file is not encrypted to the removed key (checked with stock `age -d`), and the removed
-///    technician's own merge of a later change fails cleanly, leaving git's conflict.
+/// 4. One clone removes a recipient (carol left the team) while the other adds entries to that
+///    client: the merge, made on the side that still lists her, is not encrypted to her key
+///    (checked with stock `age -d`). And a technician who is no longer a recipient cannot merge:
+///    his sync fails cleanly, leaving git's conflict state for someone who can.
 #[test]
 fn a_recipient_removed_on_one_side_cannot_open_the_merged_vault() {
     let (team, a) = Team::start("");
     let b = team.join();
-    let bob = team.keys[1].1.clone();
-    a.kr_ok(&["vault", "recipients", "rm", &bob]);
+    a.kr_ok(&["vault", "recipients", "rm", &team.keys[2].1]);
     b.set("acme/sw9/admin", "Added-by-bob-9");
-    b.sync_ok();
     a.sync_ok();
-    let file = a.dir.join("vaults/acme.age");
-    let age = |key: &Path| {
+    let said = b.sync_ok();
+    assert!(said.contains("vaults/acme.age"), "{said}");
+    let age = |key: &Path, file: &Path| {
         Command::new("age")
             .arg("-d")
             .arg("-i")
             .arg(key)
-            .arg(&file)
+            .arg(file)
             .output()
             .expect("stock `age` is installed (tests/lab/up.sh installs it)")
     };
-    let by_alice = age(&team.keys[0].0);
-    assert!(by_alice.status.success(), "{}", text(&by_alice));
-    let plain = String::from_utf8_lossy(&by_alice.stdout);
-    assert!(plain.contains("Added-by-bob-9"), "bob's entry survived the merge");
-    let by_bob = age(&team.keys[1].0);
-    assert!(!by_bob.status.success(), "the removed key still opens the merged file");
-    // Bob, no longer a recipient, changes acme again: his merge cannot decrypt alice's side.
+    let merged = b.dir.join("vaults/acme.age");
+    for opener in [&team.keys[0].0, &team.keys[1].0] {
+        let out = age(opener, &merged);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Added-by-bob-9"), "bob's entry survived");
+    }
+    let by_carol = age(&team.keys[2].0, &merged);
+    assert!(!by_carol.status.success(), "the removed key still opens the merged file");
+    b.assert_settled();
+    // Alice now removes bob; bob, not knowing, changes acme again: his merge cannot decrypt.
+    a.sync_ok();
+    a.kr_ok(&["vault", "recipients", "rm", &team.keys[1].1]);
+    a.sync_ok();
     b.set("acme/sw9/admin", "Added-by-bob-10");
     let out = b.sync();
     assert!(!out.status.success(), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("cannot merge vaults/acme.age"), "{said}");
     let status = b.git_ok(&["status", "--porcelain"]);
-    assert!(
-        status.contains("UU vaults/acme.age"),
-        "git's conflict state is left: {status}"
-    );
+    assert!(status.contains("UU vaults/acme.age"), "git's conflict state is left: {status}");
 }
 
 /// 5. Both clones append to the audit log: `log verify` passes after the merge, and a changed,
