@@ -235,7 +235,10 @@ pub fn fetched_upstream(root: &Path) -> Option<String> {
         Some(u) => u,
         None => {
             let remotes = git(root, &["remote"]).ok()?;
-            let remote = remotes.lines().find(|r| r.trim() == "origin").or(remotes.lines().next())?;
+            let remote = remotes
+                .lines()
+                .find(|r| r.trim() == "origin")
+                .or(remotes.lines().next())?;
             let branch = git(root, &["symbolic-ref", "--short", "HEAD"]).ok()?;
             format!("{}/{}", remote.trim(), branch.trim())
         }

@@ -135,3 +135,103 @@ pub(super) fn first_problem_merged(lines: &[&[u8]], tail: Option<&[u8]>, head: O
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log at `dir/name` holding `base` then `events` appended by keyreeve itself.
+    fn log_with(dir: &Path, name: &str, base: &[u8], events: &[&str]) -> Vec<u8> {
+        let path = dir.join(name);
+        std::fs::write(&path, base).unwrap();
+        for subject in events {
+            record_at(&path, Some("age1someone"), "vault.set", subject, serde_json::json!({})).unwrap();
+        }
+        std::fs::read(&path).unwrap()
+    }
+
+    fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+        verify::split_lines(bytes).0.into_iter().map(<[u8]>::to_vec).collect()
+    }
+
+    fn join(lines: &[Vec<u8>]) -> Vec<u8> {
+        lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect()
+    }
+
+    #[test]
+    fn two_sides_merge_into_one_log_that_verifies_and_merges_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = log_with(dir.path(), "base", b"", &["a/r/1", "a/r/2"]);
+        let ours = log_with(dir.path(), "ours", &base, &["a/r/3", "a/r/4"]);
+        let theirs = log_with(dir.path(), "theirs", &base, &["b/r/5"]);
+        let merged = merge_logs(&base, &ours, &theirs, None).unwrap();
+        assert!(merged.starts_with(&ours), "our lines stay first, byte for byte");
+        assert_eq!(lines(&merged).len(), 6);
+        assert!(
+            verify_bytes(&merged, None).is_intact(),
+            "{:?}",
+            verify_bytes(&merged, None)
+        );
+        // One side already holds the other: nothing is added.
+        assert_eq!(merge_logs(&base, &ours, &base, None).unwrap(), ours);
+        assert_eq!(merge_logs(&base, &base, &theirs, None).unwrap(), theirs);
+        // Both go on from the merge and from their own side; merged again, still one valid log.
+        let later_ours = log_with(dir.path(), "ours2", &merged, &["a/r/6"]);
+        let later_theirs = log_with(dir.path(), "theirs2", &theirs, &["b/r/7"]);
+        let again = merge_logs(&theirs, &later_ours, &later_theirs, None).unwrap();
+        assert!(
+            verify_bytes(&again, None).is_intact(),
+            "{:?}",
+            verify_bytes(&again, None)
+        );
+        let appended = log_with(dir.path(), "after", &again, &["a/r/8"]);
+        assert!(verify_bytes(&appended, None).is_intact());
+    }
+
+    #[test]
+    fn a_changed_removed_or_moved_line_of_a_merged_log_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = log_with(dir.path(), "base", b"", &["a/r/1", "a/r/2"]);
+        let ours = log_with(dir.path(), "ours", &base, &["a/r/3", "a/r/4"]);
+        let theirs = log_with(dir.path(), "theirs", &base, &["b/r/5", "b/r/6"]);
+        let merged = lines(&merge_logs(&base, &ours, &theirs, None).unwrap());
+        let last = merged.len() - 1;
+        for at in 0..last {
+            let mut changed = merged.clone();
+            changed[at] = String::from_utf8(changed[at].clone())
+                .unwrap()
+                .replace("vault.set", "vault.get")
+                .into_bytes();
+            assert!(
+                !verify_bytes(&join(&changed), None).is_intact(),
+                "line {} changed",
+                at + 1
+            );
+            let mut removed = merged.clone();
+            removed.remove(at);
+            assert!(
+                !verify_bytes(&join(&removed), None).is_intact(),
+                "line {} removed",
+                at + 1
+            );
+            // Our last line and their first were written at the same time on two clones: no
+            // order between them to keep. Every other pair is a line and the one it follows.
+            if at != lines(&ours).len() - 1 {
+                let mut moved = merged.clone();
+                moved.swap(at, at + 1);
+                assert!(!verify_bytes(&join(&moved), None).is_intact(), "line {} moved", at + 1);
+            }
+        }
+        // The last line is guarded by this clone's checkpoint.
+        let head = Head {
+            seq: merged.len() as u64,
+            hash: line_hash(&merged[last]),
+        };
+        assert!(verify_bytes(&join(&merged), Some(&head)).is_intact());
+        let cut = &merged[..last];
+        assert!(
+            !verify_bytes(&join(cut), Some(&head)).is_intact(),
+            "the merge line cut off"
+        );
+    }
+}

@@ -453,8 +453,8 @@ mod tests {
             .replace(r#""username":"admin""#, r#""username":{"new":"shape"}"#);
         let err = p(&future).unwrap_err();
         assert!(matches!(err, VaultError::FutureVersion { found: 7, .. }), "{err}");
-        let err = p(&GOOD.replace(r#""version":1"#, r#""version":2"#)).unwrap_err();
-        assert!(matches!(err, VaultError::FutureVersion { found: 2, .. }), "{err}");
+        let err = p(&GOOD.replace(r#""version":1"#, r#""version":3"#)).unwrap_err();
+        assert!(matches!(err, VaultError::FutureVersion { found: 3, .. }), "{err}");
     }
 
     #[test]
