@@ -40,6 +40,7 @@ pub mod safe_fs;
 pub mod scan;
 pub mod secret;
 pub mod serve;
+pub mod team;
 pub mod validate;
 pub mod vault;
 pub mod workspace;

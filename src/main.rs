@@ -99,7 +99,8 @@ fn hint_of(err: &anyhow::Error) -> Option<String> {
             keyreeve::rotation::RotationError,
             keyreeve::export::ExportError,
             keyreeve::import::ImportError,
-            keyreeve::review::ReviewError
+            keyreeve::review::ReviewError,
+            keyreeve::team::TeamError
         );
         None
     })

@@ -134,6 +134,12 @@ pub enum Problem {
     Truncated { line: usize, head_seq: u64 },
     /// The checkpoint file cannot be read, so nothing vouches for the end of the log.
     BadCheckpoint { line: usize, reason: String },
+    /// In a merged log: the line points back to a line that is not before it (changed, removed or
+    /// moved after it).
+    Dangling { line: usize },
+    /// In a merged log: no later line points to this one, so the line after it was removed or
+    /// changed.
+    Unreferenced { line: usize },
 }
 
 impl Problem {
@@ -145,7 +151,9 @@ impl Problem {
             | Problem::Changed { line }
             | Problem::Incomplete { line }
             | Problem::Truncated { line, .. }
-            | Problem::BadCheckpoint { line, .. } => *line,
+            | Problem::BadCheckpoint { line, .. }
+            | Problem::Dangling { line }
+            | Problem::Unreferenced { line } => *line,
             Problem::BadStart => 1,
         }
     }
@@ -174,6 +182,14 @@ impl std::fmt::Display for Problem {
             Problem::BadCheckpoint { reason, .. } => write!(
                 f,
                 "the checkpoint (audit.head) is unreadable ({reason}): lines cut off the end could not be detected"
+            ),
+            Problem::Dangling { line } => write!(
+                f,
+                "line {line} points back to a line the log does not hold before it: a line was changed, removed or moved"
+            ),
+            Problem::Unreferenced { line } => write!(
+                f,
+                "no later line points back to line {line}: a line after it was removed or changed"
             ),
             Problem::Truncated { line, head_seq } => write!(
                 f,
@@ -632,7 +648,9 @@ fn write_head(log: &Path, head: &Head) -> std::io::Result<()> {
     })
 }
 
+mod merge;
 mod verify;
+pub use merge::{merge_logs, MERGE_ACTION};
 pub use verify::{read_events, read_head, verify, verify_bytes, verify_file};
 
 #[cfg(test)]

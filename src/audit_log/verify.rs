@@ -119,7 +119,7 @@ pub fn verify_file(path: &Path) -> Result<Verification, AuditLogError> {
 }
 
 /// Complete lines, and the unfinished tail if the bytes do not end with a newline.
-fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
+pub(super) fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     // `split` yields an empty piece after a final newline; anything else there is unfinished.
     let tail = lines.pop().filter(|t| !t.is_empty());
@@ -137,6 +137,9 @@ pub fn verify_bytes(bytes: &[u8], head: Option<&Head>) -> Verification {
 }
 
 fn first_problem(lines: &[&[u8]], tail: Option<&[u8]>, head: Option<&Head>) -> Option<Problem> {
+    if super::merge::is_merged(lines) {
+        return super::merge::first_problem_merged(lines, tail, head);
+    }
     let mut prev_hash = GENESIS.to_string();
     for (i, raw) in lines.iter().enumerate() {
         let n = i + 1;

@@ -148,6 +148,19 @@ pub fn run_guided_by(g: &Global, args: Args, guide: Option<&dyn Guide>) -> Resul
         println!("The plan rotates nothing.");
         return Ok(Outcome::Success);
     }
+    // A teammate may have rotated the same accounts: their change comes in before any of ours.
+    let tracking = keyreeve::team::fetched_upstream(ctx.workspace.root());
+    if let Some(tracking) = &tracking {
+        let paths: Vec<String> = file.items.iter().map(|i| i.path.clone()).collect();
+        let newer = keyreeve::team::changed_upstream(ctx.workspace.root(), &ctx.keys, tracking, &paths);
+        if !newer.is_empty() {
+            bail!(
+                "the remote holds newer changes to {} (from a teammate): nothing was rotated; run `keyreeve sync`, \
+                 then make the plan again",
+                newer.join(", ")
+            );
+        }
+    }
     // The file only selects: what runs, and what is shown for confirmation, is made again here.
     let vaults = load_vaults(&ctx, file.selection.client.as_deref())?;
     let connect = ctx.connect_context(false);
@@ -195,6 +208,9 @@ pub fn run_guided_by(g: &Global, args: Args, guide: Option<&dyn Guide>) -> Resul
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         print_summary(&results);
+        if tracking.is_some() {
+            println!("Share the result with the team: `keyreeve sync`.");
+        }
     }
     Ok(if any_failed {
         Outcome::Findings

@@ -94,6 +94,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .with_context(|| format!("cannot write {}", ws.inventory_file().display()))?;
 
     eprintln!("created a keyreeve workspace in {}", dir.display());
+    // A team shares it over git: a repository with keyreeve's merge driver from the start.
+    match super::team::setup_workspace(&ws, g) {
+        Ok(_) => eprintln!("it is a git repository with keyreeve's merge driver; `keyreeve sync` shares it"),
+        Err(e) => eprintln!("warning: not set up for git ({e:#}); run `keyreeve team setup` later"),
+    }
     if args.passphrase {
         eprintln!("vault files will be encrypted to a passphrase, asked when a vault is first written");
     } else {

@@ -47,6 +47,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
 fn show(workspace: &Workspace, args: &Args) -> Result<Outcome> {
     let path = workspace.audit_log_file();
     let mut events: Vec<Event> = audit_log::read_events(&path)?;
+    // A merged log holds each clone's lines in turn: one timeline reads by time.
+    events.sort_by_key(|e| e.time);
     if let Some(prefix) = &args.subject {
         events.retain(|e| e.subject.starts_with(prefix.as_str()));
     }

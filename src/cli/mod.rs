@@ -23,6 +23,7 @@ pub mod init;
 pub mod inventory;
 pub mod lab;
 pub mod log;
+pub mod merge_driver;
 pub mod offboard;
 pub mod plan;
 pub mod recover;
@@ -30,7 +31,9 @@ pub mod review;
 pub mod scan;
 mod scan_services;
 pub mod serve;
+pub mod sync;
 pub mod target;
+pub mod team;
 pub mod vault;
 pub mod vault_guided;
 pub mod verify;
@@ -125,11 +128,24 @@ pub enum Command {
     Offboard(offboard::Args),
     /// Print shell completions, or the man page (`man`).
     Completions(completions::Args),
+    /// Share the workspace with a team over git.
+    #[command(subcommand)]
+    Team(team::Command),
+    /// Commit this clone's changes, merge the team's, and push.
+    Sync(sync::Args),
+    /// The git merge driver for vault files, the audit log and reveal times (git runs it).
+    #[command(hide = true)]
+    MergeDriver(merge_driver::Args),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let g = cli.global;
+    if writes(&cli.command) {
+        if let Ok(ws) = context::locate_workspace(&g) {
+            keyreeve::team::require_driver(&ws)?;
+        }
+    }
     match cli.command {
         Command::Init(a) => init::run(&g, a),
         Command::Identity(c) => identity::run(&g, c),
@@ -153,5 +169,30 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Import(a) => import::run(&g, a),
         Command::Offboard(a) => offboard::run(&g, a),
         Command::Completions(a) => completions::run(&g, a),
+        Command::Team(c) => team::run(&g, c),
+        Command::Sync(a) => sync::run(&g, a),
+        Command::MergeDriver(a) => merge_driver::run(&g, a),
     }
+}
+
+/// Commands that may change files git shares: in a clone without keyreeve's merge driver, they
+/// refuse (the next pull could lose passwords) and name `keyreeve team setup`.
+fn writes(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Init(_)
+            | Command::Identity(_)
+            | Command::Log(_)
+            | Command::Inventory(_)
+            | Command::Scan(_)
+            | Command::Lab(_)
+            | Command::Plan(_)
+            | Command::Serve(_)
+            | Command::Demo(_)
+            | Command::Offboard(_)
+            | Command::Completions(_)
+            | Command::Team(_)
+            | Command::Sync(_)
+            | Command::MergeDriver(_)
+    )
 }

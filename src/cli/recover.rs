@@ -95,7 +95,59 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             println!("  {}: {}", r.path, keyreeve::escape::terminal_lines(&what));
         }
     }
-    Ok(if unsettled { Outcome::Findings } else { Outcome::Success })
+    let conflicts_left = settle_merge_conflicts(&ctx, &engine, args.concurrency, &connect, args.json)?;
+    Ok(if unsettled || conflicts_left {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    })
+}
+
+/// Entries a merge of two clones left with several candidate passwords (see `keyreeve sync`)
+/// are settled the way `verify` settles them: a fresh login with each candidate. True if some
+/// are left.
+fn settle_merge_conflicts(
+    ctx: &Context,
+    engine: &Engine<'_>,
+    concurrency: usize,
+    connect: &keyreeve::connector::ConnectContext,
+    json: bool,
+) -> Result<bool> {
+    let vault = keyreeve::vault::Vault::new(&ctx.workspace, &ctx.inventory, &ctx.keys);
+    let mut left = false;
+    for client in vault.clients()? {
+        let doc = vault.load(&client)?;
+        if !doc.entries.values().any(keyreeve::vault::merge::is_merge_conflict) {
+            continue;
+        }
+        let results = engine.verify_all(Some(&client), concurrency, &factory(connect))?;
+        let after = vault.load(&client)?;
+        for (key, entry) in &doc.entries {
+            if !keyreeve::vault::merge::is_merge_conflict(entry) {
+                continue;
+            }
+            let still = after
+                .entries
+                .get(key)
+                .is_some_and(keyreeve::vault::merge::is_merge_conflict);
+            left |= still;
+            if !json {
+                let path = format!("{client}/{key}");
+                let status = results
+                    .iter()
+                    .find(|r| r.path == path)
+                    .map(|r| r.status.audit_category());
+                match still {
+                    false => println!("  {path}: merge conflict settled: the candidate in force is kept"),
+                    true => println!(
+                        "  {path}: merge conflict NOT settled ({}): every candidate stays in the vault",
+                        status.unwrap_or("not verified")
+                    ),
+                }
+            }
+        }
+    }
+    Ok(left)
 }
 
 fn list(engine: &Engine<'_>, json: bool) -> Result<Outcome> {

@@ -374,6 +374,7 @@ pub(crate) mod fixtures {
             client: "acme".into(),
             updated_at: at(12),
             entries,
+            recipients: Vec::new(),
         }
     }
 

@@ -8,8 +8,11 @@ use super::apply::Engine;
 use super::ConnectorFactory;
 use super::{login_credentials, run_concurrently, RotationError};
 use crate::connector::Verification;
+use crate::connector::{Connector, Credentials};
 use crate::hint::Hint;
-use crate::vault::{EntryState, Vault};
+use crate::inventory::Target;
+use crate::secret::Password;
+use crate::vault::{Entry, EntryState, Vault};
 
 /// What a verification found for one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,6 +97,15 @@ impl Engine<'_> {
                     .into_iter()
                     .map(|(key, entry)| {
                         let account = &key[prefix.len()..];
+                        if crate::vault::merge::is_merge_conflict(entry) {
+                            let (status, hint, working) = match &setup {
+                                Err(e) => (Status::Error(e.clone()), None, None),
+                                Ok((conn, creds)) => {
+                                    self.find_candidate_in_force(conn.as_ref(), creds, target, account, entry)
+                                }
+                            };
+                            return (key.clone(), status, hint, working);
+                        }
                         let (status, hint) = match (&setup, entry.state) {
                             (_, EntryState::Pending) => (Status::Pending, None),
                             (Err(e), _) => (Status::Error(e.clone()), None),
@@ -125,15 +137,22 @@ impl Engine<'_> {
                                 }
                             }
                         };
-                        (key.clone(), status, hint)
+                        (key.clone(), status, hint, None)
                     })
                     .collect::<Vec<_>>()
             });
-            let found: Vec<(String, Status, Option<String>)> = per_target.into_iter().flatten().collect();
+            let found: Vec<(String, Status, Option<String>, Option<Password>)> =
+                per_target.into_iter().flatten().collect();
             let now = Utc::now();
             vault.update(name, |doc| {
-                for (key, status, _) in &found {
+                for (key, status, _, working) in &found {
                     if let Some(e) = doc.entries.get_mut(key) {
+                        if let Some(pw) = working {
+                            if crate::vault::merge::is_merge_conflict(e) {
+                                crate::vault::merge::settle(e, pw, now);
+                            }
+                            continue;
+                        }
                         match status {
                             Status::Works => e.verified_at = Some(now),
                             Status::Mismatch => e.verify_failed_at = Some(now),
@@ -143,8 +162,15 @@ impl Engine<'_> {
                 }
                 Ok::<(), crate::vault::VaultError>(())
             })?;
-            for (key, status, hint) in found {
+            for (key, status, hint, working) in found {
                 let path = format!("{name}/{key}");
+                if working.is_some() {
+                    self.audit(
+                        "verify.settled",
+                        &path,
+                        serde_json::json!({ "kept": "the candidate a fresh login accepted" }),
+                    );
+                }
                 if status != Status::Works && !matches!(status, Status::NotVerifiable { .. }) {
                     self.audit(
                         "verify.mismatch",
@@ -156,5 +182,39 @@ impl Engine<'_> {
             }
         }
         Ok(all)
+    }
+}
+
+impl Engine<'_> {
+    /// Settles an entry a merge left with several candidate passwords: logs in with each, the
+    /// likeliest first, and returns the one the target accepts (with `Works`), or `Mismatch`
+    /// when none is (every candidate stays in the vault).
+    fn find_candidate_in_force(
+        &self,
+        conn: &dyn Connector,
+        creds: &Credentials,
+        target: &Target,
+        account: &str,
+        entry: &Entry,
+    ) -> (Status, Option<String>, Option<Password>) {
+        let mut last_error = None;
+        for candidate in crate::vault::merge::candidates(entry) {
+            let mut creds = creds.clone();
+            if account == target.login {
+                creds.secret = candidate.clone();
+            }
+            if target.enable.as_deref() == Some(account) {
+                creds.enable = Some(candidate.clone());
+            }
+            match conn.verify_login(&creds, account, &candidate) {
+                Ok(Verification::Accepted) => return (Status::Works, None, Some(candidate)),
+                Ok(Verification::Rejected) => {}
+                Err(e) => last_error = Some((e.to_string(), e.hint())),
+            }
+        }
+        match last_error {
+            Some((e, hint)) => (Status::Error(e), hint, None),
+            None => (Status::Mismatch, None, None),
+        }
     }
 }

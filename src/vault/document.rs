@@ -70,6 +70,10 @@ pub struct VaultDocument {
     pub updated_at: DateTime<Utc>,
     /// Keyed by `TARGET/ACCOUNT`.
     pub entries: BTreeMap<String, Entry>,
+    /// The recipients the file was last encrypted to (public keys, not secret): what lets a merge
+    /// of two versions know who was added or removed on each side (age does not name them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
 }
 
 impl VaultDocument {
@@ -81,6 +85,7 @@ impl VaultDocument {
             client: client.into(),
             updated_at: Utc::now(),
             entries: BTreeMap::new(),
+            recipients: Vec::new(),
         }
     }
 }
@@ -261,7 +266,7 @@ impl<'de> serde::de::Visitor<'de> for EntriesSeed<'_> {
 }
 
 /// Parses decrypted `plain` as `client`'s document read from `file`.
-pub(crate) fn parse(plain: &[u8], client: &str, file: &Path) -> Result<VaultDocument, VaultError> {
+pub fn parse(plain: &[u8], client: &str, file: &Path) -> Result<VaultDocument, VaultError> {
     let doc = match serde_json::from_slice::<VaultDocument>(plain) {
         Ok(doc) => doc,
         Err(e) => {
@@ -448,8 +453,8 @@ mod tests {
             .replace(r#""username":"admin""#, r#""username":{"new":"shape"}"#);
         let err = p(&future).unwrap_err();
         assert!(matches!(err, VaultError::FutureVersion { found: 7, .. }), "{err}");
-        let err = p(&GOOD.replace(r#""version":1"#, r#""version":2"#)).unwrap_err();
-        assert!(matches!(err, VaultError::FutureVersion { found: 2, .. }), "{err}");
+        let err = p(&GOOD.replace(r#""version":1"#, r#""version":3"#)).unwrap_err();
+        assert!(matches!(err, VaultError::FutureVersion { found: 3, .. }), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod document;
 pub mod lock;
+pub mod merge;
 pub mod recipients;
 pub mod store;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use document::parse as parse_document;
 pub use document::{check_names, Entry, EntryState, HistoryItem, PendingRotation, VaultDocument};
 
 use crate::hint::Hint;
@@ -22,8 +24,8 @@ use crate::workspace::Workspace;
 
 /// The `format` field of every vault document.
 pub const FORMAT: &str = "keyreeve-vault";
-/// The version this build writes and the newest it reads.
-pub const VERSION: u32 = 1;
+/// The version this build writes and the newest it reads (2 added `recipients`).
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -357,6 +359,11 @@ impl<'a> Vault<'a> {
         doc.version = VERSION;
         doc.client = client.into();
         doc.updated_at = Utc::now();
+        doc.recipients = if self.inventory.passphrase {
+            Vec::new()
+        } else {
+            self.keys.recipients_for_client(self.inventory, client)
+        };
         if let Some(previous) = previous {
             store::backup(
                 self.workspace.root(),
@@ -399,8 +406,16 @@ impl<'a> Vault<'a> {
             source,
         })?;
         // The reveals were overlaid when the document was read under this lock: now they are in it.
-        if let Err(e) = crate::safe_fs::remove_file(self.workspace.root(), &self.reveals_file(client)) {
-            tracing::warn!("cannot remove {}: {e}", self.reveals_file(client).display())
+        // Shared over git, the file is emptied rather than removed: a teammate's reveal recorded
+        // meanwhile then merges into it (a removal would conflict with their change).
+        let reveals = self.reveals_file(client);
+        let cleared = if reveals.exists() && crate::team::routes_to_driver(self.workspace) {
+            store::write_atomic_unsynced(self.workspace.root(), &reveals, 0o600, |w| w.write_all(b"{}"))
+        } else {
+            crate::safe_fs::remove_file(self.workspace.root(), &reveals).map(|_| ())
+        };
+        if let Err(e) = cleared {
+            tracing::warn!("cannot clear {}: {e}", reveals.display())
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=tests/lab/common.sh
 . "$here/common.sh"
-lab_install age keepassxc openssh-server sshpass sudo \
+lab_install age git keepassxc openssh-server sshpass sudo \
   samba samba-ad-dc samba-ad-provision winbind krb5-user ldap-utils openssl slapd
 for service in sshd samba slapd; do
   if [ -f "$here/$service.sh" ]; then
