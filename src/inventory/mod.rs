@@ -62,10 +62,16 @@ pub enum TargetKind {
     Vyos,
     ActiveDirectory,
     Ldap,
+    ArubaAoscx,
+    /// HPE Aruba AOS-S, the ProCurve line, hence the alias.
+    #[serde(alias = "procurve")]
+    ArubaAoss,
+    Esxi,
+    SynologyDsm,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 11] = [
+    pub const ALL: [TargetKind; 15] = [
         TargetKind::Linux,
         TargetKind::CiscoIos,
         TargetKind::CiscoNxos,
@@ -77,6 +83,10 @@ impl TargetKind {
         TargetKind::Vyos,
         TargetKind::ActiveDirectory,
         TargetKind::Ldap,
+        TargetKind::ArubaAoscx,
+        TargetKind::ArubaAoss,
+        TargetKind::Esxi,
+        TargetKind::SynologyDsm,
     ];
 
     /// The name used in `keyreeve.toml` and on the command line.
@@ -93,13 +103,20 @@ impl TargetKind {
             TargetKind::Vyos => "vyos",
             TargetKind::ActiveDirectory => "active-directory",
             TargetKind::Ldap => "ldap",
+            TargetKind::ArubaAoscx => "aruba-aoscx",
+            TargetKind::ArubaAoss => "aruba-aoss",
+            TargetKind::Esxi => "esxi",
+            TargetKind::SynologyDsm => "synology-dsm",
         }
     }
 
-    /// A kind by its name, or by the alias `edgeos` (a `vyos` target).
+    /// A kind by its name, or by the alias `edgeos` (a `vyos` target) or `procurve` (`aruba-aoss`).
     pub fn parse(s: &str) -> Option<Self> {
         if s == "edgeos" {
             return Some(TargetKind::Vyos);
+        }
+        if s == "procurve" {
+            return Some(TargetKind::ArubaAoss);
         }
         TargetKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
