@@ -76,7 +76,8 @@ impl Dialect for ArubaAoscx {
     }
 
     fn pager(&self) -> Option<(Regex, &'static str)> {
-        None
+        // Only until `no page`, the first command; the pager's text is unconfirmed.
+        Some((re(r"-- ?MORE ?--[^\r\n]*\z"), " "))
     }
 
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {

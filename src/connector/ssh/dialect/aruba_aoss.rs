@@ -82,7 +82,7 @@ impl Dialect for ArubaAoss {
     }
 
     fn pager(&self) -> Option<(Regex, &'static str)> {
-        Some((re(r"-- MORE --[^\r\n]*\z"), " "))
+        Some((re(r"-- ?MORE ?--[^\r\n]*\z"), " "))
     }
 
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {
