@@ -1,8 +1,8 @@
 //! Emulated HPE Aruba AOS-S (ProCurve): `Press any key to continue` before the first prompt (any
 //! key), VT100 cursor codes around the prompts `host> `, `host# ` and `host(config)# `, paging
 //! until `no page` (which works only in manager mode), one manager and one operator account
-//! (the spec's first administrator and first other account; further accounts do not exist on
-//! this OS), `show running-config [include-credentials]` (the `password manager|operator
+//! (the spec's first administrator; as operator its first account below 15, else its next
+//! account; further accounts do not exist on this OS), `show running-config [include-credentials]` (the `password manager|operator
 //! user-name NAME sha1 HEX` lines only with `include-credentials`), `configure` and
 //! `password manager|operator user-name NAME plaintext PW|sha1 HEX` (ASCII 33-126, at most 64
 //! characters), `write memory`, and `Do you want to log out [y/n]?` on `logout`.
@@ -20,7 +20,12 @@ const CURSOR: &str = "\x1b[1;24r\x1b[24;1H";
 
 pub(crate) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
     let manager = spec.accounts.iter().find(|a| a.privilege >= 15);
-    let operator = spec.accounts.iter().find(|a| a.privilege < 15);
+    let is_manager = |a: &&super::LabAccount| manager.is_some_and(|m| m.name == a.name);
+    let operator = spec
+        .accounts
+        .iter()
+        .find(|a| a.privilege < 15)
+        .or_else(|| spec.accounts.iter().find(|a| !is_manager(a)));
     let users = manager
         .into_iter()
         .chain(operator)

@@ -461,6 +461,10 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        // russh asks the handler whatever the configured methods: refuse what the OS does not offer.
+        if login_method(self.device.kind) != MethodKind::Password {
+            return Ok(Auth::reject());
+        }
         let name = login_name(self.device.kind, user);
         let ok = self.device.state().running.password_works(name, password);
         if ok {

@@ -33,6 +33,9 @@ static PASSWORD_LINE: LazyLock<Regex> = LazyLock::new(|| {
     re(r#"(?i)^password (manager|operator) user-name "?([^"\s]+)"? (sha1|sha256|plaintext) "?([^"\s]+)"?\s*$"#)
 });
 
+/// Any printed line: what the `password` command prints only when it refuses.
+static ANY_OUTPUT: LazyLock<Regex> = LazyLock::new(|| re(r"\S"));
+
 const LIST: &str = "show running-config include-credentials";
 
 struct Account {
@@ -155,8 +158,9 @@ impl Dialect for ArubaAoss {
         };
         let line = common::secret_line(set_line(&found.role, account, new.expose()));
         let shown = set_line(&found.role, account, REDACTED);
+        // The refusal texts are not documented; a successful `password` command prints nothing.
         in_config(shell, |sh| {
-            common::run_secret(sh, &line, &shown, &ERRORS, &[new]).map(|_| ())
+            common::run_secret(sh, &line, &shown, &ANY_OUTPUT, &[new]).map(|_| ())
         })?;
         Ok(ChangeState {
             restore_lines: found.hash_line.iter().cloned().collect(),
