@@ -116,6 +116,8 @@ pub(super) fn ssh_banner(kind: TargetKind) -> &'static str {
         TargetKind::Fortios => "SSH-2.0-FortiSSH_7.4",
         TargetKind::ArubaAoss => "SSH-2.0-Mocana SSH 6.3",
         TargetKind::Esxi => "SSH-2.0-OpenSSH_9.3",
+        TargetKind::ArubaAoscx => "SSH-2.0-OpenSSH_8.4",
+        TargetKind::SynologyDsm => "SSH-2.0-OpenSSH_8.2",
         _ => "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
     }
 }
