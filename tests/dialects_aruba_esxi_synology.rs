@@ -53,6 +53,11 @@ struct World {
 
 impl World {
     fn new(devices: Vec<DeviceSpec>) -> World {
+        World::at_scale(devices, 1.0)
+    }
+
+    /// With the devices' timers `time_scale` times faster than real time.
+    fn at_scale(devices: Vec<DeviceSpec>, time_scale: f64) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let identity = root.join("identity.txt");
@@ -73,6 +78,7 @@ impl World {
             .collect();
         let lab = Lab::start(LabConfig {
             devices,
+            time_scale,
             auth_rejection_time: Duration::from_millis(50),
             ..LabConfig::default()
         })
@@ -467,4 +473,106 @@ fn sigkill_at_every_step_then_recover_keeps_a_working_password() {
             }
         }
     }
+}
+
+/// One device `d1` of `kind` at `time_scale`.
+fn scaled(kind: TargetKind, time_scale: f64) -> World {
+    World::at_scale(vec![device("d1", kind)], time_scale)
+}
+
+/// AOS-CX's timed checkpoint is the safety net: a change keyreeve never confirms (it vanished
+/// after the change) goes back by itself when the timer ends.
+#[test]
+fn an_unconfirmed_aoscx_change_reverts_by_itself() {
+    // 5 minutes in 0.5 s.
+    let w = scaled(TargetKind::ArubaAoscx, 600.0);
+    let c = w.connector("d1");
+    let old = w.initial("d1/netops");
+    let new = Password::new("N3w-pass.word.1");
+    let mut session = c.open(&w.login("d1")).unwrap();
+    session
+        .change_password("netops", ChangeMethod::AdminReset, &old, &new)
+        .unwrap();
+    drop(session);
+    assert!(
+        w.lab.running_password_works("d1", "netops", &new),
+        "the change is live at once"
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        w.lab.running_password_works("d1", "netops", &old),
+        "the checkpoint did not revert"
+    );
+    assert!(!w.lab.running_password_works("d1", "netops", &new));
+}
+
+/// ESXi unlocks a locked account after `Security.AccountUnlockTime` (15 minutes, scaled).
+#[test]
+fn a_locked_esxi_account_unlocks_after_the_unlock_time() {
+    // 15 minutes in 0.25 s.
+    let w = scaled(TargetKind::Esxi, 3600.0);
+    let c = w.connector("d1");
+    for _ in 0..5 {
+        let _ = c.verify(&w.login("d1"), "netops", &Password::new("Wr0ng-pass-x"));
+    }
+    assert_eq!(w.lab.login_failures("d1", "netops"), (5, true));
+    let right = w.initial("d1/netops");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        c.verify(&w.login("d1"), "netops", &right).unwrap(),
+        keyreeve::connector::Verification::Accepted
+    );
+    assert_eq!(w.lab.login_failures("d1", "netops"), (0, false));
+}
+
+/// AOS-S takes `no page` only in manager mode: the operator's login is told so, by name.
+#[test]
+fn an_aoss_operator_login_is_refused_with_the_reason() {
+    let w = scaled(TargetKind::ArubaAoss, 1.0);
+    let c = w.connector("d1");
+    let operator = Credentials {
+        username: "netops".into(),
+        method: LoginMethod::Password,
+        secret: w.initial("d1/netops"),
+        enable: None,
+    };
+    let e = c.list_accounts(&operator).unwrap_err();
+    assert!(e.to_string().contains("manager mode"), "{e}");
+}
+
+/// Synology: only members of `administrators` become root; a user outside it is told why, and
+/// its password is typed nowhere but at the SSH login.
+#[test]
+fn a_dsm_login_outside_administrators_is_refused_with_the_reason() {
+    let viewer_pw = random_password();
+    let lab = Lab::start(LabConfig {
+        devices: vec![DeviceSpec {
+            name: "d2".into(),
+            kind: TargetKind::SynologyDsm,
+            accounts: vec![LabAccount::new("viewer", viewer_pw.clone(), 1)],
+            enable_secret: None,
+            port: 0,
+        }],
+        ..LabConfig::default()
+    })
+    .expect("lab missing: the in-process device lab did not start on 127.0.0.1");
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = Inventory::parse(&lab.inventory_toml(CLIENT), Path::new("keyreeve.toml")).unwrap();
+    let target = inventory.target(CLIENT, "d2").unwrap().clone();
+    let ctx = ConnectContext {
+        known_hosts: dir.path().join("known_hosts"),
+        workspace_root: dir.path().to_path_buf(),
+        trust_on_first_use: false,
+        directory: Default::default(),
+    };
+    let c = connector::for_target(&target, &ctx).unwrap();
+    let viewer = Credentials {
+        username: "viewer".into(),
+        method: LoginMethod::Password,
+        secret: viewer_pw.clone(),
+        enable: None,
+    };
+    let e = c.list_accounts(&viewer).unwrap_err().to_string();
+    assert!(e.contains("sudoers"), "{e}");
+    assert!(!e.contains(viewer_pw.expose()), "{e}");
 }
