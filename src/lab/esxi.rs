@@ -86,8 +86,11 @@ fn quality(pw: &str) -> Result<(), String> {
         return Err("Password must be fewer than 40 characters long.".into());
     }
     // A leading capital and a trailing digit do not count toward the classes.
-    let counted =
-        |i: usize, c: char| !(i == 0 && c.is_ascii_uppercase()) && !(i == chars.len() - 1 && c.is_ascii_digit());
+    let counted = |i: usize, c: char| {
+        let leading_capital = i == 0 && c.is_ascii_uppercase();
+        let trailing_digit = i == chars.len() - 1 && c.is_ascii_digit();
+        !(leading_capital || trailing_digit)
+    };
     let has = |f: fn(&char) -> bool| chars.iter().enumerate().any(|(i, c)| counted(i, *c) && f(c));
     let classes = [
         has(|c| c.is_ascii_lowercase()),
