@@ -1,5 +1,5 @@
 //! Rotation benchmark: rotate (change, verify, save) the admin account of N emulated devices
-//! (default 500) with `keyreeve apply` at concurrency 1, 8 and 32; wall time and the apply
+//! (default 500, every emulated OS in turn) with `keyreeve apply` at concurrency 1, 8 and 32; wall time and the apply
 //! process's peak memory. Run: `cargo bench --bench rotate` (`KEYREEVE_BENCH_DEVICES=N`,
 //! `KEYREEVE_BENCH_CONCURRENCY=1,8,32`). The device lab runs in this process, on the same cores.
 
@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keyreeve::inventory::{Inventory, TargetKind};
+use keyreeve::inventory::Inventory;
 use keyreeve::keys::{new_identity_file, KeyRing};
-use keyreeve::lab::{DeviceSpec, Lab, LabAccount, LabConfig};
+use keyreeve::lab::{DeviceSpec, Lab, LabAccount, LabConfig, EMULATED_KINDS};
 use keyreeve::vault::{Entry, Vault};
 use keyreeve::workspace::Workspace;
 
@@ -38,7 +38,8 @@ fn run_once(devices: usize, concurrency: usize) -> (Duration, u64, usize) {
     let specs: Vec<DeviceSpec> = (0..devices)
         .map(|i| DeviceSpec {
             name: format!("r{i:04}"),
-            kind: TargetKind::CiscoIos,
+            // Every emulated OS in turn.
+            kind: EMULATED_KINDS[i % EMULATED_KINDS.len()],
             accounts: vec![LabAccount::new("admin", keyreeve::lab::random_password(), 15)],
             enable_secret: None,
             port: 0,

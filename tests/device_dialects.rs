@@ -528,6 +528,9 @@ device_tests!(fortios_vdoms, FORTIOS_VDOMS, enable: false);
 device_tests!(fortios_disclaimer, FORTIOS_DISCLAIMER, enable: false);
 device_tests!(fortios_vdoms_disclaimer, FORTIOS_VDOMS_DISCLAIMER, enable: false);
 device_tests!(edgeos, EDGEOS, enable: false);
+device_tests!(aruba_aoscx, TargetKind::ArubaAoscx, enable: false);
+device_tests!(esxi, TargetKind::Esxi, enable: false);
+device_tests!(synology_dsm, TargetKind::SynologyDsm, enable: false);
 
 /// Junos keeps root's password under `system root-authentication`, not `system login`.
 #[test]

@@ -375,6 +375,10 @@ dialect_properties! {
     routeros_survives_hostile_output => TargetKind::Routeros,
     fortios_survives_hostile_output => TargetKind::Fortios,
     vyos_survives_hostile_output => TargetKind::Vyos,
+    aruba_aoscx_survives_hostile_output => TargetKind::ArubaAoscx,
+    aruba_aoss_survives_hostile_output => TargetKind::ArubaAoss,
+    esxi_survives_hostile_output => TargetKind::Esxi,
+    synology_dsm_survives_hostile_output => TargetKind::SynologyDsm,
 }
 
 #[test]
@@ -389,6 +393,10 @@ fn every_emulated_kind_is_fuzzed() {
         TargetKind::Routeros,
         TargetKind::Fortios,
         TargetKind::Vyos,
+        TargetKind::ArubaAoscx,
+        TargetKind::ArubaAoss,
+        TargetKind::Esxi,
+        TargetKind::SynologyDsm,
     ];
     for kind in EMULATED_KINDS {
         assert!(fuzzed.contains(kind), "{kind} has no fuzz property");
@@ -421,8 +429,14 @@ fn unmutated_replay_lists_the_recorded_accounts() {
             .into_iter()
             .map(|a| a.name)
             .collect();
+        // AOS-S has one manager and one operator: `admin` and `monitor`, no room for `netops`.
+        let second_admin = if *kind == TargetKind::ArubaAoss {
+            "admin"
+        } else {
+            "netops"
+        };
         assert!(
-            names.iter().any(|n| n == "netops") && names.iter().any(|n| n == "monitor"),
+            names.iter().any(|n| n == second_admin) && names.iter().any(|n| n == "monitor"),
             "{kind}: {names:?}"
         );
     }
@@ -631,6 +645,11 @@ fn an_account_name_that_would_be_cli_commands_of_its_own_is_never_sent() {
             "{}: {accounts:?}",
             info.kind
         );
-        assert!(lab.running_password_works(&info.name, "netops", &Password::new(OPS_PW)));
+        // AOS-S has one manager account: `admin`; `netops` never existed there.
+        if info.kind == TargetKind::ArubaAoss {
+            assert!(lab.running_password_works(&info.name, "admin", &Password::new(ADMIN_PW)));
+        } else {
+            assert!(lab.running_password_works(&info.name, "netops", &Password::new(OPS_PW)));
+        }
     }
 }

@@ -18,9 +18,9 @@ use super::{Global, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Emulated devices to start (spread across every dialect).
-    #[arg(long, default_value_t = 8)]
-    pub devices: usize,
+    /// Emulated devices to start, spread across every dialect (default: one of each).
+    #[arg(long)]
+    pub devices: Option<usize>,
     /// Keep the demo workspace in this directory (default: a temporary one, removed at the end).
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
@@ -48,10 +48,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     say(
         "1. The lab",
         "Starting emulated network devices on 127.0.0.1, one of each dialect: Cisco IOS, NX-OS, ASA,\n\
-         Junos, Arista EOS, RouterOS, FortiOS and VyOS. Each has an `admin` login, a second admin\n\
+         Junos, Arista EOS, RouterOS, FortiOS, VyOS, and more (see below). Each has an `admin` login, a second admin\n\
          `netops`, a read-only `monitor`, and an enable secret where the OS has one.",
     );
-    let config = LabConfig::generated(args.devices.max(1), &[]);
+    let config = LabConfig::generated(args.devices.unwrap_or(keyreeve::lab::EMULATED_KINDS.len()).max(1), &[]);
     let specs = config.devices.clone();
     let lab = Lab::start(config).context("starting the device lab")?;
     for d in lab.devices() {
@@ -114,8 +114,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         "3. Discover",
         "`keyreeve discover --verify`: log in to every device, list its local accounts with their\n\
          privilege, and check each stored password with a fresh login. Admin accounts the vault\n\
-         does not know are flagged: here, `netops` on every device, and on VyOS, where every\n\
-         login user is an administrator, `monitor` too.",
+         does not know are flagged: here, `netops` on every device (AOS-S has no room for it: one\n\
+         manager, one operator), and on VyOS, where every login user is an administrator, `monitor` too.",
     );
     let discovered = super::discover::run(
         &demo_g,

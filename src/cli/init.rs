@@ -160,6 +160,7 @@ armor = {armor}
 # kind = "cisco-ios"                 # linux, cisco-ios, cisco-nxos, cisco-asa, junos, arista-eos,
 #                                    # routeros, fortios, vyos, active-directory, ldap
 #                                    # (Ubiquiti EdgeOS: vyos, or its alias edgeos)
+#                                    # aruba-aoscx, aruba-aoss (alias procurve), esxi, synology-dsm
 # address = "192.0.2.1"
 # port = 22
 # login = "admin"                    # the account keyreeve logs in as: vault entry acme/core-rtr1/admin

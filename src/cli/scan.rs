@@ -82,7 +82,9 @@ pub fn guess_dialect(banner: &str) -> Guess {
         .strip_prefix("ssh-2.0-")
         .or_else(|| b.strip_prefix("ssh-1.99-"))
         .unwrap_or(&b);
-    let (kind, note) = if software.starts_with("cisco") {
+    let (kind, note) = if let Some((kind, note)) = switch_and_host_banners(software) {
+        (Some(kind), note)
+    } else if software.starts_with("cisco") {
         (
             Some(TargetKind::CiscoIos),
             "Cisco SSH server: IOS/IOS-XE, or an ASA (cisco-asa)",
@@ -100,7 +102,7 @@ pub fn guess_dialect(banner: &str) -> Guess {
         } else {
             (
                 Some(TargetKind::Linux),
-                "plain OpenSSH: Linux, or cisco-nxos, junos, arista-eos, vyos: check the device",
+                "plain OpenSSH: Linux, or cisco-nxos, junos, arista-eos, vyos, aruba-aoscx, esxi, synology-dsm: check the device",
             )
         }
     } else if software.starts_with("dropbear") {
@@ -109,6 +111,21 @@ pub fn guess_dialect(banner: &str) -> Guess {
         (None, "unknown SSH server: no dialect guessed")
     };
     Guess { kind, note }
+}
+
+/// Banners of the Aruba switches, ESXi and Synology DSM, with how sure each guess is. AOS-CX,
+/// ESXi and DSM run plain OpenSSH (no distinctive banner; the plain OpenSSH note names them);
+/// only the first prompt after a login would tell them apart, and a scan sends no credentials.
+fn switch_and_host_banners(software: &str) -> Option<(TargetKind, &'static str)> {
+    const BANNERS: &[(&str, TargetKind, &str)] = &[(
+        "mocana ssh",
+        TargetKind::ArubaAoss,
+        "Mocana SSH: likely an HPE Aruba AOS-S/ProCurve switch (unconfirmed; other embedded devices use it too)",
+    )];
+    BANNERS
+        .iter()
+        .find(|(prefix, _, _)| software.starts_with(prefix))
+        .map(|(_, kind, note)| (*kind, *note))
 }
 
 /// Parses the range and refuses one larger than a /16.
@@ -439,6 +456,9 @@ mod tests {
         assert_eq!(kind("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"), Some(TargetKind::Linux));
         assert_eq!(kind("SSH-2.0-OpenSSH_7.5"), Some(TargetKind::Linux));
         assert!(guess_dialect("SSH-2.0-OpenSSH_7.5").note.contains("junos"));
+        assert_eq!(kind("SSH-2.0-Mocana SSH 6.3"), Some(TargetKind::ArubaAoss));
+        assert!(guess_dialect("SSH-1.99-Mocana SSH 5.8").note.contains("likely"));
+        assert!(guess_dialect("SSH-2.0-OpenSSH_9.3").note.contains("esxi"));
         assert_eq!(kind("SSH-2.0-HUAWEI-1.5"), None);
     }
 

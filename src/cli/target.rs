@@ -27,7 +27,8 @@ pub struct AddArgs {
     /// The target's name: letters, digits, `-`, `_`, `.`.
     pub name: String,
     /// linux, cisco-ios, cisco-nxos, cisco-asa, junos, arista-eos, routeros, fortios, vyos
-    /// (edgeos), active-directory, ldap.
+    /// (edgeos), active-directory, ldap,
+    /// aruba-aoscx, aruba-aoss (procurve), esxi, synology-dsm.
     #[arg(long)]
     pub kind: String,
     /// Host name or IP address (SSH targets).

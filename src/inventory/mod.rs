@@ -62,6 +62,12 @@ pub enum TargetKind {
     Vyos,
     ActiveDirectory,
     Ldap,
+    ArubaAoscx,
+    /// HPE Aruba AOS-S, the ProCurve line, hence the alias.
+    #[serde(alias = "procurve")]
+    ArubaAoss,
+    Esxi,
+    SynologyDsm,
     /// Changed by a person (a printer's web page, a PBX, a web portal), guided by keyreeve.
     Manual,
     /// Anything else, through a password changer of the workspace's own ([`ScriptTarget`]).
@@ -69,7 +75,7 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 13] = [
+    pub const ALL: [TargetKind; 17] = [
         TargetKind::Linux,
         TargetKind::CiscoIos,
         TargetKind::CiscoNxos,
@@ -81,6 +87,10 @@ impl TargetKind {
         TargetKind::Vyos,
         TargetKind::ActiveDirectory,
         TargetKind::Ldap,
+        TargetKind::ArubaAoscx,
+        TargetKind::ArubaAoss,
+        TargetKind::Esxi,
+        TargetKind::SynologyDsm,
         TargetKind::Manual,
         TargetKind::Script,
     ];
@@ -99,15 +109,22 @@ impl TargetKind {
             TargetKind::Vyos => "vyos",
             TargetKind::ActiveDirectory => "active-directory",
             TargetKind::Ldap => "ldap",
+            TargetKind::ArubaAoscx => "aruba-aoscx",
+            TargetKind::ArubaAoss => "aruba-aoss",
+            TargetKind::Esxi => "esxi",
+            TargetKind::SynologyDsm => "synology-dsm",
             TargetKind::Manual => "manual",
             TargetKind::Script => "script",
         }
     }
 
-    /// A kind by its name, or by the alias `edgeos` (a `vyos` target).
+    /// A kind by its name, or by the alias `edgeos` (a `vyos` target) or `procurve` (`aruba-aoss`).
     pub fn parse(s: &str) -> Option<Self> {
         if s == "edgeos" {
             return Some(TargetKind::Vyos);
+        }
+        if s == "procurve" {
+            return Some(TargetKind::ArubaAoss);
         }
         TargetKind::ALL.into_iter().find(|k| k.as_str() == s)
     }

@@ -119,8 +119,17 @@ fn salt_and_digest(stored: &str) -> Option<(&str, &str)> {
     Some((salt, digest))
 }
 
+/// AOS-S's unsalted SHA-1 (`password manager user-name NAME sha1 HEX`), kept as `sha1:HEX`.
+pub(crate) fn aoss_sha1(password: &str) -> String {
+    use sha1::Digest as _;
+    format!("sha1:{}", hex::encode(sha1::Sha1::digest(password.as_bytes())))
+}
+
 /// Whether `password` matches the stored hash (any scheme).
 pub(crate) fn verify_hash(stored: &str, password: &str) -> bool {
+    if stored.starts_with("sha1:") {
+        return aoss_sha1(password) == stored;
+    }
     if stored.starts_with("SH2") {
         return forti_parts(stored).is_some_and(|(salt, d)| d == digest(&salt, password));
     }
@@ -230,6 +239,8 @@ pub(crate) struct DeviceState {
     pub license_shown: bool,
     /// Whether `saved` follows `running` on every change (RouterOS, FortiOS auto-save, Junos commit).
     pub autosave: bool,
+    /// ESXi: failed logins per account, and since when it is locked.
+    pub login_failures: BTreeMap<String, (u32, Option<Instant>)>,
 }
 
 impl DeviceState {
@@ -245,6 +256,7 @@ impl DeviceState {
             rolled_back_notice: false,
             license_shown: false,
             autosave,
+            login_failures: BTreeMap::new(),
         }
     }
 

@@ -39,7 +39,7 @@ impl Device {
         let fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
         let ssh = russh::server::Config {
             server_id: russh::SshId::Standard(ssh_banner(spec.kind).into()),
-            methods: MethodSet::from(&[MethodKind::Password][..]),
+            methods: MethodSet::from(&[login_method(spec.kind)][..]),
             auth_rejection_time,
             auth_rejection_time_initial: Some(Duration::ZERO),
             keys: vec![key],
@@ -114,6 +114,10 @@ pub(super) fn ssh_banner(kind: TargetKind) -> &'static str {
         TargetKind::AristaEos => "SSH-2.0-OpenSSH_7.8",
         TargetKind::Routeros => "SSH-2.0-ROSSSH",
         TargetKind::Fortios => "SSH-2.0-FortiSSH_7.4",
+        TargetKind::ArubaAoss => "SSH-2.0-Mocana SSH 6.3",
+        TargetKind::Esxi => "SSH-2.0-OpenSSH_9.3",
+        TargetKind::ArubaAoscx => "SSH-2.0-OpenSSH_8.4",
+        TargetKind::SynologyDsm => "SSH-2.0-OpenSSH_8.2",
         _ => "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
     }
 }
@@ -127,6 +131,10 @@ pub(super) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
         TargetKind::Routeros => routeros::initial_conf(spec),
         TargetKind::Fortios => fortios::initial_conf(spec),
         TargetKind::Vyos => vyos::initial_conf(spec),
+        TargetKind::ArubaAoscx => aruba_aoscx::initial_conf(spec),
+        TargetKind::ArubaAoss => aruba_aoss::initial_conf(spec),
+        TargetKind::Esxi => esxi::initial_conf(spec),
+        TargetKind::SynologyDsm => synology_dsm::initial_conf(spec),
         _ => cisco_ios::initial_conf(spec),
     }
 }
@@ -140,7 +148,19 @@ pub(super) fn new_shell(kind: TargetKind, options: DeviceOptions, user: &str, st
         TargetKind::Routeros => Box::new(routeros::RouterosShell::new(user, st)),
         TargetKind::Fortios => Box::new(fortios::FortiShell::new(user, st, options)),
         TargetKind::Vyos => Box::new(vyos::VyosShell::new(user, st, options)),
+        TargetKind::ArubaAoscx => Box::new(aruba_aoscx::AoscxShell::new(user, st)),
+        TargetKind::ArubaAoss => Box::new(aruba_aoss::AossShell::new(user, st)),
+        TargetKind::Esxi => Box::new(esxi::EsxiShell::new(user, st)),
+        TargetKind::SynologyDsm => Box::new(synology_dsm::DsmShell::new(user, st)),
         _ => Box::new(cisco_ios::IosShell::new(user, st)),
+    }
+}
+
+/// How a device's SSH server lets users in: ESXi only by keyboard-interactive.
+pub(super) fn login_method(kind: TargetKind) -> MethodKind {
+    match kind {
+        TargetKind::Esxi => MethodKind::KeyboardInteractive,
+        _ => MethodKind::Password,
     }
 }
 

@@ -28,17 +28,22 @@
 //! ```
 
 mod arista_eos;
+mod aruba_aoscx;
+mod aruba_aoss;
 mod cisco_asa;
 mod cisco_ios;
 mod cisco_nxos;
 mod config;
 mod device;
+mod esxi;
 mod fortios;
 mod host_keys;
 mod junos;
+mod posix_sh;
 mod routeros;
 mod session;
 mod shell;
+mod synology_dsm;
 mod vyos;
 
 use std::collections::{HashMap, VecDeque};
@@ -110,6 +115,10 @@ pub const EMULATED_KINDS: &[TargetKind] = &[
     TargetKind::Routeros,
     TargetKind::Fortios,
     TargetKind::Vyos,
+    TargetKind::ArubaAoscx,
+    TargetKind::ArubaAoss,
+    TargetKind::Esxi,
+    TargetKind::SynologyDsm,
 ];
 
 /// A local account of an emulated device.
@@ -216,11 +225,15 @@ impl LabConfig {
                 DeviceSpec {
                     name: format!("{}-{:03}", short_name(kind), c),
                     kind,
-                    accounts: vec![
+                    accounts: [
                         LabAccount::new("admin", random_password(), 15),
                         LabAccount::new("netops", random_password(), 15),
                         LabAccount::new("monitor", random_password(), 1),
-                    ],
+                    ]
+                    .into_iter()
+                    // AOS-S has one manager and one operator: no second administrator.
+                    .filter(|a| kind != TargetKind::ArubaAoss || a.name != "netops")
+                    .collect(),
                     enable_secret: has_enable(kind).then(random_password),
                     port: 0,
                 }
@@ -243,6 +256,9 @@ fn short_name(kind: TargetKind) -> &'static str {
         TargetKind::Routeros => "routeros",
         TargetKind::Fortios => "fortios",
         TargetKind::Vyos => "vyos",
+        TargetKind::ArubaAoscx => "aoscx",
+        TargetKind::ArubaAoss => "aoss",
+        TargetKind::SynologyDsm => "dsm",
         other => other.as_str(),
     }
 }
@@ -460,6 +476,19 @@ impl Lab {
         self.find(device)
             .map(|d| d.state().running.password_works(account, password.expose()))
             .unwrap_or(false)
+    }
+
+    /// Failed logins counted toward `account`'s lockout (ESXi), and whether it is locked now.
+    pub fn login_failures(&self, device: &str, account: &str) -> (u32, bool) {
+        let Ok(d) = self.find(device) else { return (0, false) };
+        let st = d.state();
+        match st.login_failures.get(account) {
+            Some((n, since)) => (
+                *n,
+                since.is_some_and(|t| t.elapsed() < esxi::UNLOCK_AFTER.div_f64(d.time_scale)),
+            ),
+            None => (0, false),
+        }
     }
 
     /// Whether `password` would log `account` in after a reload (saved / startup / confirmed config).

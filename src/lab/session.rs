@@ -461,10 +461,52 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        // russh asks the handler whatever the configured methods: refuse what the OS does not offer.
+        if login_method(self.device.kind) != MethodKind::Password {
+            return Ok(Auth::reject());
+        }
         let name = login_name(self.device.kind, user);
         let ok = self.device.state().running.password_works(name, password);
         if ok {
             self.user = Some(name.to_string());
+            Ok(Auth::Accept)
+        } else {
+            Ok(Auth::reject())
+        }
+    }
+
+    /// ESXi's only method: one `Password: ` question; each wrong answer counts toward the lockout.
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        if self.device.kind != TargetKind::Esxi {
+            return Ok(Auth::reject());
+        }
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "".into(),
+                instructions: "".into(),
+                prompts: vec![("Password: ".into(), false)].into(),
+            });
+        };
+        let answer = response
+            .next()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let answer = Password::new(answer);
+        let time_scale = self.device.time_scale;
+        let ok = esxi::login(
+            &mut self.device.state(),
+            user,
+            answer.expose(),
+            Instant::now(),
+            time_scale,
+        );
+        if ok {
+            self.user = Some(user.to_string());
             Ok(Auth::Accept)
         } else {
             Ok(Auth::reject())

@@ -12,12 +12,17 @@ use crate::secret::Password;
 mod common;
 
 pub mod arista_eos;
+pub mod aruba_aoscx;
+pub mod aruba_aoss;
 pub mod cisco_asa;
 pub mod cisco_ios;
 pub mod cisco_nxos;
+pub mod esxi;
 pub mod fortios;
 pub mod junos;
+mod posix_shell;
 pub mod routeros;
+pub mod synology_dsm;
 pub mod vyos;
 
 /// An interactive shell on a device, positioned at a prompt. Implemented by the SSH engine.
@@ -160,6 +165,10 @@ pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
         TargetKind::Routeros => Box::new(routeros::RouterOs),
         TargetKind::Fortios => Box::new(fortios::FortiOs),
         TargetKind::Vyos => Box::new(vyos::Vyos),
+        TargetKind::ArubaAoscx => Box::new(aruba_aoscx::ArubaAoscx),
+        TargetKind::ArubaAoss => Box::new(aruba_aoss::ArubaAoss),
+        TargetKind::Esxi => Box::new(esxi::Esxi),
+        TargetKind::SynologyDsm => Box::new(synology_dsm::SynologyDsm),
         TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap | TargetKind::Manual | TargetKind::Script => {
             return None
         }
