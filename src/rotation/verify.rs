@@ -84,7 +84,7 @@ impl Engine<'_> {
                                 last_rotated: entry.rotated_at,
                                 age_days: (now - entry.rotated_at.unwrap_or(entry.created)).num_days(),
                             };
-                            (key.clone(), status, None)
+                            (key.clone(), status, None, None)
                         })
                         .collect::<Vec<_>>();
                 }
