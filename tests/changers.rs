@@ -731,6 +731,16 @@ fn changer_exit_codes_and_stderr_reach_the_user_masked() {
         }
         assert!(e.contains(keyreeve::secret::REDACTED), "{e}");
     }
+    // A request that would not fit a pipe's buffer is refused before the changer runs.
+    let mut huge = target.0.clone();
+    let script = huge.script.as_mut().unwrap();
+    script.params.insert("blob".into(), "x".repeat(70_000).into());
+    let err = keyreeve::connector::for_target(&huge, &target.1)
+        .unwrap()
+        .verify(&login, "root", &new)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("over 60 KiB"), "{err}");
     let listed = connector.list_accounts(&login).unwrap_err().to_string();
     assert!(
         listed.contains("changers/fake.sh") || listed.contains("exited with 1"),

@@ -69,8 +69,20 @@ pub(super) fn run(
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input);
     }
+    let kill_group = || {
+        // Only while the child is not yet reaped: its pid is still its own and names its group.
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    };
     loop {
-        if let Some(status) = child.try_wait()? {
+        let exited = match child.try_wait() {
+            Ok(exited) => exited,
+            Err(e) => {
+                kill_group();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        if let Some(status) = exited {
             let wait = deadline.saturating_duration_since(Instant::now());
             // A grandchild still holding the pipes open must not hold keyreeve past the deadline.
             let stdout = stdout_rx.recv_timeout(wait).unwrap_or_default();
@@ -84,8 +96,7 @@ pub(super) fn run(
             });
         }
         if Instant::now() >= deadline {
-            // Not yet reaped, so its pid is still its own and names its group.
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            kill_group();
             let _ = child.wait();
             let stderr = stderr_rx.recv_timeout(Duration::from_millis(200)).unwrap_or_default();
             return Ok(Ended::TimedOut { stderr });
