@@ -82,8 +82,19 @@ const TYPE_LOGIN: u8 = 1;
 pub fn parse(input: &[u8], file: &Path) -> Result<Parsed, ImportError> {
     let export: Export = serde_json::from_slice(input).map_err(|e| ImportError::Unreadable {
         path: file.to_path_buf(),
-        // serde_json's message names the line and column, never the value it could not read.
-        reason: format!("not a Bitwarden JSON export: {e}"),
+        // Only where and what kind of error: serde_json's message may quote the value it could
+        // not read, which may be a password.
+        reason: format!(
+            "not a Bitwarden JSON export ({} at line {}, column {})",
+            match e.classify() {
+                serde_json::error::Category::Io => "unreadable",
+                serde_json::error::Category::Syntax => "not JSON",
+                serde_json::error::Category::Data => "a value of the wrong type or a field missing",
+                serde_json::error::Category::Eof => "cut short",
+            },
+            e.line(),
+            e.column()
+        ),
     })?;
     if export.encrypted {
         return Err(ImportError::Unreadable {

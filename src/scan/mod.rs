@@ -308,23 +308,33 @@ pub async fn probe_all(
     if community.is_some() {
         plan.extend(ports.snmp.iter().map(|p| (Probe::Snmp, *p)));
     }
-    let mut tasks = Vec::new();
-    for &ip in addrs {
-        for &(probe, port) in &plan {
-            let limit = limit.clone();
-            let community = community.clone();
-            tasks.push(tokio::spawn(async move {
-                let _permit = limit.acquire_owned().await.ok()?;
-                let service = run_probe(probe, SocketAddr::new(ip, port), timeout, community.as_deref()).await?;
-                Some((ip, service))
-            }));
-        }
-    }
+    // A task is spawned only once it holds its permit: a /16 times every probe is over half a
+    // million probes, and only `concurrency` of them may be alive (with their buffers) at once.
+    let mut tasks = tokio::task::JoinSet::new();
     let mut by_ip: BTreeMap<IpAddr, Vec<Service>> = BTreeMap::new();
-    for t in tasks {
-        if let Ok(Some((ip, service))) = t.await {
+    let mut keep = |done: Result<Option<(IpAddr, Service)>, tokio::task::JoinError>| {
+        if let Ok(Some((ip, service))) = done {
             by_ip.entry(ip).or_default().push(service);
         }
+    };
+    for &ip in addrs {
+        for &(probe, port) in &plan {
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                break;
+            };
+            let community = community.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                let service = run_probe(probe, SocketAddr::new(ip, port), timeout, community.as_deref()).await?;
+                Some((ip, service))
+            });
+            while let Some(done) = tasks.try_join_next() {
+                keep(done);
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        keep(done);
     }
     by_ip.into_iter().map(|(ip, s)| classify(ip, s)).collect()
 }

@@ -24,6 +24,8 @@ pub struct SnmpInfo {
 /// Probes `addr` with `community`; none when no answer came in time.
 pub async fn probe(addr: SocketAddr, community: &Password, timeout: Duration) -> Option<SnmpInfo> {
     let work = async {
+        // csnmp keeps its own copy of the community (not wiped); it is a read-only community the
+        // user chose to send, not a login secret.
         let client = csnmp::Snmp2cClient::new(
             addr,
             community.expose().as_bytes().to_vec(),
