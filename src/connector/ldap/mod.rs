@@ -5,6 +5,7 @@
 //! - [`ad`]: privileged groups by well-known SID, service and dial-in accounts, `unicodePwd`.
 //! - [`openldap`]: configured groups (groupOfNames, groupOfUniqueNames, posixGroup), Password Modify.
 //! - [`walk`]: effective membership with paths, loop-safe.
+//! - [`laps`]: each computer's LAPS state (legacy and Windows LAPS), its passwords for a handover.
 //! - [`errors`]: directory answers (AD's `data 52e/775/773`, OpenLDAP's password policy control)
 //!   as [`ConnectorError`]s.
 //!
@@ -13,6 +14,7 @@
 
 pub mod ad;
 pub mod errors;
+pub mod laps;
 pub mod openldap;
 pub mod tls;
 pub mod walk;
@@ -190,6 +192,14 @@ pub fn discover_directory(
     dc.discover(login)
 }
 
+/// The connector of a directory target, for what the [`Connector`] trait does not cover (LAPS).
+pub fn directory_connector(target: &Target, ctx: &ConnectContext) -> DirectoryConnector {
+    DirectoryConnector {
+        target: target.clone(),
+        ctx: ctx.clone(),
+    }
+}
+
 /// Active Directory or OpenLDAP, over verified TLS.
 pub struct DirectoryConnector {
     target: Target,
@@ -252,14 +262,35 @@ impl DirectoryConnector {
     }
 
     fn discover(&self, login: &Credentials) -> ConnectorResult<DirectoryReport> {
+        Ok(self.discover_with_laps(login)?.0)
+    }
+
+    /// The directory report and, for AD, every computer's LAPS state (never a password).
+    fn discover_with_laps(&self, login: &Credentials) -> ConnectorResult<(DirectoryReport, Vec<laps::LapsComputer>)> {
         let mut conn = self.connect_bound(login)?;
         let report = if self.is_ad() {
-            ad::discover(&mut conn, &self.target, &self.ctx.directory)
+            ad::discover(&mut conn, &self.target, &self.ctx.directory).and_then(|r| {
+                let (computers, _) = laps::read(&mut conn, &r.base_dn, false)?;
+                Ok((r, computers))
+            })
         } else {
-            openldap::discover(&mut conn, &self.target, &self.ctx.directory)
+            openldap::discover(&mut conn, &self.target, &self.ctx.directory).map(|r| (r, Vec::new()))
         };
         conn.close();
         report
+    }
+
+    /// The LAPS passwords the login account may read, for a handover.
+    pub fn laps_passwords(&self, login: &Credentials) -> ConnectorResult<Vec<laps::LapsSecret>> {
+        let mut conn = self.connect_bound(login)?;
+        let secrets = laps::read(&mut conn, &self.base(), true).map(|(_, s)| s);
+        conn.close();
+        secrets
+    }
+
+    /// A connection bound as the login account, for `laps expire`.
+    pub fn bound(&self, login: &Credentials) -> ConnectorResult<DirConn> {
+        self.connect_bound(login)
     }
 }
 
@@ -334,11 +365,10 @@ impl Connector for DirectoryConnector {
     }
 
     fn list_accounts(&self, login: &Credentials) -> ConnectorResult<Vec<AccountInfo>> {
-        Ok(self
-            .discover(login)?
-            .accounts
-            .iter()
-            .map(DirectoryAccount::to_account_info)
+        let (report, computers) = self.discover_with_laps(login)?;
+        let accounts = report.accounts.iter().map(DirectoryAccount::to_account_info);
+        Ok(accounts
+            .chain(computers.iter().map(laps::LapsComputer::to_account_info))
             .collect())
     }
 

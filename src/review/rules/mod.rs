@@ -8,6 +8,8 @@ mod disabled_admin;
 mod discovery_failed;
 mod dormant_admin;
 mod kerberoastable_admin;
+mod laps_expired;
+mod laps_missing;
 mod nested_admin;
 mod new_admin;
 mod non_expiring_admin_password;
@@ -49,6 +51,8 @@ pub static ALL: &[&dyn Rule] = &[
     &disabled_admin::DisabledAdmin,
     &nested_admin::NestedAdmin,
     &removed_admin::RemovedAdmin,
+    &laps_missing::LapsMissing,
+    &laps_expired::LapsExpired,
 ];
 
 /// The ids of every rule.
