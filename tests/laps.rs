@@ -13,7 +13,11 @@ use keyreeve::connector::AccountInfo;
 use keyreeve::policy::ReviewPolicy;
 use keyreeve::review::snapshot::{AccountRecord, InVault, Snapshot};
 use keyreeve::review::{self, ReviewContext, TargetReview};
+use keyreeve::Password;
 use ldap3::LdapConn;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use common::ad_lab::*;
 
@@ -294,5 +298,262 @@ fn only_the_passwords_the_bind_account_may_read_come_out_for_a_handover() {
     assert_eq!(got, want);
     // Debug output of a secret never shows it.
     assert!(!format!("{secrets:?}").contains(&want[0].2));
+    delete_tree(&mut c, &lab.ou);
+}
+
+/// A workspace whose client `acme` has the lab DC as target `dc1` (searching `base_dn`) with the
+/// Administrator password in its vault: (temp dir, workspace, identity file).
+fn workspace(base_dn: &str, pw: &Password) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = tmp.path().join("id.txt");
+    let public = keyreeve::keys::new_identity_file(&identity, None).unwrap();
+    let ws = tmp.path().join("ws");
+    let out = keyreeve_cmd(&ws, &identity)
+        .args(["init", ws.to_str().unwrap(), "-r", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+    let mut inv = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.join("keyreeve.toml"))
+        .unwrap();
+    write!(
+        inv,
+        "\n[clients.acme]\n[[clients.acme.targets]]\nname = \"dc1\"\nkind = \"active-directory\"\n\
+         url = \"ldaps://127.0.0.1:636\"\nbase_dn = \"{base_dn}\"\nlogin = \"Administrator\"\nca_file = \"{}\"\n",
+        lab_dir().join("ca/ca.crt").display()
+    )
+    .unwrap();
+    let mut set = keyreeve_cmd(&ws, &identity)
+        .args([
+            "--workspace",
+            ws.to_str().unwrap(),
+            "vault",
+            "set",
+            "acme/dc1/Administrator",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    set.stdin.take().unwrap().write_all(pw.expose().as_bytes()).unwrap();
+    let out = set.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "vault set: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (tmp, ws, identity)
+}
+
+fn keyreeve_cmd(_ws: &Path, identity: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keyreeve"));
+    c.env_remove("KEYREEVE_WORKSPACE")
+        .env_remove("KEYREEVE_PASSPHRASE_FILE")
+        .env("KEYREEVE_IDENTITY", identity);
+    c
+}
+
+fn keyreeve(ws: &Path, identity: &Path, args: &[&str]) -> std::process::Output {
+    keyreeve_cmd(ws, identity)
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn export_with_laps_hands_over_the_readable_passwords_and_stock_age_opens_it() {
+    let pw = require_ad();
+    let mut c = raw_conn(&pw);
+    let lab = populate(&mut c);
+    let (tmp, ws, identity) = workspace(&lab.ou, &pw);
+
+    let receiver = age::x25519::Identity::generate();
+    let receiver_file = tmp.path().join("receiver.txt");
+    {
+        use age::secrecy::ExposeSecret;
+        std::fs::write(&receiver_file, format!("{}\n", receiver.to_string().expose_secret())).unwrap();
+    }
+    let handover = tmp.path().join("acme.age");
+    let recipient = receiver.to_public().to_string();
+    let out = keyreeve(
+        &ws,
+        &identity,
+        &[
+            "export",
+            "--client",
+            "acme",
+            "-r",
+            &recipient,
+            "--format",
+            "json",
+            "--with-laps",
+            "-o",
+            handover.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "export: {}", String::from_utf8_lossy(&out.stderr));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let opened = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&receiver_file)
+        .arg(&handover)
+        .output()
+        .expect("age (tests/lab/up.sh installs Debian's age)");
+    assert!(
+        opened.status.success(),
+        "age -d: {}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    let plain = String::from_utf8(opened.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    let text = doc.to_string();
+    for role in ["LEG", "WINP", "EXP", "DIS"] {
+        let (computer, secret) = lab.secrets.iter().find(|(n, _)| *n == lab.name(role)).unwrap();
+        assert!(text.contains(computer.as_str()), "{computer} is not in the handover");
+        assert!(
+            text.contains(&serde_json::to_string(secret).unwrap()[1..secret.len()]),
+            "{computer}'s password is not in the handover"
+        );
+    }
+    assert!(
+        text.contains("LapsAdmin"),
+        "the Windows LAPS account name is not the handover's account"
+    );
+    let (_, hidden) = lab.secrets.iter().find(|(n, _)| *n == lab.name("LEGX")).unwrap();
+    assert!(
+        !text.contains(hidden.as_str()),
+        "a password the bind account may not read was handed over"
+    );
+
+    // Never in what stays on disk, nor in what was printed.
+    for (computer, secret) in &lab.secrets {
+        assert!(!printed.contains(secret.as_str()), "{computer}'s password was printed");
+        for file in walk(&ws) {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(secret.as_str()),
+                "{computer}'s password is in {}",
+                file.display()
+            );
+        }
+    }
+    let audit = walk(&ws)
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("audit"))
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect::<String>();
+    assert!(audit.contains("\"laps_entries\":4"), "{audit}");
+    delete_tree(&mut c, &lab.ou);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The LAPS expiration attributes of one computer, as times.
+fn expirations(c: &mut LdapConn, dn: &str) -> Vec<(String, chrono::DateTime<Utc>)> {
+    let (entries, _) = c
+        .search(
+            dn,
+            ldap3::Scope::Base,
+            "(objectClass=*)",
+            vec![laps::LEGACY_EXPIRATION, laps::WINDOWS_EXPIRATION],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    let e = ldap3::SearchEntry::construct(entries.into_iter().next().unwrap());
+    let mut out: Vec<_> = e
+        .attrs
+        .iter()
+        .map(|(k, v)| {
+            let t = keyreeve::connector::ldap::ad::filetime(&v[0]).unwrap();
+            (
+                k.clone(),
+                chrono::DateTime::parse_from_rfc3339(&t).unwrap().with_timezone(&Utc),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn laps_expire_sets_the_expiration_to_now_and_is_audited() {
+    let pw = require_ad();
+    let mut c = raw_conn(&pw);
+    let lab = populate(&mut c);
+    let (_tmp, ws, identity) = workspace(AD_BASE, &pw);
+    let leg = format!("CN={},{}", lab.name("LEG"), lab.ou);
+    let winp = format!("CN={},{}", lab.name("WINP"), lab.ou);
+    let before = expirations(&mut c, &leg);
+    assert!(before[0].1 > Utc::now() + Duration::days(20));
+
+    let dry = keyreeve(
+        &ws,
+        &identity,
+        &[
+            "laps",
+            "expire",
+            "--client",
+            "acme",
+            "--computer",
+            &lab.name("LEG"),
+            "--dry-run",
+        ],
+    );
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert_eq!(expirations(&mut c, &leg), before, "a dry run changed the directory");
+
+    let started = Utc::now() - Duration::seconds(5);
+    let out = keyreeve(
+        &ws,
+        &identity,
+        &["laps", "expire", "--client", "acme", "--computer", &lab.name("LEG")],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = expirations(&mut c, &leg);
+    assert_eq!(after.len(), 1);
+    assert!(
+        after[0].1 >= started && after[0].1 <= Utc::now() + Duration::seconds(5),
+        "{after:?}"
+    );
+    // Only the computer named.
+    assert!(expirations(&mut c, &winp)[0].1 > Utc::now() + Duration::days(20));
+
+    // A whole OU: the Windows LAPS computers get msLAPS-PasswordExpirationTime; NONE is skipped.
+    let out = keyreeve(&ws, &identity, &["laps", "expire", "--client", "acme", "--ou", &lab.ou]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("skipped {}", lab.name("NONE"))), "{stdout}");
+    let win = expirations(&mut c, &winp);
+    assert_eq!(win[0].0, laps::WINDOWS_EXPIRATION);
+    assert!(win[0].1 <= Utc::now() + Duration::seconds(5));
+
+    let log = keyreeve(&ws, &identity, &["log", "--json"]);
+    let log_text = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log_text.contains("laps-expire") && log_text.contains(&leg),
+        "{log_text}"
+    );
     delete_tree(&mut c, &lab.ou);
 }

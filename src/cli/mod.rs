@@ -19,6 +19,7 @@ pub mod import;
 pub mod init;
 pub mod inventory;
 pub mod lab;
+pub mod laps;
 pub mod log;
 pub mod offboard;
 pub mod plan;
@@ -120,6 +121,9 @@ pub enum Command {
     Offboard(offboard::Args),
     /// Print shell completions, or the man page (`man`).
     Completions(completions::Args),
+    /// Workstation and server admin passwords kept by LAPS in a client's AD.
+    #[command(subcommand)]
+    Laps(laps::Command),
 }
 
 /// Runs the parsed command.
@@ -148,5 +152,6 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Import(a) => import::run(&g, a),
         Command::Offboard(a) => offboard::run(&g, a),
         Command::Completions(a) => completions::run(&g, a),
+        Command::Laps(c) => laps::run(&g, c),
     }
 }

@@ -1,0 +1,213 @@
+//! `keyreeve laps expire`: sets the LAPS expiration time of computers in a client's AD to now, so
+//! that each machine rotates its own local admin password at its next policy cycle (after a
+//! technician used it, or when a handover ends). And the part of `export --with-laps` that reads
+//! the LAPS passwords the AD login account may read, live, into the handover only.
+//!
+//! Each change goes over verified TLS only (the directory connector's guard), and is recorded in
+//! the audit log before it is sent (a change the log cannot record is refused) and after.
+
+use anyhow::{bail, Result};
+use chrono::Utc;
+
+use keyreeve::audit_log;
+use keyreeve::connector::ldap::{self, laps};
+use keyreeve::escape::terminal as shown;
+use keyreeve::export::{TargetInfo, Targets};
+use keyreeve::inventory::{Client, TargetKind};
+use keyreeve::rotation::login_credentials;
+use keyreeve::vault::{Entry, Vault, VaultDocument};
+
+use super::context::Context;
+use super::{Global, Outcome};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Set the LAPS password expiration of computers to now: each rotates at its next policy cycle.
+    Expire(ExpireArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["computer", "ou"])))]
+pub struct ExpireArgs {
+    /// The client whose Active Directory holds the computers.
+    #[arg(long, short = 'c', value_name = "CLIENT")]
+    pub client: String,
+    /// One computer, by name (`WS01` or `WS01$`).
+    #[arg(long, value_name = "NAME")]
+    pub computer: Option<String>,
+    /// Every computer under this OU (a DN).
+    #[arg(long, value_name = "DN")]
+    pub ou: Option<String>,
+    /// The AD target to use, when the client has several.
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Show what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn run(g: &Global, command: Command) -> Result<Outcome> {
+    match command {
+        Command::Expire(args) => expire(g, args),
+    }
+}
+
+fn expire(g: &Global, args: ExpireArgs) -> Result<Outcome> {
+    let ctx = Context::load(g)?;
+    let client = ctx.inventory.client(&args.client)?;
+    let directories: Vec<_> = client
+        .targets
+        .iter()
+        .filter(|t| t.kind == TargetKind::ActiveDirectory)
+        .filter(|t| args.target.as_deref().is_none_or(|n| n == t.name))
+        .collect();
+    let target = match directories.as_slice() {
+        [one] => *one,
+        [] => bail!(
+            "client `{}` has no active-directory target{}",
+            client.name,
+            args.target
+                .as_deref()
+                .map(|t| format!(" named `{t}`"))
+                .unwrap_or_default()
+        ),
+        _ => bail!(
+            "client `{}` has several active-directory targets: name one with --target",
+            client.name
+        ),
+    };
+    let document = Vault::new(&ctx.workspace, &ctx.inventory, &ctx.keys).load(&client.name)?;
+    let login = login_credentials(target, &document)?;
+    let connector = ldap::directory_connector(target, &ctx.connect_context(false));
+    let mut conn = connector.bound(&login)?;
+    let nc = target.base_dn.clone().unwrap_or_default();
+    let computers = laps::computers_matching(&mut conn, &nc, args.computer.as_deref(), args.ou.as_deref())?;
+    if computers.is_empty() {
+        conn.close();
+        bail!(
+            "no computer matches {} in {}",
+            args.computer
+                .as_deref()
+                .map(|c| format!("--computer {}", shown(c)))
+                .unwrap_or_else(|| format!("--ou {}", shown(args.ou.as_deref().unwrap_or_default()))),
+            target.path()
+        );
+    }
+    let (with_laps, without): (Vec<_>, Vec<_>) = computers.into_iter().partition(|c| c.has_laps());
+    let now = Utc::now();
+    println!(
+        "Plan: set the LAPS expiration of {} computer(s) in {} to {}",
+        with_laps.len(),
+        target.path(),
+        now.to_rfc3339()
+    );
+    for c in &with_laps {
+        println!("  {} ({}): {}", shown(&c.computer), shown(&c.dn), shown(&c.describe()));
+    }
+    for c in &without {
+        println!(
+            "  skipped {} ({}): LAPS is not in force on it",
+            shown(&c.computer),
+            shown(&c.dn)
+        );
+    }
+    if args.dry_run || with_laps.is_empty() {
+        conn.close();
+        return Ok(if with_laps.is_empty() {
+            Outcome::Findings
+        } else {
+            Outcome::Success
+        });
+    }
+    let actor = ctx.actor();
+    let dns: Vec<&str> = with_laps.iter().map(|c| c.dn.as_str()).collect();
+    audit_log::record(
+        &ctx.workspace,
+        actor.as_deref(),
+        "laps-expire-start",
+        &target.path(),
+        serde_json::json!({"computers": dns, "expires": now.to_rfc3339()}),
+    )?;
+    let mut failed = 0;
+    for c in &with_laps {
+        let result = laps::expire(&mut conn, c, now);
+        let (status, detail) = match &result {
+            Ok(attrs) => ("expired", attrs.join(", ")),
+            Err(e) => {
+                failed += 1;
+                ("failed", e.to_string())
+            }
+        };
+        audit_log::record(
+            &ctx.workspace,
+            actor.as_deref(),
+            "laps-expire",
+            &format!("{}/{}", target.path(), c.computer),
+            serde_json::json!({"dn": c.dn, "status": status, "detail": detail, "expires": now.to_rfc3339()}),
+        )?;
+        match result {
+            Ok(_) => println!("  {}: expired ({detail})", shown(&c.computer)),
+            Err(_) => eprintln!("  {}: failed: {}", shown(&c.computer), shown(&detail)),
+        }
+    }
+    conn.close();
+    Ok(if failed == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// Adds the LAPS passwords that the login account of each of `client`'s AD targets may read to
+/// `document` (the handover's copy of the vault, never saved) and their computers to `targets`:
+/// target = the computer's name, account = the managed local admin. Read live: snapshots never
+/// hold them. Returns how many were added.
+pub fn add_to_handover(
+    ctx: &Context,
+    client: &Client,
+    document: &mut VaultDocument,
+    targets: &mut Targets,
+) -> Result<usize> {
+    let mut added = 0;
+    let connect = ctx.connect_context(false);
+    for target in client.targets.iter().filter(|t| t.kind == TargetKind::ActiveDirectory) {
+        let login = login_credentials(target, document)?;
+        let secrets = ldap::directory_connector(target, &connect).laps_passwords(&login)?;
+        for s in secrets {
+            let key = format!("{}/{}", s.computer, s.account);
+            let path = format!("{}/{key}", client.name);
+            if let Err(e) = keyreeve::validate::vault_path(&path) {
+                eprintln!("warning: LAPS password of `{}` left out: {e}", shown(&s.computer));
+                continue;
+            }
+            if document.entries.contains_key(&key) || targets.contains_key(&s.computer) {
+                eprintln!(
+                    "warning: LAPS password of `{}` left out: the vault already has a target of that name",
+                    shown(&s.computer)
+                );
+                continue;
+            }
+            let mut entry = Entry::new(s.account.clone(), s.password);
+            entry.notes = format!(
+                "LAPS password read from {} at export{}",
+                target.path(),
+                s.expires.map(|e| format!("; it expires {e}")).unwrap_or_default()
+            );
+            document.entries.insert(key, entry);
+            targets.insert(
+                s.computer.clone(),
+                TargetInfo {
+                    kind: "manual".into(),
+                    address: s.computer.clone(),
+                    port: 0,
+                    login: s.account,
+                    url: None,
+                    base_dn: None,
+                    host_key: None,
+                },
+            );
+            added += 1;
+        }
+    }
+    Ok(added)
+}
