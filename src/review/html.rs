@@ -273,9 +273,12 @@ fn drawings_section(out: &mut String, review: &Review) {
     }
 }
 
+/// An admin and its chains to one privileged group.
+type Reaching<'a> = (&'a RosterEntry, Vec<Vec<String>>);
+
 /// For each privileged group (the last step of a chain), the admins reaching it and their chains.
-fn paths_by_group(t: &TargetSummary) -> BTreeMap<String, Vec<(&RosterEntry, Vec<Vec<String>>)>> {
-    let mut out: BTreeMap<String, Vec<(&RosterEntry, Vec<Vec<String>>)>> = BTreeMap::new();
+fn paths_by_group(t: &TargetSummary) -> BTreeMap<String, Vec<Reaching<'_>>> {
+    let mut out: BTreeMap<String, Vec<Reaching<'_>>> = BTreeMap::new();
     for entry in t.roster.iter().filter(|r| r.admin) {
         let mut mine: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
         for chain in chains(&entry.how) {
@@ -288,7 +291,7 @@ fn paths_by_group(t: &TargetSummary) -> BTreeMap<String, Vec<(&RosterEntry, Vec<
         }
     }
     for members in out.values_mut() {
-        members.sort_by(|a, b| a.0.account.to_lowercase().cmp(&b.0.account.to_lowercase()));
+        members.sort_by_key(|m| m.0.account.to_lowercase());
     }
     out
 }

@@ -19,10 +19,10 @@ pub(super) fn laps_computers(t: &TargetReview) -> Vec<LapsComputer> {
 }
 
 /// The enabled Windows computers of each OU, and those of them `pick` selects.
-pub(super) fn per_ou<'a>(
-    computers: &'a [LapsComputer],
+pub(super) fn per_ou(
+    computers: &[LapsComputer],
     pick: impl Fn(&LapsComputer) -> bool,
-) -> BTreeMap<&'a str, (usize, Vec<&'a str>)> {
+) -> BTreeMap<&str, (usize, Vec<&str>)> {
     let mut out: BTreeMap<&str, (usize, Vec<&str>)> = BTreeMap::new();
     for c in computers.iter().filter(|c| c.enabled && c.is_windows()) {
         let slot = out.entry(c.ou.as_str()).or_default();
