@@ -371,6 +371,19 @@ fn export_with_laps_hands_over_the_readable_passwords_and_stock_age_opens_it() {
     let lab = populate(&mut c);
     let (tmp, ws, identity) = workspace(&lab.ou, &pw);
 
+    // Discovery first: its snapshot is on disk when the files are searched for passwords below.
+    let found = keyreeve(&ws, &identity, &["discover", "--client", "acme"]);
+    let table = String::from_utf8_lossy(&found.stdout);
+    assert!(table.contains("LAPS: ") && table.contains("without LAPS"), "{table}");
+    assert!(
+        !table.contains(&format!("{}$", lab.name("LEG"))),
+        "computers listed one by one: {table}"
+    );
+    assert!(
+        walk(&ws).iter().any(|f| f.to_string_lossy().contains("snapshots")),
+        "no snapshot saved"
+    );
+
     let receiver = age::x25519::Identity::generate();
     let receiver_file = tmp.path().join("receiver.txt");
     {

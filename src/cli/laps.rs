@@ -211,3 +211,25 @@ pub fn add_to_handover(
     }
     Ok(added)
 }
+
+/// One line for `discover`'s table in place of the computer records that carry a LAPS state:
+/// a domain of thousands of desktops would otherwise bury its admins.
+pub fn discover_summary(accounts: &[keyreeve::review::snapshot::AccountRecord]) -> Option<String> {
+    let computers: Vec<laps::LapsComputer> = accounts
+        .iter()
+        .filter_map(|a| a.account.details.get("laps"))
+        .filter_map(|v| serde_json::from_value(v.clone()).ok())
+        .collect();
+    if computers.is_empty() {
+        return None;
+    }
+    let counted: Vec<_> = computers.iter().filter(|c| c.enabled && c.is_windows()).collect();
+    let without = counted.iter().filter(|c| !c.has_laps()).count();
+    let now = Utc::now();
+    let expired = counted.iter().filter(|c| c.expires().is_some_and(|e| e < now)).count();
+    Some(format!(
+        "LAPS: {} computers read, {} enabled Windows: {without} without LAPS, {expired} expired (`keyreeve review` lists them per OU)",
+        computers.len(),
+        counted.len()
+    ))
+}
