@@ -209,3 +209,27 @@ fn a_500_admin_review_renders_in_chromium_with_hostile_names_as_text() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+#[test]
+fn a_small_review_shows_every_list_and_drawing_unfolded() {
+    let (tmp, ws) = workspace_with_admins(4);
+    let page = tmp.path().join("review.html");
+    review_html(&ws, &page);
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Findings, roster and drawings: nothing folded at this size.
+    assert!(!html.contains("<details>"), "a short list is folded");
+    // adm000 and adm003 (member of), adm001 (three steps), adm002 (two groups), the hostile one.
+    assert_eq!(html.matches("<svg").count(), 4 + 1 + 1);
+    let shot = tmp.path().join("small.png");
+    browser(
+        tmp.path(),
+        &page,
+        &["--window-size=1000,2400", &format!("--screenshot={}", shot.display())],
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 40_000, "screenshot of {} bytes looks blank", png.len());
+    if let Some(keep) = std::env::var_os("KEYREEVE_KEEP_SMALL_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}

@@ -31,7 +31,7 @@ const STYLE: &str = "
 body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#1f2937;max-width:1200px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d1d5db}
 table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-size:13px}
-th,td{border:1px solid #e5e7eb;padding:4px 6px;text-align:left;vertical-align:top}
+th,td{border:1px solid #e5e7eb;padding:4px 6px;text-align:left;vertical-align:top}td.t{overflow-wrap:anywhere}
 th{background:#f3f4f6}summary{cursor:pointer;font-weight:bold;margin:6px 0}details details{margin-left:16px}
 .sev{font-weight:bold;text-transform:uppercase;font-size:12px}
 .high{color:#b91c1c}.medium{color:#b45309}.low{color:#1d4ed8}.info{color:#4b5563}
@@ -178,7 +178,8 @@ fn finding_row(out: &mut String, f: &Finding) {
     };
     let _ = writeln!(
         out,
-        "<tr><td><span class=\"sev {}\">{}</span><br>{}</td><td>{}</td><td>{finding}</td><td>{}</td></tr>",
+        "<tr><td><span class=\"sev {}\">{}</span><br>{}</td><td class=\"t\">{}</td><td class=\"t\">{finding}</td>\
+         <td class=\"t\">{}</td></tr>",
         f.severity.as_str(),
         f.severity.as_str(),
         esc(f.rule),
@@ -212,7 +213,7 @@ fn roster_section(out: &mut String, review: &Review) {
         for r in &t.roster {
             let _ = writeln!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.account),
                 esc(&r.how),
                 yes(r.admin),
