@@ -562,6 +562,79 @@ fn laps_expire_sets_the_expiration_to_now_and_is_audited() {
     assert_eq!(win[0].0, laps::WINDOWS_EXPIRATION);
     assert!(win[0].1 <= Utc::now() + Duration::seconds(5));
 
+    // Planned for review, then applied: the plan file changes nothing; an edited one is refused.
+    let exp = format!("CN={},{}", lab.name("EXP"), lab.ou);
+    let exp_before = expirations(&mut c, &exp);
+    let plan = _tmp.path().join("laps-plan.json");
+    let plan_arg = plan.to_str().unwrap();
+    let out = keyreeve(
+        &ws,
+        &identity,
+        &[
+            "laps",
+            "expire",
+            "--client",
+            "acme",
+            "--computer",
+            &lab.name("EXP"),
+            "-o",
+            plan_arg,
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        expirations(&mut c, &exp),
+        exp_before,
+        "writing a plan changed the directory"
+    );
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(text.contains(&exp) && text.contains(laps::LEGACY_EXPIRATION), "{text}");
+    let forged = tempfile::NamedTempFile::new_in(_tmp.path()).unwrap();
+    std::fs::write(forged.path(), text.replace(&exp, &leg)).unwrap();
+    let refused = keyreeve(&ws, &identity, &["laps", "apply", forged.path().to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("hash does not match"));
+    let applying = Utc::now() - Duration::seconds(5);
+    let out = keyreeve(&ws, &identity, &["laps", "apply", plan_arg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exp_after = expirations(&mut c, &exp);
+    assert!(exp_after[0].1 >= applying, "{exp_after:?}");
+
+    // A plan whose computer lost its LAPS since is refused whole, before any change.
+    let wine = format!("CN={},{}", lab.name("WINE"), lab.ou);
+    let stale = _tmp.path().join("stale-plan.json");
+    let out = keyreeve(
+        &ws,
+        &identity,
+        &[
+            "laps",
+            "expire",
+            "--client",
+            "acme",
+            "--computer",
+            &lab.name("WINE"),
+            "-o",
+            stale.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    modify(
+        &mut c,
+        &wine,
+        vec![
+            ldap3::Mod::Delete(laps::WINDOWS_EXPIRATION.as_bytes().to_vec(), Default::default()),
+            ldap3::Mod::Delete(laps::WINDOWS_ENCRYPTED.as_bytes().to_vec(), Default::default()),
+        ],
+    );
+    let refused = keyreeve(&ws, &identity, &["laps", "apply", stale.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("changed since the plan was made"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(expirations(&mut c, &wine).is_empty());
+
     let log = keyreeve(&ws, &identity, &["log", "--json"]);
     let log_text = String::from_utf8_lossy(&log.stdout);
     assert!(

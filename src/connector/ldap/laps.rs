@@ -32,6 +32,7 @@ pub const LEGACY_DEFAULT_ACCOUNT: &str = "Administrator";
 const UF_ACCOUNTDISABLE: u32 = 0x2;
 
 const ATTRS: &[&str] = &[
+    "objectClass",
     "sAMAccountName",
     "cn",
     "operatingSystem",
@@ -293,6 +294,28 @@ pub fn computers_matching(
     Ok(entries.iter().map(|e| computer_from(e, false, &mut ignored)).collect())
 }
 
+/// The computer at `dn` with its LAPS state, or `None` when it is gone (to check a plan against
+/// the directory before applying it).
+pub fn computer_at(conn: &mut DirConn, dn: &str) -> ConnectorResult<Option<LapsComputer>> {
+    let mut ignored = Vec::new();
+    Ok(conn
+        .read(dn, ATTRS)?
+        .filter(|e| e.is_a("computer"))
+        .map(|e| computer_from(&e, false, &mut ignored)))
+}
+
+/// The LAPS expiration attributes [`expire`] sets on `computer`.
+pub fn expiration_attributes(computer: &LapsComputer) -> Vec<&'static str> {
+    let mut attrs = Vec::new();
+    if computer.windows.in_use() {
+        attrs.push(WINDOWS_EXPIRATION);
+    }
+    if computer.legacy.in_use() {
+        attrs.push(LEGACY_EXPIRATION);
+    }
+    attrs
+}
+
 /// A time as the Windows FILETIME LAPS stores (100 ns since 1601).
 pub fn to_filetime(t: DateTime<Utc>) -> i64 {
     (t.timestamp() + 11_644_473_600) * 10_000_000 + i64::from(t.timestamp_subsec_nanos() / 100)
@@ -302,13 +325,7 @@ pub fn to_filetime(t: DateTime<Utc>) -> i64 {
 /// rotates its password at its next policy cycle. Over verified TLS only (the same guard as a
 /// password change: the DC's answer decides what a machine's admin password becomes).
 pub fn expire(conn: &mut DirConn, computer: &LapsComputer, at: DateTime<Utc>) -> ConnectorResult<Vec<&'static str>> {
-    let mut attrs = Vec::new();
-    if computer.windows.in_use() {
-        attrs.push(WINDOWS_EXPIRATION);
-    }
-    if computer.legacy.in_use() {
-        attrs.push(LEGACY_EXPIRATION);
-    }
+    let attrs = expiration_attributes(computer);
     if attrs.is_empty() {
         return Err(ConnectorError::Protocol {
             target: conn.target().to_string(),
