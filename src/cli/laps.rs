@@ -374,7 +374,10 @@ pub fn discover_summary(accounts: &[keyreeve::review::snapshot::AccountRecord]) 
     if computers.is_empty() {
         return None;
     }
-    let counted: Vec<_> = computers.iter().filter(|c| c.enabled && c.is_windows()).collect();
+    let counted: Vec<_> = computers
+        .iter()
+        .filter(|c| c.enabled && c.is_windows() && !c.domain_controller)
+        .collect();
     let without = counted.iter().filter(|c| !c.has_laps()).count();
     let now = Utc::now();
     let expired = counted.iter().filter(|c| c.expires().is_some_and(|e| e < now)).count();

@@ -30,6 +30,9 @@ pub const WINDOWS_EXPIRATION: &str = "msLAPS-PasswordExpirationTime";
 pub const LEGACY_DEFAULT_ACCOUNT: &str = "Administrator";
 
 const UF_ACCOUNTDISABLE: u32 = 0x2;
+/// A writable or read-only domain controller's computer account.
+const UF_SERVER_TRUST_ACCOUNT: u32 = 0x2000;
+const UF_PARTIAL_SECRETS_ACCOUNT: u32 = 0x0400_0000;
 
 const ATTRS: &[&str] = &[
     "objectClass",
@@ -84,6 +87,10 @@ pub struct LapsComputer {
     pub ou: String,
     pub operating_system: Option<String>,
     pub enabled: bool,
+    /// A domain controller has no local accounts for LAPS to manage (Windows LAPS keeps only
+    /// its DSRM password): never counted as missing LAPS.
+    #[serde(default)]
+    pub domain_controller: bool,
     pub legacy: LapsScheme,
     pub windows: LapsScheme,
 }
@@ -238,6 +245,7 @@ fn computer_from(e: &Entry, with_passwords: bool, secrets: &mut Vec<LapsSecret>)
         ou,
         operating_system: e.str("operatingSystem"),
         enabled: uac & UF_ACCOUNTDISABLE == 0,
+        domain_controller: uac & (UF_SERVER_TRUST_ACCOUNT | UF_PARTIAL_SECRETS_ACCOUNT) != 0,
         legacy: LapsScheme {
             expires: legacy_expires,
             password: legacy_password,
@@ -393,7 +401,9 @@ mod tests {
         let enc = computer_from(&entry(&[(WINDOWS_ENCRYPTED, b"\x00\x01")]), true, &mut Vec::new());
         assert_eq!(enc.windows.password, PasswordState::Encrypted);
         let none = computer_from(&entry(&[("cn", b"X")]), true, &mut Vec::new());
-        assert!(!none.has_laps());
+        assert!(!none.has_laps() && !none.domain_controller);
+        let dc = computer_from(&entry(&[("userAccountControl", b"532480")]), true, &mut Vec::new());
+        assert!(dc.domain_controller && dc.enabled);
         let bad = computer_from(&entry(&[(WINDOWS_PASSWORD, b"not json")]), true, &mut Vec::new());
         assert_eq!(bad.windows.password, PasswordState::Malformed);
     }

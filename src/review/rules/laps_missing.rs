@@ -1,4 +1,4 @@
-//! Enabled Windows computers with no LAPS attribute at all: their local admin password is whatever
+//! Enabled Windows computers (domain controllers aside) with no LAPS attribute at all: their local admin password is whatever
 //! was set at imaging, often the same on every machine, and one stolen hash opens them all.
 //! One finding per OU, with the count, so that a domain of thousands of desktops stays readable.
 
@@ -24,7 +24,10 @@ pub(super) fn per_ou(
     pick: impl Fn(&LapsComputer) -> bool,
 ) -> BTreeMap<&str, (usize, Vec<&str>)> {
     let mut out: BTreeMap<&str, (usize, Vec<&str>)> = BTreeMap::new();
-    for c in computers.iter().filter(|c| c.enabled && c.is_windows()) {
+    for c in computers
+        .iter()
+        .filter(|c| c.enabled && c.is_windows() && !c.domain_controller)
+    {
         let slot = out.entry(c.ou.as_str()).or_default();
         slot.0 += 1;
         if pick(c) {
@@ -87,6 +90,7 @@ pub(super) mod tests {
             ou: ou.into(),
             operating_system: os.map(Into::into),
             enabled,
+            domain_controller: false,
             legacy: LapsScheme {
                 expires: expires.map(Into::into),
                 password: if expires.is_some() {
@@ -130,6 +134,10 @@ pub(super) mod tests {
             ),
             computer("OLD", desks, Some("Windows 10"), false, None),
             computer("NAS", desks, Some("Linux"), true, None),
+            LapsComputer {
+                domain_controller: true,
+                ..computer("DC2", desks, Some("Windows Server 2022 Datacenter"), true, None)
+            },
         ]);
         assert_eq!(subjects(&LapsMissing, &t), [format!("acme/t1/{desks}")]);
         let policy = crate::policy::ReviewPolicy::default();
