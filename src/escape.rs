@@ -3,8 +3,8 @@
 //! message can move the cursor, recolour or clear the screen, forge a line, reorder what is
 //! shown (bidirectional overrides), or break a Markdown table or add a link to it.
 //!
-//! One function for the terminal ([`terminal`], and [`terminal_lines`] for multi-line messages)
-//! and one for Markdown ([`markdown`], and [`markdown_code`] for names).
+//! One function for the terminal ([`terminal`], and [`terminal_lines`] for multi-line messages),
+//! one for Markdown ([`markdown`], and [`markdown_code`] for names) and one for HTML ([`html`]).
 
 use std::borrow::Cow;
 
@@ -92,9 +92,38 @@ pub fn markdown_code(name: &str) -> String {
     }
 }
 
+/// `text` as HTML (element content or a quoted attribute value, SVG text included), shown as it
+/// is: the five characters HTML reads as markup written as entities, and control and invisible
+/// characters escaped as [`terminal`] does, so that no name can reorder what a page shows.
+pub fn html(text: &str) -> String {
+    let shown = terminal(text);
+    let mut out = String::with_capacity(shown.len() + 8);
+    for c in shown.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_text_holds_no_markup() {
+        assert_eq!(
+            html("<script>alert(\"x\")</script> & 'q'"),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;"
+        );
+        assert_eq!(html("adm\u{202e}in"), "adm\\u{202e}in");
+        assert_eq!(html("josé"), "josé");
+    }
 
     #[test]
     fn the_terminal_sees_no_control_or_invisible_character() {

@@ -168,7 +168,7 @@ fn print_human(reports: &[Snapshot]) {
         }
         header.push("");
         table.load_preset(UTF8_BORDERS_ONLY).set_header(header);
-        for a in &r.accounts {
+        for a in r.accounts.iter().filter(|a| !a.account.details.contains_key("laps")) {
             let kind = serde_json::to_value(a.account.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -192,6 +192,9 @@ fn print_human(reports: &[Snapshot]) {
             table.add_row(row);
         }
         println!("{table}");
+        if let Some(line) = super::laps::discover_summary(&r.accounts) {
+            println!("{line}");
+        }
         for a in &r.accounts {
             if let Some(h) = &a.verify_hint {
                 println!("  {}: hint: {}", shown(&a.account.name), shown_lines(h));

@@ -42,6 +42,10 @@ pub struct Args {
     /// Include earlier passwords (not available in csv).
     #[arg(long)]
     pub with_history: bool,
+    /// Also hand over the LAPS passwords the AD login account may read (read live from each
+    /// active-directory target: target = the computer, account = its managed local admin).
+    #[arg(long)]
+    pub with_laps: bool,
     /// Replace the output file if it exists.
     #[arg(long)]
     pub force: bool,
@@ -75,18 +79,23 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let mut out = OutputFile::create(&args.output, args.force)?;
 
     let vault = Vault::new(&ctx.workspace, &ctx.inventory, &ctx.keys);
-    let document = vault.load(&client.name)?;
+    let mut document = vault.load(&client.name)?;
     export::check_exportable(&document)?;
     let seal = match seal {
         Some(s) => s,
         None => Seal::Passphrase(ctx.keys.read_passphrase("Passphrase for the export", true)?),
     };
 
-    let targets: Targets = client
+    let mut targets: Targets = client
         .targets
         .iter()
         .map(|t| (t.name.clone(), TargetInfo::from_target(t)))
         .collect();
+    let laps_entries = if args.with_laps {
+        super::laps::add_to_handover(&ctx, client, &mut document, &mut targets)?
+    } else {
+        0
+    };
     let actor = ctx.actor();
     let user = audit_log::os_user();
     let manifest = Manifest::build(
@@ -132,6 +141,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             "recipients": seal.labels(),
             "entries": manifest.entries.len(),
             "with_history": args.with_history,
+            "laps_entries": laps_entries,
             "armor": args.armor,
             "file": absolute(&args.output).display().to_string(),
             "revealed_since_rotation": revealed,

@@ -22,6 +22,7 @@ mod import_list;
 pub mod init;
 pub mod inventory;
 pub mod lab;
+pub mod laps;
 pub mod log;
 pub mod merge_driver;
 pub mod offboard;
@@ -136,6 +137,9 @@ pub enum Command {
     /// The git merge driver for vault files, the audit log and reveal times (git runs it).
     #[command(hide = true)]
     MergeDriver(merge_driver::Args),
+    /// Workstation and server admin passwords kept by LAPS in a client's AD.
+    #[command(subcommand)]
+    Laps(laps::Command),
 }
 
 /// Runs the parsed command.
@@ -172,6 +176,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Team(c) => team::run(&g, c),
         Command::Sync(a) => sync::run(&g, a),
         Command::MergeDriver(a) => merge_driver::run(&g, a),
+        Command::Laps(c) => laps::run(&g, c),
     }
 }
 

@@ -18,6 +18,8 @@ pub enum Format {
     Table,
     Json,
     Markdown,
+    /// One self-contained HTML page (no script, nothing loaded) for the client.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -100,6 +102,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&result)? + "\n",
         Format::Markdown => report::markdown(&result, &scope),
+        Format::Html => review::html::render(&result, &scope),
         Format::Table => {
             let overdue = keyreeve::review::due::overdue_tally(&vault);
             let overdue = if overdue.is_empty() {

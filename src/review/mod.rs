@@ -5,11 +5,13 @@
 //! - [`snapshot`]: the snapshots `keyreeve discover` saves, and how a review finds them.
 //! - [`rules`]: one file per audit rule; each turns a target's snapshots into findings.
 //! - [`report`]: the review as Markdown, for the reviewer's file.
+//! - [`html`]: the review as one self-contained HTML page for the client, with drawings.
 //!
 //! Accepted findings (`[[review.accept]]` in the policy) stay in the report, marked, but no longer
 //! count; an acceptance past its `until` day stops covering its finding.
 
 pub mod due;
+pub mod html;
 pub mod report;
 pub mod roster;
 pub mod rules;

@@ -9,7 +9,8 @@
 #
 # State: ${KEYREEVE_LAB_DIR:-/tmp/keyreeve-lab}/samba; the Administrator password is in
 # samba/admin.pw (mode 0600). A provisioned, never-started copy is kept in samba-template so that
-# a fresh DC costs a copy (about half a second) instead of a provision (about 8 s).
+# a fresh DC costs a copy (about half a second) instead of a provision (about 8 s). The LAPS
+# schema attributes (samba-laps.sh) are in the template and added to a DC provisioned before them.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "samba.sh: run as root" >&2; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -59,15 +60,14 @@ provision_template() {
 \\ttls certfile = $LAB/ca/server.crt\\
 \\ttls cafile = $LAB/ca/ca.crt" "$T.tmp/etc/smb.conf"
     samba-tool domain passwordsettings set -s "$T.tmp/etc/smb.conf" --min-pwd-age=0 >/dev/null
+    bash "$HERE/samba-laps.sh" "$T.tmp" >/dev/null
     # Only smb.conf holds absolute paths: write it with a placeholder to rebind on copy.
     sed -i "s#$T.tmp#@DIR@#g" "$T.tmp/etc/smb.conf"
     mv "$T.tmp" "$T"
 }
 
 start() {
-    lab_install samba samba-ad-dc samba-ad-provision winbind krb5-user ldap-utils openssl
-    # ldbmodify: tests/ad_review.rs sets sIDHistory on the DC's own database (no LDAP client may).
-    lab_install ldb-tools
+    lab_install samba samba-ad-dc samba-ad-provision winbind krb5-user ldap-utils openssl ldb-tools
     lab_ca "$LAB"
     (
         flock 8
@@ -88,6 +88,8 @@ start() {
         fi
         lab_wait_port 389 10
     ) 8>"$LAB/.samba.lock"
+    # A DC provisioned before the LAPS schema existed gets it without a restart.
+    bash "$HERE/samba-laps.sh" "$D" >/dev/null
     echo "samba AD DC: ldaps://127.0.0.1:636 base DC=lab,DC=test CA $LAB/ca/ca.crt admin password file $D/admin.pw"
 }
 

@@ -27,6 +27,8 @@ pub enum Operation {
     PasswordChange,
     /// Changing one's own password, where a wrong old password is possible.
     SelfChange,
+    /// Changing an attribute that is not a password (a LAPS expiration time).
+    Modify,
 }
 
 impl Operation {
@@ -36,6 +38,7 @@ impl Operation {
             Operation::Bind => "binding",
             Operation::Search => "searching",
             Operation::PasswordChange | Operation::SelfChange => "changing a password",
+            Operation::Modify => "modifying an entry",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`ad`]: privileged groups by well-known SID, service and dial-in accounts, `unicodePwd`.
 //! - [`openldap`]: configured groups (groupOfNames, groupOfUniqueNames, posixGroup), Password Modify.
 //! - [`walk`]: effective membership with paths, loop-safe.
+//! - [`laps`]: each computer's LAPS state (legacy and Windows LAPS), its passwords for a handover.
 //! - [`errors`]: directory answers (AD's `data 52e/775/773`, OpenLDAP's password policy control)
 //!   as [`ConnectorError`]s.
 //!
@@ -14,6 +15,7 @@
 pub mod ad;
 pub mod domain;
 pub mod errors;
+pub mod laps;
 pub mod openldap;
 pub mod tls;
 pub mod walk;
@@ -234,6 +236,14 @@ pub fn discover_directory(
     dc.discover(login)
 }
 
+/// The connector of a directory target, for what the [`Connector`] trait does not cover (LAPS).
+pub fn directory_connector(target: &Target, ctx: &ConnectContext) -> DirectoryConnector {
+    DirectoryConnector {
+        target: target.clone(),
+        ctx: ctx.clone(),
+    }
+}
+
 /// Active Directory or OpenLDAP, over verified TLS.
 pub struct DirectoryConnector {
     target: Target,
@@ -296,21 +306,42 @@ impl DirectoryConnector {
     }
 
     fn discover(&self, login: &Credentials) -> ConnectorResult<DirectoryReport> {
+        Ok(self.discover_with_laps(login)?.0)
+    }
+
+    /// The directory report and, for AD, every computer's LAPS state (never a password).
+    fn discover_with_laps(&self, login: &Credentials) -> ConnectorResult<(DirectoryReport, Vec<laps::LapsComputer>)> {
         let mut conn = self.connect_bound(login)?;
         let report = if self.is_ad() {
-            ad::discover(&mut conn, &self.target, &self.ctx.directory)
+            ad::discover(&mut conn, &self.target, &self.ctx.directory).and_then(|r| {
+                let (computers, _) = laps::read(&mut conn, &r.base_dn, false)?;
+                Ok((r, computers))
+            })
         } else {
-            openldap::discover(&mut conn, &self.target, &self.ctx.directory)
+            openldap::discover(&mut conn, &self.target, &self.ctx.directory).map(|r| (r, Vec::new()))
         };
         conn.close();
-        let mut report = report?;
+        let (mut report, computers) = report?;
         if let Some(d) = report.domain.as_mut() {
             d.bind_account = Some(self.login_bind_name(login)?);
             if d.domain_controller.is_none() {
                 d.domain_controller = self.target.url.clone();
             }
         }
-        Ok(report)
+        Ok((report, computers))
+    }
+
+    /// The LAPS passwords the login account may read, for a handover.
+    pub fn laps_passwords(&self, login: &Credentials) -> ConnectorResult<Vec<laps::LapsSecret>> {
+        let mut conn = self.connect_bound(login)?;
+        let secrets = laps::read(&mut conn, &self.base(), true).map(|(_, s)| s);
+        conn.close();
+        secrets
+    }
+
+    /// A connection bound as the login account, for `laps expire`.
+    pub fn bound(&self, login: &Credentials) -> ConnectorResult<DirConn> {
+        self.connect_bound(login)
     }
 }
 
@@ -389,9 +420,18 @@ impl Connector for DirectoryConnector {
     }
 
     fn survey(&self, login: &Credentials) -> ConnectorResult<super::Survey> {
-        let report = self.discover(login)?;
+        let (report, computers) = self.discover_with_laps(login)?;
+        let mut accounts: Vec<AccountInfo> = report.accounts.iter().map(DirectoryAccount::to_account_info).collect();
+        // A computer already listed (one holding admin rights) carries its LAPS state on its own
+        // record: one account, one row.
+        for computer in computers.iter().map(laps::LapsComputer::to_account_info) {
+            match accounts.iter_mut().find(|a| a.name.eq_ignore_ascii_case(&computer.name)) {
+                Some(listed) => listed.details.extend(computer.details),
+                None => accounts.push(computer),
+            }
+        }
         Ok(super::Survey {
-            accounts: report.accounts.iter().map(DirectoryAccount::to_account_info).collect(),
+            accounts,
             domain: report.domain.map(Box::new),
         })
     }

@@ -16,6 +16,8 @@ mod dormant_admin;
 mod guest_enabled;
 mod kerberoastable_admin;
 mod krbtgt_password_old;
+mod laps_expired;
+mod laps_missing;
 mod nested_admin;
 mod new_admin;
 mod non_expiring_admin_password;
@@ -98,6 +100,8 @@ pub static ALL: &[&dyn Rule] = &[
     &admincount_orphan::AdmincountOrphan,
     &stale_computer::StaleComputer,
     &constrained_delegation::ConstrainedDelegation,
+    &laps_missing::LapsMissing,
+    &laps_expired::LapsExpired,
 ];
 
 /// The ids of every rule.
