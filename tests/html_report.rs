@@ -59,6 +59,7 @@ fn workspace_with_admins(admins: usize) -> (tempfile::TempDir, PathBuf) {
         hint: None,
         accounts,
         snapshot: None,
+        domain: None,
     };
     let store = SnapshotStore::of_workspace(&Workspace::open(&ws).unwrap());
     store.save("acme", "dc1", &mut snap).unwrap();
