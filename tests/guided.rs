@@ -347,3 +347,43 @@ fn verify_reports_guided_accounts_as_not_verifiable_with_their_age() {
     );
     assert!(!w.audit_log().contains("verify.mismatch"));
 }
+
+/// The README's first command shows a guided target, answering its own prompt, and ends with
+/// the status screen.
+#[test]
+fn the_demo_shows_a_guided_step_and_the_status_screen() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args(["demo", "--devices", "2"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let guided = &stdout[stdout
+        .find("=== Guided step: demo/office-printer/admin ===")
+        .expect("no guided step")..];
+    assert!(
+        guided.contains("Open:         https://office-printer.demo.example/"),
+        "{guided}"
+    );
+    assert!(
+        guided.contains("[yes/no/failed]: yes   (answered by the demo)"),
+        "{guided}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("demo/office-printer/admin: rotated"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains("demo/office-printer/admin: not verifiable (changed by hand): last rotated"),
+        "{stdout}"
+    );
+    let status = &stdout[stdout.find("== 8. Status").expect("no status screen")..];
+    let printer = status.lines().find(|l| l.trim_start().starts_with("printer")).unwrap();
+    assert_eq!(
+        printer.split_whitespace().take(7).collect::<Vec<_>>(),
+        ["printer", "0", "1", "0", "0", "0", "0"]
+    );
+    assert!(status.lines().any(|l| l.trim_start().starts_with("total")), "{status}");
+}
