@@ -54,6 +54,7 @@ fn main() {
         bind_dn: None,
         ca_file: Some(PathBuf::from("ca/ca.crt")),
         extra_groups: vec![],
+        guided: None,
         line: 1,
     };
     let ctx = ConnectContext {

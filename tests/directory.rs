@@ -83,6 +83,7 @@ fn target(kind: TargetKind, url: &str, base: &str, login: &str, bind_dn: Option<
         // Relative on purpose: resolved against the workspace root (here the lab dir).
         ca_file: Some(PathBuf::from(ca)),
         extra_groups: vec![],
+        guided: None,
         line: 1,
     }
 }
