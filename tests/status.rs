@@ -26,7 +26,7 @@ fn portal_stanza() -> String {
 }
 
 /// Three printers (one listing an account with no vault entry) and a portal, all 400 days old and
-/// never rotated; the lab device's entry is new; `gone/admin` has no target.
+/// never rotated; the lab device's entry was rotated yesterday; `gone/admin` has no target.
 fn world() -> World {
     let stanzas = format!(
         "{}{}{}{}",
@@ -45,6 +45,10 @@ fn world() -> World {
     ] {
         w.store(key, "Handed-over-2019", 400);
     }
+    // The device was rotated yesterday: not due.
+    w.update(|doc| {
+        doc.entries.get_mut("fw1/admin").unwrap().rotated_at = Some(chrono::Utc::now() - chrono::Duration::days(1))
+    });
     w
 }
 
@@ -82,10 +86,11 @@ fn status_counts_every_entry_by_what_it_is_and_who_changes_it() {
         (&total["automatic"], &total["guided"], &total["untracked"]),
         (&1.into(), &4.into(), &1.into())
     );
-    assert_eq!(total["due_now"], 6, "{client}");
+    assert_eq!(row("junos")["due_now"], 0);
+    assert_eq!(total["due_now"], 5, "{client}");
     assert_eq!(total["scripted"], 0);
     assert_eq!(client["not_in_vault"], serde_json::json!(["acme/printer3/service"]));
-    assert_eq!(client["due"].as_array().unwrap().len(), 6);
+    assert_eq!(client["due"].as_array().unwrap().len(), 5);
 
     // After a verify, the device row says when; the table shows the same counts.
     let out = w.run(&["verify", "--client", CLIENT]);
@@ -152,7 +157,7 @@ fn review_finds_overdue_and_untracked_entries_without_keys() {
             .starts_with("printer (guided, manual): never rotated"),
         "{printer}"
     );
-    // Not a finding: the device's entry is new; guided targets are never "unreviewed".
+    // Not a finding: the device's entry is fresh; guided targets are never "unreviewed".
     assert!(findings
         .iter()
         .all(|f| f["subject"] != "acme/fw1/admin" || f["rule"] != "rotation-overdue"));
@@ -222,7 +227,7 @@ fn serve_answers_due_and_counts_due_accounts_by_client_and_kind() {
         assert!(Instant::now() < deadline, "no run within 60 s");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(due["count"], 6, "{due}");
+    assert_eq!(due["count"], 5, "{due}");
     let printer = due["due"]
         .as_array()
         .unwrap()
@@ -238,7 +243,7 @@ fn serve_answers_due_and_counts_due_accounts_by_client_and_kind() {
     assert_eq!(code, 200);
     for line in [
         "keyreeve_accounts_due{client=\"acme\",kind=\"manual\"} 4",
-        "keyreeve_accounts_due{client=\"acme\",kind=\"junos\"} 1",
+        "keyreeve_accounts_due{client=\"acme\",kind=\"junos\"} 0",
         "keyreeve_accounts_due{client=\"acme\",kind=\"untracked\"} 1",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} not in:\n{metrics}");
