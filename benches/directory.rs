@@ -55,6 +55,7 @@ fn main() {
         ca_file: Some(PathBuf::from("ca/ca.crt")),
         extra_groups: vec![],
         script: None,
+        guided: None,
         line: 1,
     };
     let ctx = ConnectContext {

@@ -347,3 +347,93 @@ fn verify_reports_guided_accounts_as_not_verifiable_with_their_age() {
     );
     assert!(!w.audit_log().contains("verify.mismatch"));
 }
+
+/// The README's first command shows a guided target, answering its own prompt, and ends with
+/// the status screen.
+#[test]
+fn the_demo_shows_a_guided_step_and_the_status_screen() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+        .args(["demo", "--devices", "2"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let guided = &stdout[stdout
+        .find("=== Guided step: demo/office-printer/admin ===")
+        .expect("no guided step")..];
+    assert!(
+        guided.contains("Open:         https://office-printer.demo.example/"),
+        "{guided}"
+    );
+    assert!(
+        guided.contains("[yes/no/failed]: yes   (answered by the demo)"),
+        "{guided}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("demo/office-printer/admin: rotated"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains("demo/office-printer/admin: not verifiable (changed by hand): last rotated"),
+        "{stdout}"
+    );
+    let status = &stdout[stdout.find("== 8. Status").expect("no status screen")..];
+    let printer = status.lines().find(|l| l.trim_start().starts_with("printer")).unwrap();
+    assert_eq!(
+        printer.split_whitespace().take(7).collect::<Vec<_>>(),
+        ["printer", "0", "1", "0", "0", "0", "0"]
+    );
+    assert!(status.lines().any(|l| l.trim_start().starts_with("total")), "{status}");
+}
+
+/// On a terminal (a pseudo-terminal from script(1)) the step is shown there and answered there,
+/// with no flag; the password shown is the one stored.
+#[test]
+fn on_a_terminal_the_step_is_shown_and_answered_there() {
+    let w = World::new(&printer_stanza("printer1", &["admin"]), Vec::new());
+    w.store("printer1/admin", OLD, 400);
+    let plan = w.plan("plan.json", &[]);
+    let line = format!(
+        "'{}' --workspace '{}' --identity '{}' apply '{}' --yes",
+        env!("CARGO_BIN_EXE_keyreeve"),
+        w.ws.display(),
+        w.identity.display(),
+        plan.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("TERM", "dumb")
+        .env("SHELL", "/bin/sh")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut stdin = child.stdin.take().unwrap();
+    // Typed once the question is on the screen: wait for the journal to hold the rotation.
+    let start = std::time::Instant::now();
+    while w.journal_records() == 0 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "apply never started the step"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::io::Write::write_all(&mut stdin, b"yes\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let screen = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "{}", text(&out));
+    let new = screen
+        .lines()
+        .find_map(|l| l.strip_prefix("New password: "))
+        .unwrap_or_else(|| panic!("no password on the terminal: {screen}"))
+        .trim()
+        .to_string();
+    let entry = w.entry("printer1/admin");
+    assert_eq!(entry.password.expose(), new);
+    assert_eq!(entry.history[0].password.expose(), OLD);
+}

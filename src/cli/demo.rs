@@ -11,6 +11,7 @@ use chrono::{Duration, Utc};
 use keyreeve::inventory::Inventory;
 use keyreeve::keys::{new_identity_file, KeyRing};
 use keyreeve::lab::{Lab, LabConfig, ENABLE_ACCOUNT};
+use keyreeve::rotation::guided::{Answer, Guide, GuidedStep, InForce};
 use keyreeve::vault::{Entry, Vault};
 use keyreeve::workspace::Workspace;
 
@@ -28,6 +29,25 @@ pub struct Args {
 
 /// The client the demo's devices belong to.
 const CLIENT: &str = "demo";
+
+/// The demo's guided target: a printer changed by hand on its web page.
+const GUIDED_PRINTER: &str = "\n# Changed by hand: apply guides the technician.\n[[clients.demo.targets]]\nname = \"office-printer\"\n\
+kind = \"manual\"\ncategory = \"printer\"\nurl = \"https://office-printer.demo.example/\"\naccounts = [\"admin\"]\n\
+instructions = \"\"\"\nLog in as admin, open Settings > Security > Administrator password,\ntype the new password twice and press Apply.\n\"\"\"\n";
+
+/// Shows the guided step as a technician sees it and answers for them.
+struct DemoGuide;
+
+impl Guide for DemoGuide {
+    fn change(&self, step: &GuidedStep<'_>) -> Answer {
+        print!("{}", super::guide::render(step, step.new_password.expose()));
+        println!("Did the target take the new password? [yes/no/failed]: yes   (answered by the demo)");
+        Answer::Changed
+    }
+    fn which_in_force(&self, _: &GuidedStep<'_>, _: &keyreeve::secret::Password) -> InForce {
+        InForce::Unknown
+    }
+}
 
 fn say(title: &str, text: &str) {
     println!("\n== {title}\n{text}\n");
@@ -90,6 +110,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let mut toml = std::fs::read_to_string(ws.inventory_file())?;
     toml.push_str(&format!("\n# The demo lab's devices.\n[clients.{CLIENT}]\n\n"));
     toml.push_str(&lab.inventory_toml(CLIENT));
+    toml.push_str(GUIDED_PRINTER);
     std::fs::write(ws.inventory_file(), toml)?;
     let inventory = Inventory::load(&ws.inventory_file())?;
     let keys = KeyRing::locate(Some(&identity));
@@ -100,6 +121,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             let mut entry = Entry::new(&login.name, login.password.clone());
             entry.created = handed_over;
             doc.entries.insert(format!("{}/{}", spec.name, login.name), entry);
+            let mut printer = Entry::new("admin", keyreeve::lab::random_password());
+            printer.created = handed_over;
+            doc.entries.insert("office-printer/admin".into(), printer);
             if let Some(secret) = &spec.enable_secret {
                 let mut entry = Entry::new(ENABLE_ACCOUNT, secret.clone());
                 entry.created = handed_over;
@@ -155,9 +179,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         "`keyreeve apply plan.json --yes`: for each account, the new password is journalled\n\
          (age-encrypted, fsynced) before the device is touched, changed in a session opened with the\n\
          current password, verified by a fresh login while that session stays open, and only then\n\
-         saved and stored. Devices run concurrently; accounts of one device one at a time, login last.",
+         saved and stored. Devices run concurrently; accounts of one device one at a time, login last.\n\
+         Then the guided step: `office-printer` is changed by hand on its web page (kind = \"manual\").\n\
+         Its new password is journalled and the entry pending before it is shown; the technician\n\
+         answers whether the change was made (here the demo answers `yes` itself).",
     );
-    let applied = super::apply::run(
+    let applied = super::apply::run_guided_by(
         &demo_g,
         super::apply::Args {
             plan: plan_file,
@@ -167,6 +194,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             skip_manual: false,
             show_password_to: None,
         },
+        Some(&DemoGuide),
     )?;
 
     say(
@@ -214,6 +242,18 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             prefix: Some(CLIENT.into()),
             json: false,
         }),
+    )?;
+    say(
+        "8. Status",
+        "`keyreeve status`: the morning screen. Every vault entry by what it is and who changes it,\n\
+         what is due now, never rotated, and when it was last verified.",
+    );
+    super::status::run(
+        &demo_g,
+        super::status::Args {
+            client: Some(CLIENT.into()),
+            json: false,
+        },
     )?;
     let log_ok = super::log::run(
         &demo_g,

@@ -48,6 +48,9 @@ fn accept(g: &Global, name: &str, expected: Option<&str>) -> Result<Outcome> {
             target.path()
         );
     }
+    if target.kind.is_manual() {
+        bail!("{} is a manual target: keyreeve never connects to it", target.path());
+    }
     if let Some(pin) = &target.host_key {
         bail!(
             "{} has host_key = \"{pin}\" pinned in keyreeve.toml (line {}); change the pin there instead",
@@ -99,7 +102,7 @@ fn list(g: &Global, client: Option<&str>, json: bool) -> Result<Outcome> {
     let mut rows = Vec::new();
     for t in select(&inv, client, None)?
         .into_iter()
-        .filter(|t| !t.kind.is_directory())
+        .filter(|t| !t.kind.is_directory() && !t.kind.is_manual())
     {
         let pattern = host_pattern(&t.address, t.port);
         let recorded: Vec<String> = known
@@ -140,7 +143,7 @@ fn list(g: &Global, client: Option<&str>, json: bool) -> Result<Outcome> {
     // Keys recorded for hosts that no target uses any more.
     let patterns: Vec<String> = inv
         .targets()
-        .filter(|t| !t.kind.is_directory())
+        .filter(|t| !t.kind.is_directory() && !t.kind.is_manual())
         .map(|t| host_pattern(&t.address, t.port))
         .collect();
     for k in &known {

@@ -170,7 +170,7 @@ fn extra_checks(ws: &Workspace, inv: &Inventory, vault: &Vault<'_>, file: &Path)
                         at(t)
                     )));
                 }
-            } else if t.host_key.is_none() {
+            } else if t.host_key.is_none() && !t.kind.is_manual() {
                 let pattern = keyreeve::connector::ssh::hostkeys::host_pattern(&t.address, t.port);
                 let known = keyreeve::connector::ssh::hostkeys::read_known_hosts(&ws.known_hosts_file())
                     .map(|k| k.iter().any(|e| e.hosts.split(',').any(|h| h == pattern)))
@@ -217,11 +217,13 @@ fn list(g: &Global, client: Option<&str>, json: bool) -> Result<Outcome> {
     for t in targets {
         let address = match &t.url {
             Some(u) => u.clone(),
+            None if t.kind.is_manual() => t.location(),
             None => format!("{}:{}", t.address, t.port),
         };
-        let login = match t.login_method {
-            LoginMethod::Password => t.login.clone(),
-            LoginMethod::PrivateKey => format!("{} (key)", t.login),
+        let login = match (t.category(), t.login_method) {
+            (Some(category), _) => format!("- ({category}, by hand)"),
+            (None, LoginMethod::Password) => t.login.clone(),
+            (None, LoginMethod::PrivateKey) => format!("{} (key)", t.login),
         };
         table.add_row([
             t.client.clone(),
@@ -230,7 +232,7 @@ fn list(g: &Global, client: Option<&str>, json: bool) -> Result<Outcome> {
             address,
             login,
             t.enable.clone().unwrap_or_default(),
-            match (&t.host_key, t.kind.is_directory()) {
+            match (&t.host_key, t.kind.is_directory() || t.kind.is_manual()) {
                 (_, true) => "-".into(),
                 (Some(_), _) => "pinned".into(),
                 (None, _) => "known_hosts".into(),

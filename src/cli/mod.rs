@@ -32,6 +32,7 @@ pub mod review;
 pub mod scan;
 mod scan_services;
 pub mod serve;
+pub mod status;
 pub mod sync;
 pub mod target;
 pub mod team;
@@ -117,6 +118,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Review who holds admin rights and remote access: findings, and changes since a baseline.
     Review(review::Args),
+    /// Per client: what the vault holds, who changes it, what is due now.
+    Status(status::Args),
     /// Run as a service: discovery and review on a schedule, and a read-only HTTP API.
     Serve(serve::Args),
     /// Run the whole job on the built-in lab, with commentary.
@@ -167,6 +170,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Recover(a) => recover::run(&g, a),
         Command::Verify(a) => verify::run(&g, a),
         Command::Review(a) => review::run(&g, a),
+        Command::Status(a) => status::run(&g, a),
         Command::Serve(a) => serve::run(&g, a),
         Command::Demo(a) => demo::run(&g, a),
         Command::Export(a) => export::run(&g, a),

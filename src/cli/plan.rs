@@ -152,9 +152,15 @@ pub fn print_plan(plan: &Plan) {
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
+        let how = if item.kind.is_manual() {
+            "guided: changed by hand, the steps below".into()
+        } else {
+            how
+        };
         println!("    how: {how}");
+        // A guided target's steps quote its instructions from keyreeve.toml: shown escaped.
         for c in &item.commands {
-            println!("      > {c}");
+            println!("      > {}", keyreeve::escape::terminal(c));
         }
         for w in &item.warnings {
             println!("    ! {w}");

@@ -439,6 +439,7 @@ pub(crate) mod tests {
             rejected: Vec::new(),
             check_errors: Vec::new(),
             not_checked: Vec::new(),
+            due: Vec::new(),
         }
     }
 

@@ -199,7 +199,7 @@ impl World {
         shown
             .lines()
             .filter_map(|l| l.strip_prefix("New password: "))
-            .last()
+            .next_back()
             .map(|p| p.trim().to_string())
     }
 
