@@ -140,6 +140,9 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     lab.user(&ou, &format!("svc_{p}pl"), 512, vec![]);
     let desc = lab.user(&ou, &n("desc"), 512, vec![("description", v("runs the SQL service"))]);
     into_da(&mut lab, &desc);
+    // ... and by a userAccountControl flag the policy names.
+    let pne = lab.user(&ou, &n("pne"), 512 | 0x10000, vec![]);
+    lab.add_member(&format!("CN=Backup Operators,CN=Builtin,{AD_BASE}"), &pne);
     // admincount-orphan: adminCount=1 in no group; a current admin with it is not an orphan.
     lab.user(&ou, &n("orph"), 512, vec![("adminCount", v("1"))]);
     let adm = lab.user(&ou, &n("adm"), 512, vec![("adminCount", v("1"))]);
@@ -201,6 +204,7 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
 
     let policy = DirectoryPolicy {
         service_account_descriptions: vec!["*SQL service*".into()],
+        service_account_flags: vec!["password-never-expires".into()],
         remote_access_groups: vec![vpn.clone()],
         ..DirectoryPolicy::default()
     };
@@ -218,7 +222,7 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     );
     assert_eq!(
         flagged(&r, "service-account-admin", &p),
-        names(&[&format!("svc_{p}bk"), &n("desc")])
+        names(&[&format!("svc_{p}bk"), &n("desc"), &n("pne")])
     );
     assert_eq!(flagged(&r, "admincount-orphan", &p), [n("orph")]);
     assert!(!r
@@ -263,6 +267,7 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     let people = [
         n("adm"),
         n("desc"),
+        n("pne"),
         n("dialadm"),
         n("pg"),
         n("rc4"),
@@ -273,8 +278,8 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     assert_eq!(flagged(&r, "admin-delegable", &p), names(&delegable));
     let safe_name = n("safe");
     delegable.push(&safe_name);
-    // Service accounts (by description, by name) are left out: Protected Users is for people.
-    delegable.retain(|d| *d != n("desc") && !d.starts_with("svc_"));
+    // Service accounts (by description, flag or name) are left out: Protected Users is for people.
+    delegable.retain(|d| *d != n("desc") && *d != n("pne") && !d.starts_with("svc_"));
     assert_eq!(flagged(&r, "admin-not-protected-users", &p), names(&delegable));
     assert_eq!(flagged(&r, "constrained-delegation", &p), [n("kcd")]);
     assert_eq!(flagged(&r, "sid-history", &p), [n("sidh")]);

@@ -57,6 +57,9 @@ pub struct DirectoryPolicy {
     pub remote_access_groups: Vec<String>,
     /// Glob patterns on an AD user's description marking service accounts, e.g. `*service*`.
     pub service_account_descriptions: Vec<String>,
+    /// userAccountControl flags (as discovery names them: `password-never-expires`,
+    /// `trusted-to-auth-for-delegation`, ...) marking an AD user as a service account.
+    pub service_account_flags: Vec<String>,
 }
 
 impl Default for DirectoryPolicy {
@@ -66,6 +69,7 @@ impl Default for DirectoryPolicy {
             service_account_ous: Vec::new(),
             remote_access_groups: Vec::new(),
             service_account_descriptions: Vec::new(),
+            service_account_flags: Vec::new(),
         }
     }
 }

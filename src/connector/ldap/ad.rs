@@ -701,6 +701,11 @@ fn account_from(n: &Node, policy: &DirectoryPolicy) -> DirectoryAccount {
         }
     }
     if is_user {
+        for f in &policy.service_account_flags {
+            if flags.iter().any(|have| have == f) {
+                service.push(format!("flag {f}"));
+            }
+        }
         let description = e.str("description").unwrap_or_default();
         for p in &policy.service_account_descriptions {
             if !description.is_empty() && glob_match(p, &description) {
