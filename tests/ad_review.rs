@@ -3,8 +3,9 @@
 //! dial-in), built in an OU of the test's own that is removed afterwards. Discovery goes through
 //! the connector trait as `keyreeve discover` does, and the review through `review::review`.
 //!
-//! What Samba cannot produce (an old krbtgt password; resource-based delegation's security
-//! descriptor) is covered by the rules' unit tests instead.
+//! What the shared lab cannot be made to show is covered by the rules' unit tests instead: an old
+//! krbtgt password (set at provisioning; backdating it would change the shared DC's KDC key) and
+//! a computer whose last logon is old rather than absent (lastLogonTimestamp is the DC's own).
 
 mod common;
 
@@ -86,9 +87,10 @@ fn severity_of(r: &Review, rule: &str, name: &str) -> Severity {
         .severity
 }
 
-/// Sets sIDHistory the only way AD allows outside a migration tool: on the DC's own database
-/// (as root on the lab, the LDIF on stdin, nothing secret in it).
-fn set_sid_history(dn: &str, sid: &str) {
+/// Adds a value no LDAP client may write (sIDHistory outside a migration tool) or that needs a
+/// binary security descriptor (resource-based delegation; ldb takes it as SDDL): on the DC's own
+/// database, as root on the lab, the LDIF on stdin (nothing secret in it).
+fn ldb_add_value(dn: &str, attr: &str, value: &str) {
     let sam = lab_dir().join("samba/private/sam.ldb");
     let mut child = Command::new("ldbmodify")
         .arg("-H")
@@ -98,7 +100,7 @@ fn set_sid_history(dn: &str, sid: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("ldbmodify (ldb-tools) is installed by tests/lab/samba.sh");
-    let ldif = format!("dn: {dn}\nchangetype: modify\nadd: sIDHistory\nsIDHistory: {sid}\n");
+    let ldif = format!("dn: {dn}\nchangetype: modify\nadd: {attr}\n{attr}: {value}\n");
     child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -140,6 +142,9 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     lab.user(&ou, &format!("svc_{p}pl"), 512, vec![]);
     let desc = lab.user(&ou, &n("desc"), 512, vec![("description", v("runs the SQL service"))]);
     into_da(&mut lab, &desc);
+    // ... and by a userAccountControl flag the policy names.
+    let pne = lab.user(&ou, &n("pne"), 512 | 0x10000, vec![]);
+    lab.add_member(&format!("CN=Backup Operators,CN=Builtin,{AD_BASE}"), &pne);
     // admincount-orphan: adminCount=1 in no group; a current admin with it is not an orphan.
     lab.user(&ou, &n("orph"), 512, vec![("adminCount", v("1"))]);
     let adm = lab.user(&ou, &n("adm"), 512, vec![("adminCount", v("1"))]);
@@ -177,7 +182,7 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     lab.computer(&ou, &n("deleg"), 4096 | 0x80000);
     lab.computer(&ou, &n("delegoff"), 4096 | 0x80000 | 2);
     // constrained-delegation (info).
-    lab.user(
+    let kcd = lab.user(
         &ou,
         &n("kcd"),
         512,
@@ -185,7 +190,15 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     );
     // sid-history.
     let sidh = lab.user(&ou, &n("sidh"), 512, vec![]);
-    set_sid_history(&sidh, "S-1-5-21-1111-2222-3333-1104");
+    ldb_add_value(&sidh, "sIDHistory", "S-1-5-21-1111-2222-3333-1104");
+    // Resource-based delegation: another account may act on behalf of users towards this one.
+    let rbcd = lab.computer(&ou, &n("rbcd"), 4096);
+    let kcd_sid = lab.sid_of(&kcd);
+    ldb_add_value(
+        &rbcd,
+        "msDS-AllowedToActOnBehalfOfOtherIdentity",
+        &format!("O:BAD:(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;{kcd_sid})"),
+    );
     // weak-kerberos-etypes: RC4 only on an admin; AES on an admin and RC4 on a plain user are not.
     let rc4 = lab.user(&ou, &n("rc4"), 512, vec![("msDS-SupportedEncryptionTypes", v("4"))]);
     let aes = lab.user(&ou, &n("aes"), 512, vec![("msDS-SupportedEncryptionTypes", v("24"))]);
@@ -201,6 +214,7 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
 
     let policy = DirectoryPolicy {
         service_account_descriptions: vec!["*SQL service*".into()],
+        service_account_flags: vec!["password-never-expires".into()],
         remote_access_groups: vec![vpn.clone()],
         ..DirectoryPolicy::default()
     };
@@ -218,7 +232,7 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     );
     assert_eq!(
         flagged(&r, "service-account-admin", &p),
-        names(&[&format!("svc_{p}bk"), &n("desc")])
+        names(&[&format!("svc_{p}bk"), &n("desc"), &n("pne")])
     );
     assert_eq!(flagged(&r, "admincount-orphan", &p), [n("orph")]);
     assert!(!r
@@ -263,6 +277,7 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     let people = [
         n("adm"),
         n("desc"),
+        n("pne"),
         n("dialadm"),
         n("pg"),
         n("rc4"),
@@ -273,10 +288,23 @@ fn account_rules_flag_risky_accounts_and_spare_the_decoys() {
     assert_eq!(flagged(&r, "admin-delegable", &p), names(&delegable));
     let safe_name = n("safe");
     delegable.push(&safe_name);
-    // Service accounts (by description, by name) are left out: Protected Users is for people.
-    delegable.retain(|d| *d != n("desc") && !d.starts_with("svc_"));
+    // Service accounts (by description, flag or name) are left out: Protected Users is for people.
+    delegable.retain(|d| *d != n("desc") && *d != n("pne") && !d.starts_with("svc_"));
     assert_eq!(flagged(&r, "admin-not-protected-users", &p), names(&delegable));
-    assert_eq!(flagged(&r, "constrained-delegation", &p), [n("kcd")]);
+    assert_eq!(
+        flagged(&r, "constrained-delegation", &p),
+        names(&[&n("kcd"), &format!("{}$", n("rbcd"))])
+    );
+    let rbcd_finding = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "constrained-delegation" && f.subject.ends_with(&format!("{}$", n("rbcd"))))
+        .unwrap();
+    assert!(
+        rbcd_finding.message.contains("lets other accounts delegate to it"),
+        "{}",
+        rbcd_finding.message
+    );
     assert_eq!(flagged(&r, "sid-history", &p), [n("sidh")]);
     assert_eq!(flagged(&r, "weak-kerberos-etypes", &p), [n("rc4")]);
     assert_eq!(flagged(&r, "stale-computer", &p), [format!("{}$", n("stale"))]);

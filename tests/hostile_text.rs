@@ -237,7 +237,8 @@ fn review_reports_a_hostile_account_escaped_and_refuses_a_forged_snapshot() {
     assert!(!md.contains(['\u{1b}', '\r', '\u{202e}']), "{md:?}");
     assert!(md.contains("privilege 15 \\| forged \\| row \\|"), "{md}");
     for line in md.lines().filter(|l| l.starts_with("| `")) {
-        assert_eq!(line.replace("\\|", "").matches('|').count(), 7, "{line}");
+        // The roster's eleven columns (type, times, Protected Users, delegation among them).
+        assert_eq!(line.replace("\\|", "").matches('|').count(), 12, "{line}");
     }
 
     let file = write_snapshot(&ws, "acme/rtr1\n\u{1b}[2J", "admin2", "privilege 15");

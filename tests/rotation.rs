@@ -1491,7 +1491,12 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
     let before_join = chrono::Utc::now();
     let (code, json) = review(&[]);
     assert_eq!(code, Some(1));
-    assert!(rules_for(&json, &subject).is_empty(), "not an admin yet: {json}");
+    // Listed as one of those who can reach the network from outside (low: not an admin).
+    assert_eq!(
+        rules_for(&json, &subject),
+        ["remote-access-account"],
+        "not an admin yet: {json}"
+    );
     assert_eq!(rules_for(&json, "acme/rtr1/netops"), ["unmanaged-admin"]);
     assert!(rules_for(&json, "acme/rtr1/admin").is_empty());
     assert_eq!(rules_for(&json, "acme/gone"), ["discovery-failed", "unreviewed-target"]);
@@ -1503,11 +1508,14 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
     assert_eq!(
         rules_for(&json, &subject),
         [
+            "admin-delegable",
             "admin-password-never-expires",
             "dial-in-admin",
             "kerberoastable-admin",
             "nested-admin",
             "new-admin",
+            "remote-access-account",
+            "service-account-admin",
             "weak-admin-credential",
         ],
         "{json}"
@@ -1592,7 +1600,7 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
     );
     assert!(
         md.contains(&format!(
-            "| `{user}` | via krin{tag} -> krout{tag} | yes | yes | yes | no |"
+            "| `{user}` | service | nested: krout{tag} | yes | yes | yes | no |"
         )),
         "{md}"
     );
@@ -1605,11 +1613,24 @@ fn review_finds_admin_risks_and_changes_between_discoveries() {
     membership(false);
     discover();
     let (_, json) = review(&[]);
-    assert_eq!(rules_for(&json, &subject), ["transient-admin"], "{json}");
+    // Still one who can reach the network from outside.
+    assert_eq!(
+        rules_for(&json, &subject),
+        ["remote-access-account", "transient-admin"],
+        "{json}"
+    );
     let (_, json) = review(&["--since", &before_join.to_rfc3339()]);
-    assert_eq!(rules_for(&json, &subject), ["transient-admin"], "{json}");
+    assert_eq!(
+        rules_for(&json, &subject),
+        ["remote-access-account", "transient-admin"],
+        "{json}"
+    );
     let (_, json) = review(&["--since", &after_join.to_rfc3339()]);
-    assert_eq!(rules_for(&json, &subject), ["removed-admin"], "{json}");
+    assert_eq!(
+        rules_for(&json, &subject),
+        ["remote-access-account", "removed-admin"],
+        "{json}"
+    );
 
     // A damaged snapshot stops the review with its name; nothing is written.
     let newest = std::fs::read_dir(w.ws.join("state/snapshots/acme/dc1"))

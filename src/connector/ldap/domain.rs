@@ -106,6 +106,20 @@ pub struct Computer {
     pub last_logon: Option<String>,
 }
 
+impl DomainFacts {
+    /// The facts without the computers' logon and password times, which move on every run in a
+    /// large domain: a snapshot differing only in them repeats the one before (only the newest
+    /// snapshot's times are ever reviewed, and the newest is always kept).
+    pub fn without_times(&self) -> DomainFacts {
+        let mut facts = self.clone();
+        for c in &mut facts.computers {
+            c.last_logon = None;
+            c.pwd_last_set = None;
+        }
+        facts
+    }
+}
+
 impl Computer {
     /// The OU (or container) it sits in: its DN without the first RDN.
     pub fn ou(&self) -> &str {

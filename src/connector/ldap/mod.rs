@@ -13,6 +13,7 @@
 //! [`Connector::list_accounts`] returns the same accounts as [`AccountInfo`]s, complete on their own.
 
 pub mod ad;
+mod ad_account;
 pub mod domain;
 pub mod errors;
 pub mod laps;
