@@ -187,6 +187,7 @@ fn review_of(infos: Vec<AccountInfo>) -> review::Review {
             hint: None,
             accounts,
             snapshot: None,
+            domain: None,
         }),
         baseline: None,
         between: Vec::new(),

@@ -76,6 +76,8 @@ pub fn ad_target() -> Target {
         bind_dn: None,
         ca_file: Some(PathBuf::from("ca/ca.crt")),
         extra_groups: vec![],
+        guided: None,
+        script: None,
         line: 1,
     }
 }

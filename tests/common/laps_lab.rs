@@ -12,6 +12,7 @@ use keyreeve::policy::DirectoryPolicy;
 use keyreeve::Password;
 use ldap3::{LdapConn, LdapConnSettings, Mod};
 
+#[allow(unused_imports)]
 pub use super::ad_lab::{creds, lab_dir, prefix, AD_BASE};
 
 /// The DC's Administrator password; panics with the command to start the lab when it is missing.
