@@ -27,12 +27,13 @@ pub(crate) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
         .find(|a| a.privilege < 15)
         .or_else(|| spec.accounts.iter().find(|a| !is_manager(a)));
     let users = manager
+        .map(|a| (a, 15))
         .into_iter()
-        .chain(operator)
-        .map(|a| {
+        .chain(operator.map(|a| (a, 1)))
+        .map(|(a, privilege)| {
             let user = User {
                 secret: Secret::Hash(config::aoss_sha1(a.password.expose())),
-                privilege: if a.privilege >= 15 { 15 } else { 1 },
+                privilege,
             };
             (a.name.clone(), user)
         })
