@@ -60,12 +60,17 @@ pub enum TargetKind {
     /// VyOS, and Ubiquiti EdgeOS (same CLI; the dialect tells them apart), hence the alias.
     #[serde(alias = "edgeos")]
     Vyos,
+    Pfsense,
+    Opnsense,
+    Panos,
+    Sonicos,
+    Unifi,
     ActiveDirectory,
     Ldap,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 11] = [
+    pub const ALL: [TargetKind; 16] = [
         TargetKind::Linux,
         TargetKind::CiscoIos,
         TargetKind::CiscoNxos,
@@ -75,6 +80,11 @@ impl TargetKind {
         TargetKind::Routeros,
         TargetKind::Fortios,
         TargetKind::Vyos,
+        TargetKind::Pfsense,
+        TargetKind::Opnsense,
+        TargetKind::Panos,
+        TargetKind::Sonicos,
+        TargetKind::Unifi,
         TargetKind::ActiveDirectory,
         TargetKind::Ldap,
     ];
@@ -91,6 +101,11 @@ impl TargetKind {
             TargetKind::Routeros => "routeros",
             TargetKind::Fortios => "fortios",
             TargetKind::Vyos => "vyos",
+            TargetKind::Pfsense => "pfsense",
+            TargetKind::Opnsense => "opnsense",
+            TargetKind::Panos => "panos",
+            TargetKind::Sonicos => "sonicos",
+            TargetKind::Unifi => "unifi",
             TargetKind::ActiveDirectory => "active-directory",
             TargetKind::Ldap => "ldap",
         }
