@@ -109,7 +109,7 @@ fn record() -> HashMap<TargetKind, Vec<Exchange>> {
                 name: format!("r-{}", kind.as_str()),
                 kind: *kind,
                 accounts: vec![
-                    LabAccount::new("admin", Password::new(ADMIN_PW), 15),
+                    LabAccount::new(keyreeve::lab::default_login(*kind), Password::new(ADMIN_PW), 15),
                     LabAccount::new("netops", Password::new(OPS_PW), 15),
                     LabAccount::new("monitor", Password::new("M0nitor_only"), 1),
                 ],
@@ -135,11 +135,15 @@ fn record() -> HashMap<TargetKind, Vec<Exchange>> {
         let endpoint = Endpoint::new(target, &ctx);
         let d = dialect::for_kind(info.kind).unwrap();
         let admin = Password::new(ADMIN_PW);
-        let session = SshSession::login(&endpoint, &d.login_username("admin"), Auth::Password(&admin))
+        let session = SshSession::login(&endpoint, &d.login_username(&info.login), Auth::Password(&admin))
             .unwrap_or_else(|e| panic!("{}: login: {e}", info.kind));
-        let shell = session
+        let mut shell = session
             .into_shell(d.prompt(), d.pager(), &d.login_questions())
             .unwrap_or_else(|e| panic!("{}: shell: {e}", info.kind));
+        // An OS that asks the password itself (SonicOS) is answered as the connector does.
+        if d.shell_password_question().is_some_and(|q| shell.ended_with(&q)) {
+            assert!(d.answer_shell_password(&mut shell, &admin).unwrap(), "{}", info.kind);
+        }
         let mut rec = Recorder {
             inner: shell,
             log: Vec::new(),
@@ -375,6 +379,11 @@ dialect_properties! {
     routeros_survives_hostile_output => TargetKind::Routeros,
     fortios_survives_hostile_output => TargetKind::Fortios,
     vyos_survives_hostile_output => TargetKind::Vyos,
+    pfsense_survives_hostile_output => TargetKind::Pfsense,
+    opnsense_survives_hostile_output => TargetKind::Opnsense,
+    panos_survives_hostile_output => TargetKind::Panos,
+    sonicos_survives_hostile_output => TargetKind::Sonicos,
+    unifi_survives_hostile_output => TargetKind::Unifi,
 }
 
 #[test]
@@ -389,6 +398,11 @@ fn every_emulated_kind_is_fuzzed() {
         TargetKind::Routeros,
         TargetKind::Fortios,
         TargetKind::Vyos,
+        TargetKind::Pfsense,
+        TargetKind::Opnsense,
+        TargetKind::Panos,
+        TargetKind::Sonicos,
+        TargetKind::Unifi,
     ];
     for kind in EMULATED_KINDS {
         assert!(fuzzed.contains(kind), "{kind} has no fuzz property");

@@ -114,6 +114,10 @@ pub(super) fn ssh_banner(kind: TargetKind) -> &'static str {
         TargetKind::AristaEos => "SSH-2.0-OpenSSH_7.8",
         TargetKind::Routeros => "SSH-2.0-ROSSSH",
         TargetKind::Fortios => "SSH-2.0-FortiSSH_7.4",
+        TargetKind::Pfsense | TargetKind::Opnsense => "SSH-2.0-OpenSSH_9.7",
+        TargetKind::Panos => "SSH-2.0-PaloAltoNetworks_0.2",
+        TargetKind::Sonicos => "SSH-2.0-SonicWall_SSH",
+        TargetKind::Unifi => "SSH-2.0-dropbear_2019.78",
         _ => "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
     }
 }
@@ -127,6 +131,11 @@ pub(super) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
         TargetKind::Routeros => routeros::initial_conf(spec),
         TargetKind::Fortios => fortios::initial_conf(spec),
         TargetKind::Vyos => vyos::initial_conf(spec),
+        TargetKind::Pfsense => pfsense::initial_conf(spec),
+        TargetKind::Opnsense => opnsense::initial_conf(spec),
+        TargetKind::Panos => panos::initial_conf(spec),
+        TargetKind::Sonicos => sonicos::initial_conf(spec),
+        TargetKind::Unifi => unifi::initial_conf(spec),
         _ => cisco_ios::initial_conf(spec),
     }
 }
@@ -140,8 +149,18 @@ pub(super) fn new_shell(kind: TargetKind, options: DeviceOptions, user: &str, st
         TargetKind::Routeros => Box::new(routeros::RouterosShell::new(user, st)),
         TargetKind::Fortios => Box::new(fortios::FortiShell::new(user, st, options)),
         TargetKind::Vyos => Box::new(vyos::VyosShell::new(user, st, options)),
+        TargetKind::Pfsense => Box::new(pfsense::PfSenseShell::new(user, st)),
+        TargetKind::Opnsense => Box::new(opnsense::OpnSenseShell::new(user, st)),
+        TargetKind::Panos => Box::new(panos::PanosShell::new(user, st)),
+        TargetKind::Sonicos => Box::new(sonicos::SonicShell::new(user, st)),
+        TargetKind::Unifi => Box::new(unifi::UnifiShell::new(user, st)),
         _ => Box::new(cisco_ios::IosShell::new(user, st)),
     }
+}
+
+/// Whether the SSH layer checks the password; SonicOS takes any and asks `Password:` itself.
+pub(super) fn ssh_judges_password(kind: TargetKind) -> bool {
+    kind != TargetKind::Sonicos
 }
 
 /// The account name a login asks for (RouterOS takes terminal options after `+`).

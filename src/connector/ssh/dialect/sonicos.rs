@@ -114,10 +114,9 @@ fn configure(shell: &mut dyn Shell) -> ConnectorResult<()> {
     common::check(shell.target(), "entering configuration mode", &out, &ERRORS, &[])
 }
 
-/// Back to the operational prompt from `levels` modes deep, with `cancel` first so that nothing
-/// uncommitted is left behind.
+/// Back to the operational prompt from `levels` modes deep (what was not committed is dropped
+/// when configuration mode ends).
 fn leave(shell: &mut dyn Shell, levels: usize) {
-    let _ = shell.command("cancel");
     for _ in 0..levels {
         if shell.command("exit").is_err() {
             break;
@@ -325,7 +324,6 @@ mod tests {
             cmd("administration", "administration\r\n(config-administration)# "),
             secret(to_new, "\r\n(config-administration)# "),
             cmd("commit", "commit\r\n% Applying changes...\r\n% Changes made.\r\n(config-administration)# "),
-            cmd("cancel", "cancel\r\n(config-administration)# "),
             cmd("exit", &format!("exit\r\n{CF}")),
             cmd("exit", &format!("exit\r\n{OP}")),
         ];
@@ -334,7 +332,6 @@ mod tests {
             cmd("administration", "administration\r\n(config-administration)# "),
             secret(to_old, "\r\n(config-administration)# "),
             cmd("commit", "commit\r\n% Changes made.\r\n(config-administration)# "),
-            cmd("cancel", "cancel\r\n(config-administration)# "),
             cmd("exit", &format!("exit\r\n{CF}")),
             cmd("exit", &format!("exit\r\n{OP}")),
         ]);
@@ -358,7 +355,6 @@ mod tests {
                 cmd("user local", "user local\r\n(config-user-local)# "),
                 cmd("user netops", "user netops\r\n(config-local-user[netops])# "),
                 secret("password Password123", "\r\n% The password is one that is known to have possibly been compromised, please choose another\r\n(config-local-user[netops])# "),
-                cmd("cancel", "cancel\r\n(config-local-user[netops])# "),
                 cmd("exit", "exit\r\n(config-user-local)# "),
                 cmd("exit", &format!("exit\r\n{CF}")),
                 cmd("exit", &format!("exit\r\n{OP}")),
