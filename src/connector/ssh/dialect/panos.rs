@@ -7,8 +7,9 @@
 //! the account's old `phash` back and commits again (unconfirmed: PAN-OS documents neither this
 //! nor `revert config`; a fresh login proves the old password afterwards). A commit can take
 //! minutes: keyreeve waits for `Configuration committed successfully` up to the target's
-//! `command_timeout` from the inventory, and a commit still running then is reported with the
-//! last progress seen (its percentage). Password length and policy limits are not documented:
+//! `command_timeout` from the inventory; a commit still running then is reported with the last
+//! progress seen (its percentage) as [`ConnectorError::StillInProgress`], nothing more is typed
+//! into that session, and the rotation keeps both passwords for `keyreeve recover`. Password length and policy limits are not documented:
 //! keyreeve generates 8 to 25 characters.
 
 use std::sync::LazyLock;
@@ -134,11 +135,9 @@ fn commit(shell: &mut dyn Shell, secrets: &[&Password]) -> ConnectorResult<()> {
                 .last()
                 .map(|c| format!("{}%", &c[1]))
                 .unwrap_or_else(|| "no progress shown".into());
-            return Err(ConnectorError::Protocol {
+            return Err(ConnectorError::StillInProgress {
                 target,
-                detail: format!(
-                    "`commit` still running when {during} ({progress}); it may still complete: raise command_timeout for this target"
-                ),
+                detail: format!("`commit` had not finished: {during} ({progress})"),
             });
         }
         Err(e) => return Err(e),
@@ -266,6 +265,8 @@ impl Dialect for PanOs {
                 restore_lines,
                 ..ChangeState::default()
             }),
+            // Nothing more is typed into a session whose commit is still running.
+            Err(e) if e.may_still_take_effect() => Err(e),
             Err(e) => {
                 // An uncommitted candidate would go in with the next admin's commit: drop it.
                 let _ = shell.command("revert config");
