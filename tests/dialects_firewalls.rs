@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use keyreeve::connector::{self, ChangeMethod, ConnectContext, ConnectorError, Credentials, LoginMethod, Verification};
-use keyreeve::inventory::{Inventory, TargetKind};
+use keyreeve::connector::{self, ChangeMethod, ConnectContext, Credentials, Verification};
+use keyreeve::inventory::{Inventory, LoginMethod, TargetKind};
 use keyreeve::keys::{new_identity_file, KeyRing};
 use keyreeve::lab::{default_login, DeviceSpec, Fault, Lab, LabAccount, LabConfig};
 use keyreeve::rotation::failpoint::STEPS;
@@ -53,7 +53,8 @@ struct World {
 }
 
 impl World {
-    fn new(specs: Vec<DeviceSpec>, time_scale: f64, extra_toml: &str) -> World {
+    /// `command_timeout`: what the inventory gives PAN-OS devices instead of the lab's default.
+    fn new(specs: Vec<DeviceSpec>, time_scale: f64, command_timeout: Option<u64>) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let identity = root.join("identity.txt");
@@ -74,7 +75,7 @@ impl World {
         let inv_file = ws.join("keyreeve.toml");
         let mut toml = std::fs::read_to_string(&inv_file).unwrap();
         toml.push_str(&format!("\n[clients.{CLIENT}]\n\n{}", lab.inventory_toml(CLIENT)));
-        toml = toml.replace("tags = [\"lab\"]\n", &format!("tags = [\"lab\"]\n{extra_toml}"));
+        toml = with_timeout(&toml, command_timeout);
         std::fs::write(&inv_file, toml).unwrap();
         let w = World {
             _tmp: tmp,
@@ -204,10 +205,17 @@ fn login(spec: &DeviceSpec) -> Credentials {
     }
 }
 
-fn connector_of(lab: &Lab, name: &str, dir: &Path, extra: &str) -> Box<dyn connector::Connector> {
-    let toml = lab
-        .inventory_toml("lab")
-        .replace("tags = [\"lab\"]\n", &format!("tags = [\"lab\"]\n{extra}"));
+/// The lab's inventory with PAN-OS's command timeout replaced.
+fn with_timeout(toml: &str, command_timeout: Option<u64>) -> String {
+    let lab_default = format!("command_timeout = {}\n", keyreeve::lab::PANOS_COMMAND_TIMEOUT.as_secs());
+    match command_timeout {
+        Some(t) => toml.replace(&lab_default, &format!("command_timeout = {t}\n")),
+        None => toml.to_string(),
+    }
+}
+
+fn connector_of(lab: &Lab, name: &str, dir: &Path, command_timeout: Option<u64>) -> Box<dyn connector::Connector> {
+    let toml = with_timeout(&lab.inventory_toml("lab"), command_timeout);
     let inventory = Inventory::parse(&toml, Path::new("keyreeve.toml")).unwrap();
     connector::for_target(inventory.target("lab", name).unwrap(), &context(dir)).unwrap()
 }
@@ -222,7 +230,7 @@ fn discover_lists_the_admins_of_each_new_dialect() {
     .expect("lab missing: the built-in device lab did not start on 127.0.0.1");
     let dir = tempfile::tempdir().unwrap();
     for spec in &specs {
-        let accounts = connector_of(&lab, &spec.name, dir.path(), "")
+        let accounts = connector_of(&lab, &spec.name, dir.path(), None)
             .list_accounts(&login(spec))
             .unwrap_or_else(|e| panic!("{}: {e}", spec.kind));
         let admin_of = |name: &str| {
@@ -261,7 +269,7 @@ fn discover_lists_the_admins_of_each_new_dialect() {
 #[test]
 fn plan_apply_verify_rotate_each_admin_account_and_refuse_unifi() {
     let specs: Vec<DeviceSpec> = KINDS.iter().map(|k| device(&format!("{}-1", k.as_str()), *k)).collect();
-    let w = World::new(specs, 10.0, "");
+    let w = World::new(specs, 10.0, None);
     let logins: Vec<String> = w
         .specs
         .iter()
@@ -324,7 +332,7 @@ fn a_change_the_device_ignores_is_rolled_back_and_the_old_password_kept() {
         TargetKind::Sonicos,
     ];
     let specs: Vec<DeviceSpec> = kinds.iter().map(|k| device(&format!("{}-1", k.as_str()), *k)).collect();
-    let w = World::new(specs, 10.0, "");
+    let w = World::new(specs, 10.0, None);
     for spec in &w.specs {
         w.lab.set_fault(&spec.name, Fault::IgnorePasswordChange).unwrap();
         let key = format!("{}/{}", spec.name, spec.accounts[0].name);
@@ -347,7 +355,7 @@ fn sonicos_refuses_a_compromised_password_and_changes_nothing() {
     })
     .expect("lab missing: the built-in device lab did not start on 127.0.0.1");
     let dir = tempfile::tempdir().unwrap();
-    let c = connector_of(&lab, "fw", dir.path(), "");
+    let c = connector_of(&lab, "fw", dir.path(), None);
     let mut session = c.open(&login(&spec)).unwrap();
     let old = &spec.accounts[1].password;
     let e = session
@@ -380,7 +388,7 @@ fn panos_commit_is_bounded_by_the_inventory_timeout_and_recover_settles_it() {
         ..LabConfig::default()
     })
     .expect("lab missing: the built-in device lab did not start on 127.0.0.1");
-    let slow = connector_of(&lab, "pa-1", dir.path(), "command_timeout = 2\n");
+    let slow = connector_of(&lab, "pa-1", dir.path(), Some(2));
     let mut session = slow.open(&login(&spec)).unwrap();
     let new = Password::new("Pal0-Alto.rotated");
     let started = Instant::now();
@@ -399,7 +407,7 @@ fn panos_commit_is_bounded_by_the_inventory_timeout_and_recover_settles_it() {
     }
 
     // Through apply: the account stays pending with both passwords; recover settles on the new one.
-    let w = World::new(vec![device("pa-2", TargetKind::Panos)], 1.0, "command_timeout = 2\n");
+    let w = World::new(vec![device("pa-2", TargetKind::Panos)], 1.0, Some(2));
     let (plan, _) = w.plan("plan.json", &["pa-2/netops"]);
     let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -460,7 +468,7 @@ fn sigkill_at_every_step_then_recover_keeps_a_working_password() {
             specs.push(device(&format!("{}{i}", kind.as_str()), kind));
         }
     }
-    let w = World::new(specs, 10.0, "");
+    let w = World::new(specs, 10.0, None);
     for (i, step) in STEPS.iter().enumerate() {
         for kind in kinds {
             let dev = format!("{}{i}", kind.as_str());
