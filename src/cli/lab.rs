@@ -27,7 +27,7 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// How many devices to start, spread round-robin across the kinds (default 8).
+    /// How many devices to start, spread round-robin across the kinds (default: one of each).
     #[arg(long)]
     pub devices: Option<usize>,
     /// Which kinds to emulate (comma-separated; default: all of them). `edgeos` is a Ubiquiti
@@ -247,7 +247,14 @@ fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
                 .collect(),
             ..LabConfig::default()
         },
-        None => lab_config(args.devices.unwrap_or(8), &kinds),
+        None => lab_config(
+            args.devices.unwrap_or(if kinds.is_empty() {
+                EMULATED_KINDS.len()
+            } else {
+                kinds.len()
+            }),
+            &kinds,
+        ),
     };
     config.base_port = args.base_port.unwrap_or(0);
     config.time_scale = args.time_scale;
