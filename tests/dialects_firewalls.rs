@@ -280,9 +280,17 @@ fn plan_apply_verify_rotate_each_admin_account_and_refuse_unifi() {
         .map(|d| format!("{d}/netops"))
         .collect();
     let wanted: Vec<&str> = logins.iter().chain(&others).map(String::as_str).collect();
-    let (plan, json) = w.plan("plan.json", &wanted);
+    let mut asked = wanted.clone();
+    asked.push("opnsense-1/netops");
+    let (plan, json) = w.plan("plan.json", &asked);
     let skipped = json["skipped"].as_array().unwrap();
-    assert_eq!(skipped.len(), 1, "{json}");
+    assert_eq!(skipped.len(), 2, "{json}");
+    let opn = skipped.iter().find(|s| s["path"] == "acme/opnsense-1/netops").unwrap();
+    assert!(opn["reason"].as_str().unwrap().contains("web GUI"), "{opn}");
+    let skipped: Vec<_> = skipped
+        .iter()
+        .filter(|s| s["path"] != "acme/opnsense-1/netops")
+        .collect();
     assert_eq!(skipped[0]["path"], "acme/unifi-1/admin");
     let why = skipped[0]["reason"].as_str().unwrap();
     assert!(

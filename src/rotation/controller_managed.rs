@@ -1,5 +1,5 @@
-//! Targets whose passwords another system owns: a change on the device would be undone, so a plan
-//! never schedules one. Today that is UniFi devices, whose SSH credentials the UniFi controller
+//! Accounts a plan never schedules on the device: those another system owns (a change there
+//! would be undone), and those the device's CLI cannot change. Today that is UniFi devices, whose SSH credentials the UniFi controller
 //! pushes at every provisioning; once guided targets (`kind = "manual"`) exist, this refusal
 //! becomes a guided step in the controller.
 
@@ -18,6 +18,18 @@ pub fn not_on_the_device(kind: TargetKind) -> Option<String> {
     }
 }
 
+/// Why a plan must not rotate `account` of a `kind` target from its CLI because the CLI has no
+/// way to (OPNsense changes only root's password from the shell), or None.
+pub fn no_cli_for(kind: TargetKind, account: &str) -> Option<String> {
+    match kind {
+        TargetKind::Opnsense if account != "root" => Some(
+            "OPNsense's CLI changes only root's password: change this account's in the web GUI (System > Access > Users)"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,6 +39,10 @@ mod tests {
         for kind in TargetKind::ALL {
             assert_eq!(not_on_the_device(kind).is_some(), kind == TargetKind::Unifi, "{kind}");
         }
+        assert!(no_cli_for(TargetKind::Opnsense, "netops").is_some());
+        assert!(
+            no_cli_for(TargetKind::Opnsense, "root").is_none() && no_cli_for(TargetKind::Pfsense, "netops").is_none()
+        );
         let why = not_on_the_device(TargetKind::Unifi).unwrap();
         assert!(
             why.contains("kind = \"manual\"") && why.contains("category = \"wireless\""),

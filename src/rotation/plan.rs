@@ -292,7 +292,9 @@ pub fn make_plan(
                 });
                 continue;
             }
-            if let Some(reason) = super::controller_managed::not_on_the_device(target.kind) {
+            if let Some(reason) = super::controller_managed::not_on_the_device(target.kind)
+                .or_else(|| super::controller_managed::no_cli_for(target.kind, account))
+            {
                 skipped.push(Skipped { path, reason });
                 continue;
             }
