@@ -5,7 +5,8 @@
 //! password`. The candidate configuration is not in force until `commit`, so the change is
 //! committed before the fresh-login verification (no `commit confirmed` exists); a rollback sets
 //! the account's old `phash` back and commits again (unconfirmed: PAN-OS documents neither this
-//! nor `revert config`; a fresh login proves the old password afterwards). A commit can take
+//! nor `revert config`, which keyreeve sends only to drop a candidate whose commit failed; a
+//! fresh login proves the old password afterwards). A commit can take
 //! minutes: keyreeve waits for `Configuration committed successfully` up to the target's
 //! `command_timeout` from the inventory; a commit still running then is reported with the last
 //! progress seen (its percentage) as [`ConnectorError::StillInProgress`], nothing more is typed
