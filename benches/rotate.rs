@@ -1,5 +1,6 @@
-//! Rotation benchmark: rotate (change, verify, save) the admin account of N emulated devices
-//! (default 500, every emulated OS in turn) with `keyreeve apply` at concurrency 1, 8 and 32; wall time and the apply
+//! Rotation benchmark: rotate (change, verify, save) the login account of N emulated devices
+//! (default 500, round-robin over every kind that rotates on the device) with `keyreeve apply`
+//! at concurrency 1, 8 and 32; wall time and the apply
 //! process's peak memory. Run: `cargo bench --bench rotate` (`KEYREEVE_BENCH_DEVICES=N`,
 //! `KEYREEVE_BENCH_CONCURRENCY=1,8,32`). The device lab runs in this process, on the same cores.
 
@@ -35,18 +36,33 @@ fn run_once(devices: usize, concurrency: usize) -> (Duration, u64, usize) {
         .status()
         .unwrap()
         .success());
+    // Round-robin over every emulated kind whose login account rotates on the device (a UniFi
+    // device's belongs to its controller).
+    let kinds: Vec<TargetKind> = keyreeve::lab::EMULATED_KINDS
+        .iter()
+        .copied()
+        .filter(|k| keyreeve::rotation::controller_managed::not_on_the_device(*k).is_none())
+        .collect();
     let specs: Vec<DeviceSpec> = (0..devices)
-        .map(|i| DeviceSpec {
-            name: format!("r{i:04}"),
-            // Every emulated OS in turn.
-            kind: EMULATED_KINDS[i % EMULATED_KINDS.len()],
-            accounts: vec![LabAccount::new("admin", keyreeve::lab::random_password(), 15)],
-            enable_secret: None,
-            port: 0,
+        .map(|i| {
+            let kind = kinds[i % kinds.len()];
+            DeviceSpec {
+                name: format!("r{i:04}"),
+                kind,
+                accounts: vec![LabAccount::new(
+                    keyreeve::lab::default_login(kind),
+                    keyreeve::lab::random_password(),
+                    15,
+                )],
+                enable_secret: None,
+                port: 0,
+            }
         })
         .collect();
     let lab = Lab::start(LabConfig {
         devices: specs.clone(),
+        // PAN-OS commits in half a second; Junos's `commit confirmed 5` still leaves 30 s.
+        time_scale: 10.0,
         ..LabConfig::default()
     })
     .unwrap();
@@ -60,9 +76,10 @@ fn run_once(devices: usize, concurrency: usize) -> (Duration, u64, usize) {
     Vault::new(&ws, &inv, &keys)
         .update("bench", |doc| {
             for s in &specs {
+                let login = &s.accounts[0];
                 doc.entries.insert(
-                    format!("{}/admin", s.name),
-                    Entry::new("admin", s.accounts[0].password.clone()),
+                    format!("{}/{}", s.name, login.name),
+                    Entry::new(&login.name, login.password.clone()),
                 );
             }
             Ok::<(), keyreeve::vault::VaultError>(())

@@ -247,7 +247,14 @@ fn up(g: &Global, args: UpArgs) -> Result<Outcome> {
                 .collect(),
             ..LabConfig::default()
         },
-        None => lab_config(args.devices.unwrap_or(EMULATED_KINDS.len()), &kinds),
+        None => lab_config(
+            args.devices.unwrap_or(if kinds.is_empty() {
+                EMULATED_KINDS.len()
+            } else {
+                kinds.len()
+            }),
+            &kinds,
+        ),
     };
     config.base_port = args.base_port.unwrap_or(0);
     config.time_scale = args.time_scale;

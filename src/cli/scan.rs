@@ -75,6 +75,32 @@ pub struct Guess {
     pub note: &'static str,
 }
 
+/// SSH server names of firewalls and UniFi devices, with how sure the guess is: no recorded
+/// session confirms them, so each note says so.
+const FIREWALL_BANNERS: &[(&str, TargetKind, &str)] = &[
+    (
+        "paloaltonetworks",
+        TargetKind::Panos,
+        "Palo Alto PAN-OS (likely: the server names Palo Alto Networks; unconfirmed on a recorded session)",
+    ),
+    (
+        "sonicwall",
+        TargetKind::Sonicos,
+        "SonicWall SonicOS (likely: the server names SonicWall; unconfirmed on a recorded session)",
+    ),
+];
+
+/// The firewall or UniFi kind an SSH server name announces, if one of [`FIREWALL_BANNERS`].
+fn firewall_guess(software: &str) -> Option<Guess> {
+    FIREWALL_BANNERS
+        .iter()
+        .find(|(word, _, _)| software.starts_with(word))
+        .map(|(_, kind, note)| Guess {
+            kind: Some(*kind),
+            note,
+        })
+}
+
 /// Guesses the dialect from an SSH identification string.
 pub fn guess_dialect(banner: &str) -> Guess {
     let b = banner.to_ascii_lowercase();
@@ -82,6 +108,9 @@ pub fn guess_dialect(banner: &str) -> Guess {
         .strip_prefix("ssh-2.0-")
         .or_else(|| b.strip_prefix("ssh-1.99-"))
         .unwrap_or(&b);
+    if let Some(guess) = firewall_guess(software) {
+        return guess;
+    }
     let (kind, note) = if let Some((kind, note)) = switch_and_host_banners(software) {
         (Some(kind), note)
     } else if software.starts_with("cisco") {
@@ -94,7 +123,12 @@ pub fn guess_dialect(banner: &str) -> Guess {
     } else if software.starts_with("fortissh") {
         (Some(TargetKind::Fortios), "FortiGate FortiOS")
     } else if software.starts_with("openssh") {
-        if ["debian", "ubuntu", "raspbian", "el7", "el8", "el9", "freebsd"]
+        if software.contains("freebsd") {
+            (
+                Some(TargetKind::Linux),
+                "OpenSSH on FreeBSD: a FreeBSD host, or a pfSense or OPNsense firewall (pfsense, opnsense): check the device",
+            )
+        } else if ["debian", "ubuntu", "raspbian", "el7", "el8", "el9"]
             .iter()
             .any(|d| software.contains(d))
         {
@@ -102,11 +136,14 @@ pub fn guess_dialect(banner: &str) -> Guess {
         } else {
             (
                 Some(TargetKind::Linux),
-                "plain OpenSSH: Linux, or cisco-nxos, junos, arista-eos, vyos, aruba-aoscx, esxi, synology-dsm: check the device",
+                "plain OpenSSH: Linux, or cisco-nxos, junos, arista-eos, vyos, aruba-aoscx, esxi, synology-dsm, pfsense, opnsense: check the device",
             )
         }
     } else if software.starts_with("dropbear") {
-        (Some(TargetKind::Linux), "dropbear: an embedded Linux")
+        (
+            Some(TargetKind::Linux),
+            "dropbear: an embedded Linux, or a UniFi access point or switch (unifi: its controller owns the password)",
+        )
     } else {
         (None, "unknown SSH server: no dialect guessed")
     };
@@ -460,6 +497,13 @@ mod tests {
         assert!(guess_dialect("SSH-1.99-Mocana SSH 5.8").note.contains("likely"));
         assert!(guess_dialect("SSH-2.0-OpenSSH_9.3").note.contains("esxi"));
         assert_eq!(kind("SSH-2.0-HUAWEI-1.5"), None);
+        assert_eq!(kind("SSH-2.0-PaloAltoNetworks_0.2"), Some(TargetKind::Panos));
+        assert_eq!(kind("SSH-2.0-SonicWall_SSH"), Some(TargetKind::Sonicos));
+        assert!(guess_dialect("SSH-2.0-SonicWall_SSH").note.contains("unconfirmed"));
+        assert!(guess_dialect("SSH-2.0-dropbear_2019.78").note.contains("unifi"));
+        assert!(guess_dialect("SSH-2.0-OpenSSH_9.7 FreeBSD-20240318")
+            .note
+            .contains("pfsense"));
     }
 
     #[test]

@@ -183,9 +183,19 @@ pub enum ConnectorError {
     },
     #[error("{target}: {detail}")]
     Protocol { target: String, detail: String },
+    /// The device accepted the change but had not finished applying it when keyreeve stopped
+    /// waiting (a PAN-OS commit): which password will be in force is not known yet.
+    #[error("{target}: {detail}; the change may still take effect")]
+    StillInProgress { target: String, detail: String },
 }
 
 impl ConnectorError {
+    /// Whether the device may still put the change in force after this error (see
+    /// [`ConnectorError::StillInProgress`]): a fresh login now proves nothing lasting.
+    pub fn may_still_take_effect(&self) -> bool {
+        matches!(self, ConnectorError::StillInProgress { .. })
+    }
+
     /// Whether retrying the same password can never succeed (the target judged it).
     pub fn is_password_rejected(&self) -> bool {
         matches!(self, ConnectorError::PasswordRejected { .. })
@@ -212,6 +222,7 @@ impl ConnectorError {
             | E::AuthFailed { .. }
             | E::HostKeyMismatch { .. }
             | E::HostKeyUnknown { .. }
+            | E::StillInProgress { .. }
             | E::Unsupported { .. } => return self,
         };
         *said = crate::secret::mask_fragments(said, secrets);
@@ -254,6 +265,9 @@ impl Hint for ConnectorError {
             ConnectorError::Tls { .. } => "set ca_file to the CA that signed the server's certificate".into(),
             ConnectorError::Unsafe { .. } => {
                 "use ldaps:// or StartTLS with a verified certificate, and a verified host key".into()
+            }
+            ConnectorError::StillInProgress { .. } => {
+                "let the device finish, then run `keyreeve recover`; raise command_timeout for this target".into()
             }
             ConnectorError::Unsupported { .. } | ConnectorError::Protocol { .. } => return None,
         })

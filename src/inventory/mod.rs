@@ -60,6 +60,11 @@ pub enum TargetKind {
     /// VyOS, and Ubiquiti EdgeOS (same CLI; the dialect tells them apart), hence the alias.
     #[serde(alias = "edgeos")]
     Vyos,
+    Pfsense,
+    Opnsense,
+    Panos,
+    Sonicos,
+    Unifi,
     ActiveDirectory,
     Ldap,
     ArubaAoscx,
@@ -75,7 +80,7 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 17] = [
+    pub const ALL: [TargetKind; 22] = [
         TargetKind::Linux,
         TargetKind::CiscoIos,
         TargetKind::CiscoNxos,
@@ -85,6 +90,11 @@ impl TargetKind {
         TargetKind::Routeros,
         TargetKind::Fortios,
         TargetKind::Vyos,
+        TargetKind::Pfsense,
+        TargetKind::Opnsense,
+        TargetKind::Panos,
+        TargetKind::Sonicos,
+        TargetKind::Unifi,
         TargetKind::ActiveDirectory,
         TargetKind::Ldap,
         TargetKind::ArubaAoscx,
@@ -107,6 +117,11 @@ impl TargetKind {
             TargetKind::Routeros => "routeros",
             TargetKind::Fortios => "fortios",
             TargetKind::Vyos => "vyos",
+            TargetKind::Pfsense => "pfsense",
+            TargetKind::Opnsense => "opnsense",
+            TargetKind::Panos => "panos",
+            TargetKind::Sonicos => "sonicos",
+            TargetKind::Unifi => "unifi",
             TargetKind::ActiveDirectory => "active-directory",
             TargetKind::Ldap => "ldap",
             TargetKind::ArubaAoscx => "aruba-aoscx",

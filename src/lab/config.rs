@@ -26,6 +26,8 @@ pub(crate) enum Scheme {
     Sha512Crypt,
     /// FortiOS (`SH2` + base64).
     FortiSh2,
+    /// MD5 crypt (`$1$salt$digest`): PAN-OS `phash`.
+    Md5Crypt,
 }
 
 fn digest(salt: &str, password: &str) -> [u8; 32] {
@@ -71,6 +73,10 @@ pub(crate) fn hash(scheme: Scheme, password: &str) -> String {
             let salt = random_salt(16);
             format!("$6${salt}${}", crypt_b64(&digest(&salt, password)))
         }
+        Scheme::Md5Crypt => {
+            let salt = random_salt(8);
+            format!("$1${salt}${}", crypt_b64(&digest(&salt, password)))
+        }
         Scheme::FortiSh2 => {
             let salt = random_salt(12);
             let mut raw = salt.clone().into_bytes();
@@ -88,6 +94,7 @@ pub(crate) fn is_valid_hash(scheme: Scheme, stored: &str) -> bool {
         Scheme::Cisco5 => ("$5$", 43),
         Scheme::AsaPbkdf2 => ("$sha512$5000$", 44),
         Scheme::Sha512Crypt => ("$6$", 43),
+        Scheme::Md5Crypt => ("$1$", 43),
         Scheme::FortiSh2 => return forti_parts(stored).is_some(),
     };
     let Some(rest) = stored.strip_prefix(prefix) else {
@@ -241,6 +248,9 @@ pub(crate) struct DeviceState {
     pub autosave: bool,
     /// ESXi: failed logins per account, and since when it is locked.
     pub login_failures: BTreeMap<String, (u32, Option<Instant>)>,
+    /// A commit still running (PAN-OS): the configuration it puts in force (running and saved)
+    /// when it completes.
+    pub committing: Option<(Instant, Conf)>,
 }
 
 impl DeviceState {
@@ -257,11 +267,19 @@ impl DeviceState {
             license_shown: false,
             autosave,
             login_failures: BTreeMap::new(),
+            committing: None,
         }
     }
 
     /// Applies timers that ran out: an unconfirmed commit goes back to what it replaced.
     pub(crate) fn settle(&mut self, now: Instant) {
+        if self.committing.as_ref().is_some_and(|(done, _)| now >= *done) {
+            if let Some((_, conf)) = self.committing.take() {
+                self.history.insert(0, self.running.clone());
+                self.running = conf.clone();
+                self.saved = conf;
+            }
+        }
         if let Some(p) = &self.pending {
             if now >= p.deadline {
                 let restore = p.restore.clone();
@@ -283,6 +301,7 @@ impl DeviceState {
     /// A power cycle: unsaved changes are lost, a pending confirmation rolls back.
     pub(crate) fn reload(&mut self) {
         self.pending = None;
+        self.committing = None;
         self.running = self.saved.clone();
         self.config_sessions.clear();
         self.config_session_bases.clear();
@@ -322,6 +341,7 @@ mod tests {
             Scheme::AsaPbkdf2,
             Scheme::Sha512Crypt,
             Scheme::FortiSh2,
+            Scheme::Md5Crypt,
         ] {
             let h = hash(scheme, "Correct-Horse.9");
             assert!(is_valid_hash(scheme, &h), "{scheme:?} {h}");

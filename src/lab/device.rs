@@ -118,6 +118,10 @@ pub(super) fn ssh_banner(kind: TargetKind) -> &'static str {
         TargetKind::Esxi => "SSH-2.0-OpenSSH_9.3",
         TargetKind::ArubaAoscx => "SSH-2.0-OpenSSH_8.4",
         TargetKind::SynologyDsm => "SSH-2.0-OpenSSH_8.2",
+        TargetKind::Pfsense | TargetKind::Opnsense => "SSH-2.0-OpenSSH_9.7",
+        TargetKind::Panos => "SSH-2.0-PaloAltoNetworks_0.2",
+        TargetKind::Sonicos => "SSH-2.0-SonicWall_SSH",
+        TargetKind::Unifi => "SSH-2.0-dropbear_2019.78",
         _ => "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
     }
 }
@@ -135,6 +139,11 @@ pub(super) fn initial_conf(spec: &DeviceSpec) -> (Conf, bool) {
         TargetKind::ArubaAoss => aruba_aoss::initial_conf(spec),
         TargetKind::Esxi => esxi::initial_conf(spec),
         TargetKind::SynologyDsm => synology_dsm::initial_conf(spec),
+        TargetKind::Pfsense => pfsense::initial_conf(spec),
+        TargetKind::Opnsense => opnsense::initial_conf(spec),
+        TargetKind::Panos => panos::initial_conf(spec),
+        TargetKind::Sonicos => sonicos::initial_conf(spec),
+        TargetKind::Unifi => unifi::initial_conf(spec),
         _ => cisco_ios::initial_conf(spec),
     }
 }
@@ -152,6 +161,11 @@ pub(super) fn new_shell(kind: TargetKind, options: DeviceOptions, user: &str, st
         TargetKind::ArubaAoss => Box::new(aruba_aoss::AossShell::new(user, st)),
         TargetKind::Esxi => Box::new(esxi::EsxiShell::new(user, st)),
         TargetKind::SynologyDsm => Box::new(synology_dsm::DsmShell::new(user, st)),
+        TargetKind::Pfsense => Box::new(pfsense::PfSenseShell::new(user, st)),
+        TargetKind::Opnsense => Box::new(opnsense::OpnSenseShell::new(user, st)),
+        TargetKind::Panos => Box::new(panos::PanosShell::new(user, st)),
+        TargetKind::Sonicos => Box::new(sonicos::SonicShell::new(user, st)),
+        TargetKind::Unifi => Box::new(unifi::UnifiShell::new(user, st)),
         _ => Box::new(cisco_ios::IosShell::new(user, st)),
     }
 }
@@ -162,6 +176,11 @@ pub(super) fn login_method(kind: TargetKind) -> MethodKind {
         TargetKind::Esxi => MethodKind::KeyboardInteractive,
         _ => MethodKind::Password,
     }
+}
+
+/// Whether the SSH layer checks the password; SonicOS takes any and asks `Password:` itself.
+pub(super) fn ssh_judges_password(kind: TargetKind) -> bool {
+    kind != TargetKind::Sonicos
 }
 
 /// The account name a login asks for (RouterOS takes terminal options after `+`).

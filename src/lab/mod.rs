@@ -39,11 +39,16 @@ mod esxi;
 mod fortios;
 mod host_keys;
 mod junos;
+mod opnsense;
+mod panos;
+mod pfsense;
 mod posix_sh;
 mod routeros;
 mod session;
 mod shell;
+mod sonicos;
 mod synology_dsm;
+mod unifi;
 mod vyos;
 
 use std::collections::{HashMap, VecDeque};
@@ -63,6 +68,7 @@ use crate::secret::Password;
 
 use config::{Conf, DeviceState};
 use device::*;
+pub use panos::COMMIT_TIME as PANOS_COMMIT_TIME;
 use session::*;
 pub(crate) use shell::{abbrev, words, Ctx, Echo, Effects, Reply, Shell};
 
@@ -119,6 +125,11 @@ pub const EMULATED_KINDS: &[TargetKind] = &[
     TargetKind::ArubaAoss,
     TargetKind::Esxi,
     TargetKind::SynologyDsm,
+    TargetKind::Pfsense,
+    TargetKind::Opnsense,
+    TargetKind::Panos,
+    TargetKind::Sonicos,
+    TargetKind::Unifi,
 ];
 
 /// A local account of an emulated device.
@@ -226,7 +237,7 @@ impl LabConfig {
                     name: format!("{}-{:03}", short_name(kind), c),
                     kind,
                     accounts: [
-                        LabAccount::new("admin", random_password(), 15),
+                        LabAccount::new(default_login(kind), random_password(), 15),
                         LabAccount::new("netops", random_password(), 15),
                         LabAccount::new("monitor", random_password(), 1),
                     ]
@@ -260,6 +271,15 @@ fn short_name(kind: TargetKind) -> &'static str {
         TargetKind::ArubaAoss => "aoss",
         TargetKind::SynologyDsm => "dsm",
         other => other.as_str(),
+    }
+}
+
+/// The login account of a generated device: `admin`, or `root` on OPNsense, where only root
+/// reaches the console menu and its password script.
+pub fn default_login(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Opnsense => "root",
+        _ => "admin",
     }
 }
 
@@ -572,6 +592,15 @@ impl Drop for Lab {
     }
 }
 
+/// The command timeout the lab's inventory gives PAN-OS devices (the wait for a commit).
+pub const PANOS_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether keyreeve can rotate every account of an emulated device of `kind` on the device:
+/// OPNsense's CLI changes root's password only, and UniFi's accounts belong to its controller.
+pub fn rotates_every_account(kind: TargetKind) -> bool {
+    !matches!(kind, TargetKind::Opnsense | TargetKind::Unifi)
+}
+
 /// The vault account name under which the lab's inventory expects the enable secret.
 pub const ENABLE_ACCOUNT: &str = "enable";
 
@@ -585,6 +614,10 @@ pub fn inventory_toml(client: &str, devices: &[LabDeviceInfo]) -> String {
         out.push_str(&format!("address = \"{}\"\n", d.address));
         out.push_str(&format!("port = {}\n", d.port));
         out.push_str(&format!("login = \"{}\"\n", d.login));
+        if d.kind == TargetKind::Panos {
+            // A commit runs for a while: the wait for it is bounded by command_timeout.
+            out.push_str(&format!("command_timeout = {}\n", PANOS_COMMAND_TIMEOUT.as_secs()));
+        }
         if d.has_enable {
             out.push_str(&format!("enable = \"{ENABLE_ACCOUNT}\"\n"));
         }

@@ -77,6 +77,9 @@ pub(crate) struct Reply {
     pub page: Option<usize>,
     /// End the session after the output.
     pub close: bool,
+    /// Output that follows later, each part after its pause (real time), and only then the
+    /// prompt: a PAN-OS commit's progress.
+    pub later: Vec<(Duration, String)>,
 }
 
 impl Reply {

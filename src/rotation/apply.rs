@@ -388,6 +388,9 @@ impl<'a> Engine<'a> {
                 // count as a failed login towards a lockout. Prove the old one (and only if that
                 // fails, try the new one after all).
                 settle_untouched(connector, &creds, &record)
+            } else if e.may_still_take_effect() {
+                // A login now would prove only what is in force until the device finishes.
+                Settled::Unknown("the device was still applying the change".into())
             } else {
                 // The device may or may not have taken it (e.g. the session dropped right after).
                 settle(connector, &creds, &record, true)

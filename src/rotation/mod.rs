@@ -23,6 +23,7 @@ pub type ConnectorFactory<'a> =
 
 pub mod apply;
 pub mod batch;
+pub mod controller_managed;
 pub mod failpoint;
 pub mod guided;
 pub mod journal;

@@ -202,6 +202,12 @@ fn warnings_for(target: &Target, account: &str, method: ChangeMethod, is_login: 
     if target.kind == TargetKind::Fortios && is_login {
         w.push("FortiOS logs out a session whose admin changes its own password".into());
     }
+    if target.kind == TargetKind::Panos {
+        w.push(format!(
+            "PAN-OS commits the change before it is verified, and a commit can take minutes: the wait is bounded by command_timeout ({} s)",
+            target.command_timeout.as_secs()
+        ));
+    }
     if let Some(deps) = target.dependants.get(account) {
         if !deps.is_empty() {
             w.push(format!("used by {}: update them after the rotation", deps.join(", ")));
@@ -299,6 +305,12 @@ pub fn make_plan(
                     path,
                     reason: "a private key, not a password: rotate keys by hand".into(),
                 });
+                continue;
+            }
+            if let Some(reason) = super::controller_managed::not_on_the_device(target.kind)
+                .or_else(|| super::controller_managed::no_cli_for(target.kind, account))
+            {
+                skipped.push(Skipped { path, reason });
                 continue;
             }
             let eff = inputs.policy.effective_on(target, account);

@@ -2,3 +2,7 @@
 
 pub mod ad_lab;
 pub mod laps_lab;
+pub mod terminal;
+
+#[allow(unused_imports)]
+pub use terminal::*;

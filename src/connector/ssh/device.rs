@@ -55,7 +55,33 @@ impl Device {
         for s in extra_secrets {
             shell.add_secret(s);
         }
+        self.answer_shell_password(&mut shell, username, auth)?;
         Ok(shell)
+    }
+
+    /// Where the OS asks the password itself after SSH authentication (SonicOS), answers it once.
+    fn answer_shell_password(&self, shell: &mut SshShell, username: &str, auth: Auth<'_>) -> ConnectorResult<()> {
+        let Some(question) = self.dialect.shell_password_question() else {
+            return Ok(());
+        };
+        if !shell.ended_with(&question) {
+            return Ok(());
+        }
+        let Auth::Password(password) = auth else {
+            return Err(ConnectorError::Unsupported {
+                target: self.endpoint.name.clone(),
+                kind: self.dialect.kind().to_string(),
+                operation: "a private-key login (the device asks a password after SSH)".into(),
+            });
+        };
+        let answered = self.dialect.answer_shell_password(shell, password);
+        match answered.map_err(|e| shell.mask(e))? {
+            true => Ok(()),
+            false => Err(ConnectorError::AuthFailed {
+                target: self.endpoint.name.clone(),
+                user: username.to_string(),
+            }),
+        }
     }
 
     /// A shell logged in with the current credentials and set up by the dialect.
@@ -131,6 +157,17 @@ impl Connector for DeviceConnector {
             shell.close();
             return result;
         }
+        if self.inner.dialect.shell_password_question().is_some() {
+            // The SSH layer does not judge the password there: only the OS's own question does.
+            return match self.inner.shell(account, Auth::Password(password), &[]) {
+                Ok(shell) => {
+                    shell.close();
+                    Ok(Verification::Accepted)
+                }
+                Err(ConnectorError::AuthFailed { .. }) => Ok(Verification::Rejected),
+                Err(e) => Err(e),
+            };
+        }
         SshSession::try_password(
             &self.inner.endpoint,
             &self.inner.dialect.login_username(account),
@@ -202,6 +239,7 @@ impl ChangeSession for DeviceChangeSession {
                     checkpoint: state.checkpoint.clone(),
                     session_ended: false,
                     fresh_session: false,
+                    password_set: state.password_set.clone(),
                 };
                 let shell = self.shell()?;
                 let saved = device.dialect.save(shell, &state);

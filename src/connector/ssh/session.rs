@@ -535,6 +535,12 @@ impl SshShell {
         self.session.mask(error)
     }
 
+    /// Whether the text the last read stopped at ends with `re` (which alternative of the prompt
+    /// pattern ended it, e.g. an OS's own `Password:` question).
+    pub fn ended_with(&self, re: &Regex) -> bool {
+        matches_at_end(re, &self.transcript_tail).is_some()
+    }
+
     /// The last lines the device sent (redacted).
     pub fn last_lines(&self) -> String {
         last_lines(&self.transcript_tail, 6)

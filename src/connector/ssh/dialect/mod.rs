@@ -10,6 +10,7 @@ use crate::inventory::TargetKind;
 use crate::secret::Password;
 
 mod common;
+mod config_xml;
 
 pub mod arista_eos;
 pub mod aruba_aoscx;
@@ -20,9 +21,14 @@ pub mod cisco_nxos;
 pub mod esxi;
 pub mod fortios;
 pub mod junos;
+pub mod opnsense;
+pub mod panos;
+pub mod pfsense;
 mod posix_shell;
 pub mod routeros;
+pub mod sonicos;
 pub mod synology_dsm;
+pub mod unifi;
 pub mod vyos;
 
 /// An interactive shell on a device, positioned at a prompt. Implemented by the SSH engine.
@@ -70,6 +76,9 @@ pub struct ChangeState {
     /// proved the new password works and needs it made permanent from wherever the device is
     /// (e.g. Junos: enter configuration mode and confirm the pending `commit confirmed`).
     pub fresh_session: bool,
+    /// The password the change set, for dialects whose rollback command must name the password
+    /// in force (SonicOS's built-in administrator: `old-password NEW new-password OLD`).
+    pub password_set: Option<Password>,
 }
 
 /// One vendor's CLI.
@@ -93,6 +102,19 @@ pub trait Dialect: Send + Sync {
     /// them while it waits for the first prompt.
     fn login_questions(&self) -> Vec<(Regex, &'static str)> {
         Vec::new()
+    }
+
+    /// The OS's own password question after SSH authentication (SonicOS asks `Password:` in the
+    /// shell); `prompt()` must also match it, so that the engine stops there. None: the SSH
+    /// login is the login.
+    fn shell_password_question(&self) -> Option<Regex> {
+        None
+    }
+
+    /// Answers [`Dialect::shell_password_question`] with `password`, once; Ok(false) when the OS
+    /// refused it (it is never sent twice).
+    fn answer_shell_password(&self, _shell: &mut dyn Shell, _password: &Password) -> ConnectorResult<bool> {
+        Ok(true)
     }
 
     /// After login: answer banners, disable paging, enter privileged mode with `login.enable`.
@@ -169,6 +191,11 @@ pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
         TargetKind::ArubaAoss => Box::new(aruba_aoss::ArubaAoss),
         TargetKind::Esxi => Box::new(esxi::Esxi),
         TargetKind::SynologyDsm => Box::new(synology_dsm::SynologyDsm),
+        TargetKind::Pfsense => Box::new(pfsense::PfSense),
+        TargetKind::Opnsense => Box::new(opnsense::OpnSense),
+        TargetKind::Panos => Box::new(panos::PanOs),
+        TargetKind::Sonicos => Box::new(sonicos::SonicOs),
+        TargetKind::Unifi => Box::new(unifi::Unifi),
         TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap | TargetKind::Manual | TargetKind::Script => {
             return None
         }
