@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keyreeve::inventory::Inventory;
+use keyreeve::inventory::{Inventory, TargetKind};
 use keyreeve::keys::{new_identity_file, KeyRing};
-use keyreeve::lab::{DeviceSpec, Lab, LabAccount, LabConfig, EMULATED_KINDS};
+use keyreeve::lab::{DeviceSpec, Lab, LabAccount, LabConfig};
 use keyreeve::vault::{Entry, Vault};
 use keyreeve::workspace::Workspace;
 
