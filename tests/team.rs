@@ -309,11 +309,15 @@ fn a_recipient_removed_on_one_side_cannot_open_the_merged_vault() {
 fn concurrent_audit_appends_merge_and_stay_tamper_evident() {
     let (team, a) = Team::start("");
     let b = team.join();
+    // A reveal both clones know of: state/reveals/acme.json is in the common base.
+    b.kr_ok(&["vault", "get", "acme/rtr1/admin"]);
+    b.sync_ok();
+    a.sync_ok();
     a.kr_ok(&["vault", "get", "acme/rtr1/admin"]);
     a.set("acme/sw1/admin", "From-alice-1");
     b.kr_ok(&["vault", "get", "globex/fw1/admin"]);
     b.set("globex/sw2/admin", "From-bob-2");
-    // Bob's reveal time lands in state/reveals/acme.json, which alice's write emptied meanwhile.
+    // Bob's reveal time lands in state/reveals/acme.json, which alice's write folded and emptied.
     b.kr_ok(&["vault", "get", "acme/rtr1/admin"]);
     a.sync_ok();
     b.sync_ok();

@@ -156,7 +156,11 @@ fn stock_age_decrypts_a_vault_to_the_documented_json() {
     assert_eq!(json["format"], "keyreeve-vault");
     assert_eq!(json["version"], 2);
     assert_eq!(json["client"], "acme");
-    assert_eq!(json["recipients"][0], ws.public.as_str(), "the recipients it is encrypted to");
+    assert_eq!(
+        json["recipients"][0],
+        ws.public.as_str(),
+        "the recipients it is encrypted to"
+    );
     assert!(json["updated_at"].is_string());
     let admin = &json["entries"]["core-rtr1/admin"];
     assert_eq!(admin["username"], "admin");

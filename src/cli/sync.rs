@@ -56,10 +56,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         if !merge_remote(&root, &remote, &branch)? {
             return Ok(Outcome::Findings);
         }
-        if before != head(&root)? {
-            if report_incoming(g, &ws, &before)? {
-                outcome = Outcome::Findings;
-            }
+        if before != head(&root)? && report_incoming(g, &ws, &before)? {
+            outcome = Outcome::Findings;
         }
         if args.no_push {
             println!("Not pushed (--no-push): `keyreeve sync` shares this clone's commits.");
