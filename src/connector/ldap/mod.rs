@@ -426,7 +426,10 @@ impl Connector for DirectoryConnector {
         // A computer already listed (one holding admin rights) carries its LAPS state on its own
         // record: one account, one row.
         for computer in computers.iter().map(laps::LapsComputer::to_account_info) {
-            match accounts.iter_mut().find(|a| a.name.eq_ignore_ascii_case(&computer.name)) {
+            match accounts
+                .iter_mut()
+                .find(|a| a.name.eq_ignore_ascii_case(&computer.name))
+            {
                 Some(listed) => listed.details.extend(computer.details),
                 None => accounts.push(computer),
             }

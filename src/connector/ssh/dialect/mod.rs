@@ -196,9 +196,11 @@ pub fn for_kind(kind: TargetKind) -> Option<Box<dyn Dialect>> {
         TargetKind::Panos => Box::new(panos::PanOs),
         TargetKind::Sonicos => Box::new(sonicos::SonicOs),
         TargetKind::Unifi => Box::new(unifi::Unifi),
-        TargetKind::Linux | TargetKind::ActiveDirectory | TargetKind::Ldap | TargetKind::Manual | TargetKind::Script => {
-            return None
-        }
+        TargetKind::Linux
+        | TargetKind::ActiveDirectory
+        | TargetKind::Ldap
+        | TargetKind::Manual
+        | TargetKind::Script => return None,
     })
 }
 
