@@ -1,6 +1,6 @@
 //! Rotation benchmark: rotate (change, verify, save) the login account of N emulated devices
-//! (default 500, round-robin over every kind that rotates on the device) with `keyreeve apply`
-//! at concurrency 1, 8 and 32; wall time and the apply
+//! (default 500, round-robin over every kind that rotates on the device and needs no enable
+//! secret) with `keyreeve apply` at concurrency 1, 8 and 32; wall time and the apply
 //! process's peak memory. Run: `cargo bench --bench rotate` (`KEYREEVE_BENCH_DEVICES=N`,
 //! `KEYREEVE_BENCH_CONCURRENCY=1,8,32`). The device lab runs in this process, on the same cores.
 
@@ -37,11 +37,13 @@ fn run_once(devices: usize, concurrency: usize) -> (Duration, u64, usize) {
         .unwrap()
         .success());
     // Round-robin over every emulated kind whose login account rotates on the device (a UniFi
-    // device's belongs to its controller).
+    // device's belongs to its controller) and needs no enable secret (IOS reaches privilege 15
+    // without one).
     let kinds: Vec<TargetKind> = keyreeve::lab::EMULATED_KINDS
         .iter()
         .copied()
         .filter(|k| keyreeve::rotation::controller_managed::not_on_the_device(*k).is_none())
+        .filter(|k| !keyreeve::lab::has_enable(*k) || *k == TargetKind::CiscoIos)
         .collect();
     let specs: Vec<DeviceSpec> = (0..devices)
         .map(|i| {
