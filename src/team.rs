@@ -25,8 +25,9 @@ pub const ATTRIBUTES: &[&str] = &[
 /// Under state/, what belongs to one clone and stays out of git: locks and temporaries, the
 /// rotation journal (its records are tied to this machine's live runs; the vault's pending
 /// entries carry their candidates to the other clones), the rolling backups (git keeps every
-/// version), and the audit checkpoint (it vouches for this clone's own last append).
-pub const PER_CLONE: &[&str] = &["locks/", ".*.tmp", "journal/", "backups/", "audit.head"];
+/// version), the audit checkpoint (it vouches for this clone's own last append), and the vault's
+/// keyless index (derived from the vault: rewritten by every vault write and by `sync`).
+pub const PER_CLONE: &[&str] = &["locks/", ".*.tmp", "journal/", "backups/", "audit.head", "vault-index/"];
 
 /// Temporary files a merge driver killed mid-write leaves at the top of the work tree.
 pub const ROOT_IGNORES: &[&str] = &["/..merge_file_*.tmp"];
@@ -169,7 +170,12 @@ pub fn setup(ws: &Workspace, driver: &str) -> Result<SetupReport, TeamError> {
             source: std::io::Error::other(e.to_string()),
         })?;
     }
-    for path in ["state/journal", "state/backups", "state/audit.head"] {
+    for path in [
+        "state/journal",
+        "state/backups",
+        "state/audit.head",
+        "state/vault-index",
+    ] {
         let tracked = git(root, &["ls-files", "--", path])?;
         if !tracked.trim().is_empty() {
             git(root, &["rm", "-r", "--cached", "--quiet", "--", path])?;

@@ -1461,11 +1461,13 @@ fn the_demo_runs_the_whole_job_and_reviews_it() {
     );
     // The review names the admin the vault does not manage on every device.
     let review = &stdout[stdout.find("== 7. Review").unwrap()..];
-    // `netops` on every device but AOS-S (one manager, one operator), and VyOS's `monitor`.
+    // `netops` on every device but AOS-S (one manager, one operator), and the `monitor` of VyOS
+    // and of UniFi (whose every SSH user is an admin).
     let kinds = keyreeve::lab::EMULATED_KINDS;
     let with_netops = kinds.iter().filter(|k| **k != TargetKind::ArubaAoss).count();
-    assert_eq!(review.matches("unmanaged-admin").count(), with_netops + 1, "{review}");
+    assert_eq!(review.matches("unmanaged-admin").count(), with_netops + 2, "{review}");
     assert!(review.contains("demo/vyos-001/monitor"), "{review}");
+    assert!(review.contains("demo/unifi-001/monitor"), "{review}");
     // The kept workspace holds snapshots a reviewer can review again, without the lab.
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_keyreeve"))
         .args(["review", "--json", "--workspace"])
@@ -1657,7 +1659,8 @@ fn serve_discovers_reviews_and_answers_with_the_token_only() {
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
     }
     // Every sample line is `name{labels} number`, under its HELP and TYPE.
-    let sample = Regex::new(r#"^keyreeve_[a-z_]+(\{[a-z]+="[a-z-]+"\})? -?[0-9.e+]+$"#).unwrap();
+    let sample =
+        Regex::new(r#"^keyreeve_[a-z_]+(\{[a-z_]+="[a-z0-9._-]+"(,[a-z_]+="[a-z0-9._-]+")*\})? -?[0-9.e+]+$"#).unwrap();
     for l in metrics.lines().filter(|l| !l.starts_with('#')) {
         assert!(sample.is_match(l), "not a Prometheus sample: {l}");
     }

@@ -282,6 +282,9 @@ fn report_incoming(g: &Global, ws: &Workspace, before: &str) -> Result<bool> {
     let mut to_settle = Vec::new();
     for client in clients {
         if let Ok(doc) = vault.load(&client) {
+            // The keyless index the review and `status` read is this clone's own: it follows the
+            // merged vault here.
+            keyreeve::review::vault_index::record(&ctx.workspace, &doc);
             for (key, entry) in &doc.entries {
                 if keyreeve::vault::merge::is_merge_conflict(entry) {
                     to_settle.push((client.clone(), key.clone()));
