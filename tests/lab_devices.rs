@@ -1461,11 +1461,13 @@ fn the_demo_runs_the_whole_job_and_reviews_it() {
     );
     // The review names the admin the vault does not manage on every device.
     let review = &stdout[stdout.find("== 7. Review").unwrap()..];
-    // `netops` on every device but AOS-S (one manager, one operator), and VyOS's `monitor`.
+    // `netops` on every device but AOS-S (one manager, one operator), and the `monitor` of VyOS
+    // and of UniFi (no privilege levels: every device account is all-powerful).
     let kinds = keyreeve::lab::EMULATED_KINDS;
     let with_netops = kinds.iter().filter(|k| **k != TargetKind::ArubaAoss).count();
-    assert_eq!(review.matches("unmanaged-admin").count(), with_netops + 1, "{review}");
+    assert_eq!(review.matches("unmanaged-admin").count(), with_netops + 2, "{review}");
     assert!(review.contains("demo/vyos-001/monitor"), "{review}");
+    assert!(review.contains("demo/unifi-001/monitor"), "{review}");
     // The kept workspace holds snapshots a reviewer can review again, without the lab.
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_keyreeve"))
         .args(["review", "--json", "--workspace"])

@@ -313,6 +313,21 @@ impl Lab {
         }
     }
 
+    /// What a UniFi controller does at provisioning: pushes `password` for `account` to `device`,
+    /// in what it runs and keeps. The demo plays the controller with it after a guided step.
+    pub fn provision_password(&self, device: &str, account: &str, password: &Password) -> Result<(), LabError> {
+        let d = self.find(device)?;
+        let mut guard = d.state();
+        let st = &mut *guard;
+        let secret = config::Secret::Hash(config::hash(config::Scheme::Sha512Crypt, password.expose()));
+        for conf in [&mut st.running, &mut st.saved] {
+            if let Some(user) = conf.users.get_mut(account) {
+                user.secret = secret.clone();
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `password` would log `account` in after a reload (saved / startup / confirmed config).
     pub fn saved_password_works(&self, device: &str, account: &str, password: &Password) -> bool {
         self.find(device)
