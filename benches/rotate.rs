@@ -37,12 +37,12 @@ fn run_once(devices: usize, concurrency: usize) -> (Duration, u64, usize) {
         .unwrap()
         .success());
     // Round-robin over every emulated kind whose login account rotates on the device (a UniFi
-    // device's belongs to its controller) and needs no enable secret (IOS reaches privilege 15
-    // without one).
+    // device's is a guided step in its controller) and needs no enable secret (IOS reaches
+    // privilege 15 without one).
     let kinds: Vec<TargetKind> = keyreeve::lab::EMULATED_KINDS
         .iter()
         .copied()
-        .filter(|k| keyreeve::rotation::controller_managed::not_on_the_device(*k).is_none())
+        .filter(|k| !keyreeve::rotation::guided::is_guided(*k))
         .filter(|k| !keyreeve::lab::has_enable(*k) || *k == TargetKind::CiscoIos)
         .collect();
     let specs: Vec<DeviceSpec> = (0..devices)

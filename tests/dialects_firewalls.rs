@@ -1,6 +1,7 @@
 //! The firewall and UniFi dialects (pfsense, opnsense, panos, sonicos, unifi) on the emulated lab:
 //! discovery lists each one's admins; `plan`, `apply` and `verify` (the binary, in a workspace of
-//! its own) rotate each one's admin account; a change the device refuses or ignores leaves the old
+//! its own) rotate each one's admin account (UniFi's as a guided step in its controller, never on
+//! the device); a change the device refuses or ignores leaves the old
 //! password in force and in the vault; a PAN-OS commit longer than the inventory's timeout keeps
 //! both passwords for `recover`; a SIGKILL at every step of a rotation loses nothing. The
 //! every-dialect suite (tests/device_dialects.rs) runs on pfsense, panos and sonicos as well.
@@ -267,7 +268,7 @@ fn discover_lists_the_admins_of_each_new_dialect() {
 }
 
 #[test]
-fn plan_apply_verify_rotate_each_admin_account_and_refuse_unifi() {
+fn plan_apply_verify_rotate_each_admin_account_and_plan_unifi_as_a_guided_step() {
     let specs: Vec<DeviceSpec> = KINDS.iter().map(|k| device(&format!("{}-1", k.as_str()), *k)).collect();
     let w = World::new(specs, 10.0, None);
     let logins: Vec<String> = w
@@ -284,24 +285,28 @@ fn plan_apply_verify_rotate_each_admin_account_and_refuse_unifi() {
     asked.push("opnsense-1/netops");
     let (plan, json) = w.plan("plan.json", &asked);
     let skipped = json["skipped"].as_array().unwrap();
-    assert_eq!(skipped.len(), 2, "{json}");
-    let opn = skipped.iter().find(|s| s["path"] == "acme/opnsense-1/netops").unwrap();
-    assert!(opn["reason"].as_str().unwrap().contains("web GUI"), "{opn}");
-    let skipped: Vec<_> = skipped
+    assert_eq!(skipped.len(), 1, "{json}");
+    assert_eq!(skipped[0]["path"], "acme/opnsense-1/netops");
+    assert!(skipped[0]["reason"].as_str().unwrap().contains("web GUI"), "{json}");
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), wanted.len(), "{json}");
+    let unifi = items.iter().find(|i| i["path"] == "acme/unifi-1/admin").unwrap();
+    let steps: Vec<&str> = unifi["commands"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter(|s| s["path"] != "acme/opnsense-1/netops")
+        .map(|c| c.as_str().unwrap())
         .collect();
-    assert_eq!(skipped[0]["path"], "acme/unifi-1/admin");
-    let why = skipped[0]["reason"].as_str().unwrap();
+    let joined = steps.join("\n");
     assert!(
-        why.contains("rotate it in the UniFi controller")
-            && why.contains("kind = \"manual\"")
-            && why.contains("category = \"wireless\""),
-        "{why}"
+        joined.contains("UniFi controller")
+            && joined.contains("Device Authentication")
+            && !steps.iter().any(|c| c.starts_with("open ")),
+        "a guided step in the controller, no device address to open: {unifi}"
     );
-    assert_eq!(json["items"].as_array().unwrap().len(), wanted.len() - 1, "{json}");
 
-    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    // The guided step is left for later: the automatic ones run, the UniFi device is not touched.
+    let out = w.run(&["apply", plan.to_str().unwrap(), "--yes", "--skip-manual"]);
     assert!(out.status.success(), "apply: {}", text(&out));
     for key in wanted.iter().filter(|k| !k.starts_with("unifi")) {
         let new = w.assert_in_force(key);
@@ -327,6 +332,76 @@ fn plan_apply_verify_rotate_each_admin_account_and_refuse_unifi() {
             "{key}: a password was shown"
         );
     }
+}
+
+/// `apply` of a UniFi account with the new password shown on stdout and `answer` on stdin.
+fn apply_unifi_step(w: &World, plan_name: &str, answer: &str) -> (Output, String) {
+    let (plan, _) = w.plan(plan_name, &["unifi-1/admin"]);
+    let mut child = w
+        .cmd(&["apply", plan.to_str().unwrap(), "--yes", "--show-password-to", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = text(&out);
+    (out, shown)
+}
+
+/// A UniFi device's account is rotated as a guided step in its controller: the new password is
+/// pending in the vault before it is shown, the person's answer settles it, and the device itself
+/// is never changed (the controller would undo it at the next provisioning).
+#[test]
+fn a_unifi_account_is_rotated_as_a_guided_step_in_the_controller_never_on_the_device() {
+    let w = World::new(vec![device("unifi-1", TargetKind::Unifi)], 10.0, None);
+    let key = "unifi-1/admin";
+    let initial = w.initial(key);
+
+    // No answer: both passwords stay, pending, for `vault confirm|reject` or `recover`.
+    let (_, shown) = apply_unifi_step(&w, "none.json", "");
+    assert!(
+        shown.contains("UniFi controller") && shown.contains("Do not change it on the device"),
+        "{shown}"
+    );
+    assert!(!shown.contains("Open:"), "nothing on the device to open: {shown}");
+    let pending = w.entry(key);
+    assert_eq!(pending.state, EntryState::Pending, "{shown}");
+    assert_eq!(
+        pending.password, initial,
+        "the old password stays current until settled"
+    );
+    let candidate = pending.pending.as_ref().unwrap().candidates[0].clone();
+    assert!(
+        shown.contains(candidate.expose()),
+        "the step shows the new password where told: {shown}"
+    );
+    let out = w.run(&["vault", "reject", &format!("{CLIENT}/{key}")]);
+    assert!(out.status.success(), "reject: {}", text(&out));
+    assert_eq!(w.entry(key).state, EntryState::Current);
+
+    // "no": the old password is kept as current.
+    let (_, shown) = apply_unifi_step(&w, "no.json", "no\n");
+    let entry = w.entry(key);
+    assert_eq!(
+        (entry.state, entry.password),
+        (EntryState::Current, initial.clone()),
+        "{shown}"
+    );
+
+    // "yes": the vault holds the new password; the device was never touched.
+    let (out, shown) = apply_unifi_step(&w, "yes.json", "yes\n");
+    assert!(out.status.success(), "{shown}");
+    let entry = w.entry(key);
+    assert_eq!(entry.state, EntryState::Current, "{shown}");
+    assert_ne!(entry.password, initial, "{shown}");
+    assert!(
+        w.lab.running_password_works("unifi-1", "admin", &initial)
+            && !w.lab.running_password_works("unifi-1", "admin", &entry.password),
+        "keyreeve changed the password on the device"
+    );
 }
 
 /// A change the device ignores is caught by the fresh login and rolled back: apply fails for that

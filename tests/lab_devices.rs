@@ -1462,7 +1462,7 @@ fn the_demo_runs_the_whole_job_and_reviews_it() {
     // The review names the admin the vault does not manage on every device.
     let review = &stdout[stdout.find("== 7. Review").unwrap()..];
     // `netops` on every device but AOS-S (one manager, one operator), and the `monitor` of VyOS
-    // and of UniFi (whose every SSH user is an admin).
+    // and of UniFi (no privilege levels: every device account is all-powerful).
     let kinds = keyreeve::lab::EMULATED_KINDS;
     let with_netops = kinds.iter().filter(|k| **k != TargetKind::ArubaAoss).count();
     assert_eq!(review.matches("unmanaged-admin").count(), with_netops + 2, "{review}");

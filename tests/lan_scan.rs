@@ -1,7 +1,8 @@
 //! `keyreeve scan` beyond SSH, through the real binary against real services on loopback started
 //! by the lab scripts (nginx over HTTP and HTTPS, CUPS as an IPP server, snmpd, a SIPp endpoint;
 //! the lab's sshd too), each service's guessed category asserted; and hostile answers (garbage,
-//! a slow-loris, a header without end, garbage datagrams) that must neither crash nor hang it.
+//! a slow-loris, a header without end, garbage datagrams) that must neither crash nor hang it;
+//! and `scan --add`, whose guided targets load, pass `inventory check` and are planned.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -346,4 +347,100 @@ fn hostile_answers_neither_crash_nor_hang_the_scan() {
     );
     let raw = service(d, "jetdirect", talker.parse().unwrap()).unwrap();
     assert_eq!(raw["category"], "other", "a port that talks is no printer's: {raw:#}");
+}
+
+/// `keyreeve` with a fresh workspace holding an empty client `c`.
+fn workspace_with_client(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let bin = env!("CARGO_BIN_EXE_keyreeve");
+    let identity = dir.join("id.txt");
+    let out = Command::new(bin)
+        .args(["identity", "new", "-o"])
+        .arg(&identity)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let root = dir.join("ws");
+    let out = Command::new(bin)
+        .arg("init")
+        .arg(&root)
+        .args(["-r", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut inv = std::fs::OpenOptions::new()
+        .append(true)
+        .open(root.join("keyreeve.toml"))
+        .unwrap();
+    inv.write_all(b"\n[clients.c]\n").unwrap();
+    (root, identity)
+}
+
+#[test]
+fn scan_add_writes_guided_targets_that_load_and_plan() {
+    require_lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, identity) = workspace_with_client(tmp.path());
+    let keyreeve = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyreeve"))
+            .arg("--workspace")
+            .arg(&root)
+            .args(args)
+            .env_remove("KEYREEVE_WORKSPACE")
+            .env("KEYREEVE_IDENTITY", &identity)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, shown) = keyreeve(
+        &[
+            "scan",
+            "127.0.0.1",
+            "--ports",
+            "1",
+            "--timeout",
+            "5",
+            "--http-ports",
+            "18080,8631",
+            "--https-ports",
+            "18443",
+            "--ipp-ports",
+            "8631",
+            "--add",
+            "c",
+            "--yes",
+        ],
+        "",
+    );
+    assert!(ok, "{shown}");
+    let inv_file = root.join("keyreeve.toml");
+    let inv = keyreeve::inventory::Inventory::load(&inv_file).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    let printer = inv
+        .target("c", "127-0-0-1-printer")
+        .unwrap_or_else(|e| panic!("{e}: {shown}"));
+    assert!(printer.kind.is_manual(), "{shown}");
+
+    let (_, shown) = keyreeve(&["inventory", "check"], "");
+    assert!(
+        !shown.contains("127-0-0-1-printer"),
+        "a guided target needs no login: {shown}"
+    );
+    let (ok, shown) = keyreeve(&["vault", "set", "c/127-0-0-1-printer/admin"], "Printer-pass-1");
+    assert!(ok, "{shown}");
+    let (ok, shown) = keyreeve(&["plan", "--client", "c", "--all"], "");
+    assert!(ok, "{shown}");
+    assert!(
+        shown.contains("c/127-0-0-1-printer/admin") && shown.contains("guided: changed by hand"),
+        "{shown}"
+    );
 }

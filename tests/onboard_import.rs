@@ -1,7 +1,8 @@
 //! End-to-end tests of the onboarding import (`keyreeve import --format csv|keepass-xml|bitwarden`)
 //! through the real binary: keyreeve's own exports come back identically, a KeePass XML written by
 //! the real `keepassxc-cli` from a database it created imports, bad records are refused by line
-//! with nothing imported, and the import is audited. Passwords reach the tools on stdin, never argv.
+//! with nothing imported, and the import is audited; `--write-inventory`'s guided targets load,
+//! pass `inventory check` and are planned. Passwords reach the tools on stdin, never argv.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -459,4 +460,49 @@ fn write_inventory_adds_the_proposed_targets_through_the_inventory_editor() {
         "{after}"
     );
     assert_eq!(inv.client("acme").unwrap().targets.len(), 3, "web1 is not added twice");
+}
+
+#[test]
+fn imported_printers_and_web_portals_become_guided_targets_that_load_and_plan() {
+    let ws = Ws::new();
+    let csv = ws.tmp.path().join("handover.csv");
+    std::fs::write(
+        &csv,
+        "title,username,password,url,notes\n\
+         HP LaserJet reception,admin,Pr1nt-pass,https://10.0.20.40/,printer\n\
+         ISP portal,billing,Isp-pass-1,https://portal.isp.example/,\n",
+    )
+    .unwrap();
+    let out = ws.import(&[
+        "--format",
+        "csv",
+        csv.to_str().unwrap(),
+        "--client",
+        "acme",
+        "--write-inventory",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let inv_file = ws.root.join("keyreeve.toml");
+    let inv = Inventory::load(&inv_file).unwrap();
+    let printer = inv.target("acme", "hp-laserjet-reception").unwrap();
+    let portal = inv.target("acme", "isp-portal").unwrap();
+    assert!(printer.kind.is_manual() && portal.kind.is_manual());
+
+    let check = ws.cmd().args(["inventory", "check"]).output().unwrap();
+    let shown = text(&check);
+    assert!(
+        !shown.contains("hp-laserjet-reception") && !shown.contains("isp-portal"),
+        "the guided targets need no login account: {shown}"
+    );
+
+    let plan = ws.cmd().args(["plan", "--client", "acme", "--all"]).output().unwrap();
+    let shown = text(&plan);
+    assert!(plan.status.success(), "{shown}");
+    for path in ["acme/hp-laserjet-reception/admin", "acme/isp-portal/billing"] {
+        let item = shown
+            .split("\n\n")
+            .find(|block| block.trim_start().starts_with(path))
+            .unwrap_or_else(|| panic!("{path} not planned: {shown}"));
+        assert!(item.contains("guided: changed by hand"), "{item}");
+    }
 }

@@ -173,7 +173,7 @@ pub fn run_guided_by(g: &Global, args: Args, guide: Option<&dyn Guide>) -> Resul
         }
         println!();
     }
-    let has_guided = plan.items.iter().any(|i| i.kind.is_manual());
+    let has_guided = plan.items.iter().any(|i| keyreeve::rotation::guided::is_guided(i.kind));
     // Opened before anything changes: a step that could not be shown is refused up front.
     let terminal_guide = match (
         has_guided && !args.skip_manual && guide.is_none(),

@@ -35,12 +35,25 @@ const GUIDED_PRINTER: &str = "\n# Changed by hand: apply guides the technician.\
 kind = \"manual\"\ncategory = \"printer\"\nurl = \"https://office-printer.demo.example/\"\naccounts = [\"admin\"]\n\
 instructions = \"\"\"\nLog in as admin, open Settings > Security > Administrator password,\ntype the new password twice and press Apply.\n\"\"\"\n";
 
-/// Shows the guided step as a technician sees it and answers for them.
-struct DemoGuide;
+/// Shows the guided step as a technician sees it and answers for them; for a UniFi device it also
+/// plays the controller, which pushes the new password to the device.
+struct DemoGuide<'l> {
+    lab: &'l Lab,
+}
 
-impl Guide for DemoGuide {
+impl Guide for DemoGuide<'_> {
     fn change(&self, step: &GuidedStep<'_>) -> Answer {
         print!("{}", super::guide::render(step, step.new_password.expose()));
+        if keyreeve::rotation::controller_managed::changed_elsewhere(step.target.kind).is_some() {
+            println!("(the demo plays the UniFi controller: it pushes the new password to the device)");
+            if self
+                .lab
+                .provision_password(&step.target.name, step.account, step.new_password)
+                .is_err()
+            {
+                return Answer::Failed("the demo's controller could not reach the device".into());
+            }
+        }
         println!("Did the target take the new password? [yes/no/failed]: yes   (answered by the demo)");
         Answer::Changed
     }
@@ -182,7 +195,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
          saved and stored. Devices run concurrently; accounts of one device one at a time, login last.\n\
          Then the guided step: `office-printer` is changed by hand on its web page (kind = \"manual\").\n\
          Its new password is journalled and the entry pending before it is shown; the technician\n\
-         answers whether the change was made (here the demo answers `yes` itself).",
+         answers whether the change was made (here the demo answers `yes` itself). A UniFi device's\n\
+         account is a guided step too, made in its UniFi controller (here the demo plays the controller).",
     );
     let applied = super::apply::run_guided_by(
         &demo_g,
@@ -194,7 +208,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             skip_manual: false,
             show_password_to: None,
         },
-        Some(&DemoGuide),
+        Some(&DemoGuide { lab: &lab }),
     )?;
 
     say(

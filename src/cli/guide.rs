@@ -92,11 +92,11 @@ pub fn render(step: &GuidedStep<'_>, password: &str) -> String {
     let mut text = format!("\n=== Guided step: {} ===\n", shown(step.path));
     let category = t.category().map(|c| format!(" ({c})")).unwrap_or_default();
     text.push_str(&format!("Target:       {}{category}\n", shown(&t.name)));
-    let location = t.location();
+    let location = keyreeve::rotation::guided::location(t);
     if !location.is_empty() {
         text.push_str(&format!("Open:         {}\n", shown(&location)));
     }
-    let instructions = t.guided.as_ref().map(|g| g.instructions.trim()).unwrap_or_default();
+    let instructions = keyreeve::rotation::guided::instructions(t).trim();
     if instructions.is_empty() {
         text.push_str("Instructions: (none in keyreeve.toml)\n");
     } else {

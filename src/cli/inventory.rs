@@ -184,7 +184,12 @@ fn extra_checks(ws: &Workspace, inv: &Inventory, vault: &Vault<'_>, file: &Path)
                 }
             }
             if let Some(doc) = &doc {
-                let mut needed = vec![("login", t.login.as_str())];
+                // A guided target is never logged in to: it has no login account to hold.
+                let mut needed = if t.kind.is_manual() {
+                    Vec::new()
+                } else {
+                    vec![("login", t.login.as_str())]
+                };
                 if let Some(e) = &t.enable {
                     needed.push(("enable", e.as_str()));
                 }

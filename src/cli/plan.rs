@@ -152,7 +152,7 @@ pub fn print_plan(plan: &Plan) {
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
-        let how = if item.kind.is_manual() {
+        let how = if keyreeve::rotation::guided::is_guided(item.kind) {
             "guided: changed by hand, the steps below".into()
         } else {
             how

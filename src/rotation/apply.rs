@@ -182,7 +182,7 @@ impl<'a> Engine<'a> {
         let (guided, automatic): (Vec<_>, Vec<_>) = plan
             .by_target()
             .into_iter()
-            .partition(|(_, items)| items.iter().any(|i| i.kind.is_manual()));
+            .partition(|(_, items)| items.iter().any(|i| super::guided::is_guided(i.kind)));
         let mut groups: Vec<(String, Vec<&Item>)> = automatic;
         groups.sort_by_key(|(_, items)| items.iter().map(|i| i.priority).min().unwrap_or(0));
         let batcher = Batcher::new(self.vault());

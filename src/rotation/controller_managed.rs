@@ -1,18 +1,21 @@
 //! Accounts a plan never schedules on the device: those another system owns (a change there
-//! would be undone), and those the device's CLI cannot change. Today that is UniFi devices, whose SSH credentials the UniFi controller
-//! pushes at every provisioning; once guided targets (`kind = "manual"`) exist, this refusal
-//! becomes a guided step in the controller.
+//! would be undone), and those the device's CLI cannot change. Today the first are UniFi devices,
+//! whose SSH credentials the UniFi controller pushes at every provisioning: their accounts are
+//! planned as guided steps (see `rotation::guided`) made in the controller, never on the device.
 
 use crate::inventory::TargetKind;
 
-/// Why a plan must not rotate an account of a `kind` target on the device itself, or None.
-pub fn not_on_the_device(kind: TargetKind) -> Option<String> {
+/// What a person does, in the system that owns them, to change the accounts of a `kind` target
+/// that a change on the device would not hold; None for kinds whose devices own their accounts.
+pub fn changed_elsewhere(kind: TargetKind) -> Option<&'static str> {
     match kind {
         TargetKind::Unifi => Some(
-            "a UniFi device's SSH credentials belong to its UniFi controller, which undoes a change made on the \
-             device at the next provisioning: rotate it in the UniFi controller: add the controller as a \
-             kind = \"manual\" target with category = \"wireless\""
-                .into(),
+            "This device's SSH credentials belong to its UniFi controller: a change made on the device is undone\n\
+             at the next provisioning. Do not change it on the device.\n\
+             In the UniFi controller, open the site's device SSH authentication settings (Settings > Site >\n\
+             Device Authentication; newer versions: Device SSH Authentication), set the password there and\n\
+             Apply: the controller pushes it to every device of the site at the next provisioning (or use\n\
+             Manage Device > Force provision).",
         ),
         _ => None,
     }
@@ -35,18 +38,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_unifi_is_refused_and_the_reason_names_the_controller_target() {
+    fn only_unifi_is_changed_elsewhere_and_the_steps_name_the_controller() {
         for kind in TargetKind::ALL {
-            assert_eq!(not_on_the_device(kind).is_some(), kind == TargetKind::Unifi, "{kind}");
+            assert_eq!(changed_elsewhere(kind).is_some(), kind == TargetKind::Unifi, "{kind}");
         }
         assert!(no_cli_for(TargetKind::Opnsense, "netops").is_some());
         assert!(
             no_cli_for(TargetKind::Opnsense, "root").is_none() && no_cli_for(TargetKind::Pfsense, "netops").is_none()
         );
-        let why = not_on_the_device(TargetKind::Unifi).unwrap();
+        let steps = changed_elsewhere(TargetKind::Unifi).unwrap();
         assert!(
-            why.contains("kind = \"manual\"") && why.contains("category = \"wireless\""),
-            "{why}"
+            steps.contains("UniFi controller")
+                && steps.contains("next provisioning")
+                && steps.contains("Do not change it on the device"),
+            "{steps}"
         );
     }
 }

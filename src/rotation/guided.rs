@@ -75,7 +75,7 @@ pub trait Guide: Sync {
 /// Why a guided rotation cannot be settled by hand.
 #[derive(Debug, thiserror::Error)]
 pub enum GuidedError {
-    #[error("`{0}` is not an account of a manual target")]
+    #[error("`{0}` is not an account of a guided target (manual, or a device changed in its controller)")]
     NotGuided(String),
     #[error("`{0}` has no guided rotation waiting to be settled")]
     NotPending(String),
@@ -95,6 +95,34 @@ impl Hint for GuidedError {
     }
 }
 
+/// Whether the accounts of `kind` targets are rotated as guided steps: manual targets, and
+/// devices whose accounts another system owns (UniFi: its controller), never changed on the device.
+pub fn is_guided(kind: crate::inventory::TargetKind) -> bool {
+    kind.is_manual() || super::controller_managed::changed_elsewhere(kind).is_some()
+}
+
+/// Where a person goes to make the change: the target's URL or address; none for a device whose
+/// accounts are changed in another system (the instructions say where).
+pub fn location(target: &Target) -> String {
+    if super::controller_managed::changed_elsewhere(target.kind).is_some() {
+        return String::new();
+    }
+    target.location()
+}
+
+/// How a person makes the change: the inventory's instructions, or those of the system that owns
+/// the device's accounts.
+pub fn instructions(target: &Target) -> &str {
+    match (
+        &target.guided,
+        super::controller_managed::changed_elsewhere(target.kind),
+    ) {
+        (Some(g), _) => g.instructions.as_str(),
+        (None, Some(steps)) => steps,
+        (None, None) => "",
+    }
+}
+
 /// The plan item of a guided account: the steps a person will follow, in place of commands.
 pub(super) fn plan_item(
     target: &Target,
@@ -104,15 +132,11 @@ pub(super) fn plan_item(
     state: String,
 ) -> Item {
     let mut steps = Vec::new();
-    let location = target.location();
+    let location = location(target);
     if !location.is_empty() {
         steps.push(format!("open {location}"));
     }
-    let instructions = target
-        .guided
-        .as_ref()
-        .map(|g| g.instructions.as_str())
-        .unwrap_or_default();
+    let instructions = instructions(target);
     steps.extend(
         instructions
             .lines()
@@ -135,7 +159,7 @@ pub(super) fn plan_item(
         target: target.name.clone(),
         account: account.to_string(),
         kind: target.kind,
-        address: location,
+        address: target.location(),
         why,
         method: crate::connector::ChangeMethod::AdminReset,
         commands: steps,
@@ -308,7 +332,7 @@ impl Engine<'_> {
     pub(super) fn is_guided(&self, record: &Record) -> bool {
         self.inventory
             .target(&record.client, &record.target)
-            .is_ok_and(|t| t.kind.is_manual())
+            .is_ok_and(|t| is_guided(t.kind))
     }
 
     /// Settles an interrupted guided rotation by asking which password is in force.
@@ -397,7 +421,7 @@ impl Engine<'_> {
             .inventory
             .target(&path.client, &path.target)
             .map_err(RotationError::from)?;
-        if !target.kind.is_manual() {
+        if !is_guided(target.kind) {
             return Err(GuidedError::NotGuided(shown));
         }
         let vault = Vault::new(self.workspace, self.inventory, self.keys);

@@ -307,9 +307,7 @@ pub fn make_plan(
                 });
                 continue;
             }
-            if let Some(reason) = super::controller_managed::not_on_the_device(target.kind)
-                .or_else(|| super::controller_managed::no_cli_for(target.kind, account))
-            {
+            if let Some(reason) = super::controller_managed::no_cli_for(target.kind, account) {
                 skipped.push(Skipped { path, reason });
                 continue;
             }
@@ -333,7 +331,7 @@ pub fn make_plan(
                 Mode::Due => why_due(entry, &eff, inputs.now),
             };
             let Some(why) = why else { continue };
-            if target.kind.is_manual() {
+            if super::guided::is_guided(target.kind) {
                 items.push(super::guided::plan_item(
                     target,
                     account,

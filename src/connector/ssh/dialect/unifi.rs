@@ -4,8 +4,9 @@
 //! keeps its configuration in `/tmp/system.cfg`, in RAM). keyreeve therefore discovers the
 //! device account (`users.N.name` in `/tmp/system.cfg`, read in the device's Linux shell; the
 //! shell's prompt is unconfirmed, any line ending in `#` or `$` is taken) and never changes it on
-//! the device: a rotation is planned in the controller (Settings > Site > Device Authentication,
-//! "Device SSH Authentication" in newer versions), see `rotation::controller_managed`.
+//! the device: a rotation is planned as a guided step in the controller (Settings > Site >
+//! Device Authentication, "Device SSH Authentication" in newer versions), see
+//! `rotation::controller_managed`.
 
 use std::sync::LazyLock;
 
